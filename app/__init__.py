@@ -1,0 +1,1 @@
+"""Coins: a virtual-currency service for live streaming."""

@@ -1,0 +1,208 @@
+"""The ``coins`` command: serve, migrate, seed, users, token, export-schema, ledger verify."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+
+from app.core.database import create_engine, is_sqlite, use_engine
+from app.core.errors import DomainError
+from app.settings import Settings, SettingsError
+
+Handler = Callable[[argparse.Namespace, Settings], Awaitable[int] | int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    try:
+        settings = Settings.from_env()
+    except SettingsError as error:
+        print(f"coins: {error}", file=sys.stderr)
+        return 2
+    if getattr(args, "needs_database", True):
+        use_engine(create_engine(settings.database))
+    try:
+        outcome = args.handler(args, settings)
+        code = asyncio.run(outcome) if asyncio.iscoroutine(outcome) else outcome
+    except DomainError as error:
+        where = f" ({error.field})" if error.field else ""
+        print(f"coins: {error.code.value}{where}: {error.message}", file=sys.stderr)
+        return 1
+    return int(code or 0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="coins", description=__doc__)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="serve the API, GraphiQL and the admin")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.set_defaults(handler=_serve, needs_database=False)
+
+    migrate = commands.add_parser("migrate", help="create or upgrade the database tables")
+    migrate.set_defaults(handler=_migrate)
+
+    seed = commands.add_parser("seed", help="add the demo users and catalog (idempotent)")
+    seed.set_defaults(handler=_seed)
+
+    users = commands.add_parser("users", help="manage users").add_subparsers(metavar="ACTION")
+    create = users.add_parser("create", help="create a user; the password is read from stdin")
+    create.add_argument("handle")
+    create.add_argument("--birth-date", required=True, help="ISO date, e.g. 2001-04-30")
+    create.add_argument("--display-name")
+    create.set_defaults(handler=_users_create)
+    show = users.add_parser("show", help="show a user and their balances")
+    show.add_argument("handle")
+    show.set_defaults(handler=_users_show)
+
+    token = commands.add_parser("token", help="print a bearer token for a user (development)")
+    token.add_argument("handle")
+    token.set_defaults(handler=_token)
+
+    export = commands.add_parser("export-schema", help="write the GraphQL schema (SDL)")
+    export.add_argument("--output", type=Path, default=Path("schema.graphql"))
+    export.add_argument("--check", action="store_true", help="fail if the file is stale")
+    export.set_defaults(handler=_export_schema, needs_database=False)
+
+    ledger = commands.add_parser("ledger", help="ledger tools").add_subparsers(metavar="ACTION")
+    verify = ledger.add_parser("verify", help="check every ledger invariant; non-zero on a breach")
+    verify.set_defaults(handler=_ledger_verify)
+    return parser
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        proxy_headers=True,
+    )
+    return 0
+
+
+async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    from app.core.database import current_engine
+    from app.ledger.service import ensure_system_accounts
+
+    if is_sqlite():
+        # WAL lets readers go on while one writer commits; the setting lives in the file.
+        await current_engine().run_ddl("PRAGMA journal_mode=WAL")
+    result = await run_forwards("all")
+    if not result.success:
+        print(f"coins: migration failed: {result.message}", file=sys.stderr)
+        return 1
+    await ensure_system_accounts()
+    print("database is up to date")
+    return 0
+
+
+async def _seed(args: argparse.Namespace, settings: Settings) -> int:
+    from app.seed import seed
+
+    if settings.is_production:
+        print("coins: refusing to seed demo users in production", file=sys.stderr)
+        return 2
+    done = await seed()
+    print("\n".join(f"added {line}" for line in done) or "demo data already present")
+    return 0
+
+
+async def _users_create(args: argparse.Namespace, settings: Settings) -> int:
+    from app.users.service import sign_up
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("Password (10+ characters): ")
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    user = await sign_up(
+        handle=args.handle,
+        password=password,
+        birth_date=args.birth_date,
+        display_name=args.display_name,
+    )
+    print(f"created user {user.handle} (id {user.id})")
+    return 0
+
+
+async def _users_show(args: argparse.Namespace, settings: Settings) -> int:
+    from app.ledger.service import user_balances
+    from app.users.service import find_by_handle
+
+    user = await find_by_handle(args.handle)
+    if user is None:
+        print(f"coins: no user {args.handle!r}", file=sys.stderr)
+        return 1
+    balances = (await user_balances([user.id]))[user.id]
+    print(
+        f"{user.handle} (id {user.id}) {user.display_name!r} "
+        f"adult={user.is_adult} frozen={user.frozen}"
+    )
+    print(
+        "  "
+        + "  ".join(f"{currency.value.lower()}s={amount}" for currency, amount in balances.items())
+    )
+    return 0
+
+
+async def _token(args: argparse.Namespace, settings: Settings) -> int:
+    from app.users.service import find_by_handle
+    from app.users.tokens import issue_token
+
+    user = await find_by_handle(args.handle)
+    if user is None:
+        print(f"coins: no user {args.handle!r}", file=sys.stderr)
+        return 1
+    print(issue_token(user.id, settings.auth))
+    return 0
+
+
+def _export_schema(args: argparse.Namespace, settings: Settings) -> int:
+    from app.graphql.schema import schema_sdl
+
+    sdl = schema_sdl()
+    if args.check:
+        current = args.output.read_text() if args.output.exists() else ""
+        if current != sdl:
+            print(f"{args.output} is stale: run `make schema` and commit it", file=sys.stderr)
+            return 1
+        print(f"{args.output} is up to date")
+        return 0
+    args.output.write_text(sdl)
+    print(f"wrote {args.output}")
+    return 0
+
+
+async def _ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from app.ledger.verify import verify_ledger
+
+    report = await verify_ledger()
+    for breach in report.breaches:
+        print(f"BREACH {breach}")
+    summary = (
+        f"{report.accounts} accounts, {report.transfers} transfers, {report.operations} operations"
+    )
+    if report.ok:
+        print(f"ledger OK: {summary}")
+        return 0
+    print(f"ledger FAILED: {len(report.breaches)} breach(es) in {summary}", file=sys.stderr)
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Building blocks every domain shares: errors, money, clock, ids, transactions."""

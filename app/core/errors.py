@@ -1,0 +1,53 @@
+"""Domain errors: the one way services report a failure a user can act on."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ErrorCode(enum.StrEnum):
+    """Stable codes the API promises to clients (see contract.graphql)."""
+
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    NOT_FOUND = "NOT_FOUND"
+    INVALID_INPUT = "INVALID_INPUT"
+    HANDLE_TAKEN = "HANDLE_TAKEN"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    AGE_RESTRICTED = "AGE_RESTRICTED"
+    ACCOUNT_FROZEN = "ACCOUNT_FROZEN"
+    INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
+    SPENDING_LIMIT_REACHED = "SPENDING_LIMIT_REACHED"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    RECEIPT_INVALID = "RECEIPT_INVALID"
+    RECEIPT_ALREADY_USED = "RECEIPT_ALREADY_USED"
+    PACKAGE_UNAVAILABLE = "PACKAGE_UNAVAILABLE"
+    GIFT_UNAVAILABLE = "GIFT_UNAVAILABLE"
+    STREAM_NOT_LIVE = "STREAM_NOT_LIVE"
+    SELF_GIFT = "SELF_GIFT"
+    ALREADY_LIVE = "ALREADY_LIVE"
+    BELOW_PAYOUT_MINIMUM = "BELOW_PAYOUT_MINIMUM"
+    PAYOUT_LIMIT_REACHED = "PAYOUT_LIMIT_REACHED"
+    PAYOUT_NOT_CANCELLABLE = "PAYOUT_NOT_CANCELLABLE"
+    OFFER_UNAVAILABLE = "OFFER_UNAVAILABLE"
+    RATE_LIMITED = "RATE_LIMITED"
+
+
+class DomainError(Exception):
+    """A failure the caller caused and can fix; the API shows it as a MutationError.
+
+    ``field`` is the camelCase name of the input field at fault, when there is one.
+    """
+
+    def __init__(self, code: ErrorCode, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def __repr__(self) -> str:
+        return f"DomainError({self.code.value}, {self.message!r}, field={self.field!r})"
+
+
+def invalid_input(message: str, field: str | None = None) -> DomainError:
+    return DomainError(ErrorCode.INVALID_INPUT, message, field)

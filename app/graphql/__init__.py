@@ -1,0 +1,1 @@
+"""The GraphQL API: per-domain types in ``types/``, merged in ``schema.py``."""

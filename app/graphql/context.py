@@ -1,0 +1,47 @@
+"""Per-request context: settings, DataLoaders and the signed-in user (from the bearer token)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from strawberry.litestar.controller import BaseContext
+from strawberry.types import Info
+
+from app.core.errors import DomainError, ErrorCode
+from app.graphql.loaders import Loaders
+from app.settings import Settings
+from app.users.service import UserRecord
+from app.users.tokens import bearer_token, user_id_from_token
+
+
+class Context(BaseContext, kw_only=True):
+    settings: Settings
+    loaders: Loaders = msgspec.field(default_factory=Loaders)
+    # Holds the resolved viewer once looked up; a dict because Struct fields are declared.
+    cache: dict[str, Any] = msgspec.field(default_factory=dict)
+
+    def _authorization(self) -> str | None:
+        if self.request is not None:
+            return self.request.headers.get("authorization")
+        return self.cache.get("connection_authorization")
+
+    async def viewer(self) -> UserRecord | None:
+        """The user the bearer token names, or None for a missing, bad or expired token."""
+        if "viewer" not in self.cache:
+            token = bearer_token(self._authorization())
+            user_id = user_id_from_token(token, self.settings.auth) if token else None
+            self.cache["viewer"] = (
+                await self.loaders.user_by_id.load(user_id) if user_id is not None else None
+            )
+        return self.cache["viewer"]
+
+
+CoinsInfo = Info[Context, None]
+
+
+async def require_viewer(info: CoinsInfo) -> UserRecord:
+    viewer = await info.context.viewer()
+    if viewer is None:
+        raise DomainError(ErrorCode.UNAUTHENTICATED, "Sign in to do this.")
+    return viewer

@@ -1,0 +1,38 @@
+"""DataLoaders, built per request so their cache lives exactly as long as the request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from strawberry.dataloader import DataLoader
+
+from app.ledger import service as ledger
+from app.ledger.codes import Currency
+from app.users import service as users
+from app.users.service import UserRecord
+
+
+class UserByIdLoader(DataLoader[int, UserRecord | None]):
+    def __init__(self) -> None:
+        super().__init__(load_fn=self._load)
+
+    @staticmethod
+    async def _load(keys: list[int]) -> list[UserRecord | None]:
+        found = await users.users_by_ids(keys)
+        return [found.get(key) for key in keys]
+
+
+class BalancesByUserIdLoader(DataLoader[int, dict[Currency, int]]):
+    def __init__(self) -> None:
+        super().__init__(load_fn=self._load)
+
+    @staticmethod
+    async def _load(keys: list[int]) -> list[dict[Currency, int]]:
+        found = await ledger.user_balances(keys)
+        return [found[key] for key in keys]
+
+
+@dataclass
+class Loaders:
+    user_by_id: UserByIdLoader = field(default_factory=UserByIdLoader)
+    balances_by_user_id: BalancesByUserIdLoader = field(default_factory=BalancesByUserIdLoader)

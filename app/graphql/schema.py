@@ -1,0 +1,68 @@
+"""The schema: each domain's Query and Mutation types merged, hardened by settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.extensions.disable_introspection import DisableIntrospection
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
+from strawberry.utils.logging import StrawberryLogger
+
+from app.graphql.errors import DomainAwareMaskErrors, is_unexpected
+from app.graphql.types.economy import EconomyQuery
+from app.graphql.types.users import UsersMutation, UsersQuery
+from app.settings import Settings
+
+Query = merge_types("Query", (UsersQuery, EconomyQuery))
+Mutation = merge_types("Mutation", (UsersMutation,))
+
+CACHE_SIZE = 256
+
+
+class CoinsSchema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        """Log what went wrong on our side; a client's bad input is not an incident."""
+        for error in errors:
+            if is_unexpected(error):
+                StrawberryLogger.error(error, execution_context)
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    limits = settings.graphql
+    extensions = [
+        QueryDepthLimiter(max_depth=limits.max_depth),
+        MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+        MaxTokensLimiter(max_token_count=limits.max_tokens),
+        ParserCache(maxsize=CACHE_SIZE),
+        ValidationCache(maxsize=CACHE_SIZE),
+        DomainAwareMaskErrors(),
+    ]
+    if settings.is_production:
+        extensions.append(DisableIntrospection())
+    return CoinsSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=settings.is_production),
+    )
+
+
+def schema_sdl() -> str:
+    return build_schema(Settings()).as_str() + "\n"
+
+
+def write_schema(path: Path) -> None:
+    path.write_text(schema_sdl())

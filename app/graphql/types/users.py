@@ -1,0 +1,112 @@
+"""Users: ``me``, sign-up and log-in."""
+
+from __future__ import annotations
+
+import strawberry
+
+from app.core.ids import encode_id
+from app.graphql.context import CoinsInfo
+from app.graphql.errors import MutationError, run_mutation
+from app.graphql.types.wallet import Wallet
+from app.users import service as users
+from app.users.service import UserRecord
+from app.users.tokens import issue_token
+
+
+@strawberry.type
+class User:
+    record: strawberry.Private[UserRecord]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(encode_id("User", self.record.id))
+
+    @strawberry.field
+    def handle(self) -> str:
+        return self.record.handle
+
+    @strawberry.field
+    def display_name(self) -> str:
+        return self.record.display_name
+
+    @strawberry.field(
+        description="True when the user is 18 or older: only adults may buy coins, send gifts, "
+        "go live or cash out."
+    )
+    def is_adult(self) -> bool:
+        return self.record.is_adult
+
+    @strawberry.field
+    def show_on_leaderboards(self) -> bool:
+        return self.record.show_on_leaderboards
+
+    @strawberry.field(description="Visible to the user only; null on other users.")
+    async def wallet(self, info: CoinsInfo) -> Wallet | None:
+        viewer = await info.context.viewer()
+        if viewer is None or viewer.id != self.record.id:
+            return None
+        return Wallet(user_id=self.record.id)
+
+
+@strawberry.input
+class SignUpInput:
+    handle: str
+    password: str
+    display_name: str | None = None
+    birth_date: str = strawberry.field(description="ISO date, e.g. 2001-04-30.")
+
+
+@strawberry.input
+class LogInInput:
+    handle: str
+    password: str
+
+
+@strawberry.type
+class AuthPayload:
+    token: str | None = strawberry.field(
+        default=None, description="A bearer token for the Authorization header."
+    )
+    user: User | None = None
+    errors: list[MutationError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class UsersQuery:
+    @strawberry.field(
+        description="The signed-in user; null when the request carries no valid token."
+    )
+    async def me(self, info: CoinsInfo) -> User | None:
+        viewer = await info.context.viewer()
+        return User(record=viewer) if viewer else None
+
+
+@strawberry.type
+class UsersMutation:
+    @strawberry.mutation
+    async def sign_up(self, info: CoinsInfo, input: SignUpInput) -> AuthPayload:
+        async def action() -> AuthPayload:
+            user = await users.sign_up(
+                handle=input.handle,
+                password=input.password,
+                birth_date=input.birth_date,
+                display_name=input.display_name,
+            )
+            return _signed_in(info, user)
+
+        return await run_mutation(AuthPayload, action)
+
+    @strawberry.mutation
+    async def log_in(self, info: CoinsInfo, input: LogInInput) -> AuthPayload:
+        async def action() -> AuthPayload:
+            user = await users.log_in(handle=input.handle, password=input.password)
+            return _signed_in(info, user)
+
+        return await run_mutation(AuthPayload, action)
+
+
+def _signed_in(info: CoinsInfo, user: UserRecord) -> AuthPayload:
+    token = issue_token(user.id, info.context.settings.auth)
+    # Later fields of this response (``user { wallet }``) belong to the new user.
+    info.context.cache["viewer"] = user
+    return AuthPayload(token=token, user=User(record=user))

@@ -1,0 +1,58 @@
+"""``create_app(settings) -> Litestar``: the GraphQL API and the health check."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, get
+from litestar.response import Redirect
+from strawberry.litestar import make_graphql_controller
+
+from app.core.database import close_pool, create_engine, open_pool, use_engine
+from app.core.logging import configure_logging
+from app.graphql.context import Context
+from app.graphql.schema import build_schema
+from app.settings import Settings
+
+
+@get("/", include_in_schema=False)
+async def index() -> Redirect:
+    return Redirect("/graphql")
+
+
+@get("/healthz", include_in_schema=False)
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    configure_logging(settings)
+    engine = create_engine(settings.database)
+    use_engine(engine)
+
+    @asynccontextmanager
+    async def database(_: Litestar) -> AsyncIterator[None]:
+        use_engine(engine)
+        await open_pool(engine, settings.database.pool_max_size)
+        try:
+            yield
+        finally:
+            await close_pool(engine)
+
+    async def context_getter() -> Context:
+        return Context(settings=settings)
+
+    graphql = make_graphql_controller(
+        build_schema(settings),
+        path="/graphql",
+        graphql_ide=None if settings.is_production else "graphiql",
+        allow_queries_via_get=False,
+        context_getter=context_getter,
+    )
+    return Litestar(
+        route_handlers=[index, healthz, graphql],
+        lifespan=[database],
+        debug=False,
+    )

@@ -1,0 +1,55 @@
+"""``coins seed``: demo data for development. Safe to run again; it only adds what is missing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.ledger import service as ledger
+from app.ledger.codes import AccountCode, Currency, TransferKind
+from app.users import service as users
+
+DEMO_PASSWORD = "coins-demo-password"  # noqa: S105 (development data, refused in production)
+WELCOME_COINS = 1_000
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    handle: str
+    display_name: str
+    birth_date: str
+
+
+DEMO_USERS = (
+    DemoUser("viewer", "Vera Viewer", "1995-05-17"),
+    DemoUser("minor", "Milo Minor", "2012-03-02"),
+    DemoUser("creator_ana", "Ana Creates", "1992-08-09"),
+    DemoUser("creator_ben", "Ben Live", "1989-11-30"),
+)
+
+
+async def seed() -> list[str]:
+    """Create what is missing and say what was done, line by line."""
+    done: list[str] = []
+    for demo in DEMO_USERS:
+        if await users.find_by_handle(demo.handle) is None:
+            await users.sign_up(
+                handle=demo.handle,
+                password=DEMO_PASSWORD,
+                birth_date=demo.birth_date,
+                display_name=demo.display_name,
+            )
+            done.append(f"user {demo.handle} (password {DEMO_PASSWORD!r})")
+    viewer = await users.find_by_handle("viewer")
+    assert viewer is not None
+    result = await ledger.transfer(
+        TransferKind.ADJUSTMENT,
+        debit_account_id=await ledger.system_account_id(AccountCode.COIN_ISSUANCE),
+        credit_account_id=await ledger.user_account_id(viewer.id, Currency.COIN),
+        amount=WELCOME_COINS,
+        user_id=viewer.id,
+        idempotency_key="seed-welcome-coins",
+        description="Welcome coins for the demo viewer",
+    )
+    if not result.replayed:
+        done.append(f"{WELCOME_COINS} welcome coins for viewer")
+    return done

@@ -1,0 +1,165 @@
+"""One Settings object, read from the environment (``COINS_*``) once and handed to the app.
+
+Tests build their own ``Settings`` instead of patching globals.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from pathlib import Path
+
+from app.core.money import Rate, minor_unit_exponent
+
+ENVIRONMENTS = ("development", "test", "production")
+DEVELOPMENT_JWT_SECRET = "development-only-secret-change-me-0123456789"  # noqa: S105
+DEFAULT_SQLITE_PATH = "var/coins.sqlite3"
+
+
+class SettingsError(RuntimeError):
+    """The environment does not describe a service we can start safely."""
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """``url`` is ``postgresql://...`` or ``sqlite:///path`` (a bare path means SQLite too)."""
+
+    url: str = f"sqlite:///{DEFAULT_SQLITE_PATH}"
+    pool_max_size: int = 10
+    retry_attempts: int = 8
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.url.startswith(("postgres://", "postgresql://"))
+
+    @property
+    def sqlite_path(self) -> Path:
+        if self.is_postgres:
+            raise SettingsError("not a SQLite database")
+        return Path(self.url.removeprefix("sqlite:///").removeprefix("sqlite://"))
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    jwt_secret: str = DEVELOPMENT_JWT_SECRET
+    token_ttl_s: int = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class EconomySettings:
+    """The published rates (``economy`` query). Shares are exact fractions, never floats."""
+
+    creator_share: Fraction = Fraction(1, 2)
+    diamond_value: Rate = field(default_factory=lambda: Rate(1, 2, "USD"))
+    minimum_payout_diamonds: int = 2_000
+    maximum_daily_payout_diamonds: int = 200_000
+
+
+@dataclass(frozen=True)
+class GraphQLSettings:
+    max_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 2_000
+    max_page_size: int = 100
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str = "development"
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    economy: EconomySettings = field(default_factory=EconomySettings)
+    graphql: GraphQLSettings = field(default_factory=GraphQLSettings)
+    sandbox_payments: bool = True
+    redis_url: str | None = None
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = dict(os.environ if environ is None else environ)
+        name = env.get("COINS_ENV", "development")
+        if name not in ENVIRONMENTS:
+            raise SettingsError(f"COINS_ENV must be one of {', '.join(ENVIRONMENTS)}, not {name!r}")
+        production = name == "production"
+
+        secret = env.get("COINS_JWT_SECRET", "")
+        if not secret:
+            if production:
+                raise SettingsError(
+                    "COINS_JWT_SECRET is not set: production refuses to start without a secret "
+                    "of at least 32 characters to sign bearer tokens."
+                )
+            secret = DEVELOPMENT_JWT_SECRET
+        if production and len(secret) < 32:
+            raise SettingsError("COINS_JWT_SECRET must be at least 32 characters in production.")
+
+        return cls(
+            env=name,
+            database=DatabaseSettings(
+                url=env.get("COINS_DATABASE_URL", f"sqlite:///{DEFAULT_SQLITE_PATH}"),
+                pool_max_size=_int(env, "COINS_DATABASE_POOL_MAX_SIZE", 10),
+            ),
+            auth=AuthSettings(
+                jwt_secret=secret, token_ttl_s=_int(env, "COINS_TOKEN_TTL_S", 7 * 24 * 3600)
+            ),
+            economy=EconomySettings(
+                creator_share=_fraction(env, "COINS_CREATOR_SHARE", "0.5"),
+                diamond_value=_rate(
+                    env.get("COINS_DIAMOND_VALUE", "0.005"),
+                    env.get("COINS_PAYOUT_CURRENCY", "USD"),
+                ),
+                minimum_payout_diamonds=_int(env, "COINS_MINIMUM_PAYOUT_DIAMONDS", 2_000),
+                maximum_daily_payout_diamonds=_int(
+                    env, "COINS_MAXIMUM_DAILY_PAYOUT_DIAMONDS", 200_000
+                ),
+            ),
+            sandbox_payments=_bool(env, "COINS_SANDBOX_PAYMENTS", default=not production),
+            redis_url=env.get("COINS_REDIS_URL") or None,
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, not {raw!r}") from None
+
+
+def _bool(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, not {raw!r}")
+
+
+def _fraction(env: Mapping[str, str], name: str, default: str) -> Fraction:
+    raw = env.get(name) or default
+    try:
+        value = Fraction(Decimal(raw))
+    except (InvalidOperation, ValueError):
+        raise SettingsError(f"{name} must be a decimal number, not {raw!r}") from None
+    if not 0 <= value <= 1:
+        raise SettingsError(f"{name} must be between 0 and 1")
+    return value
+
+
+def _rate(raw: str, currency: str) -> Rate:
+    """'0.005' USD per diamond becomes 1/2 cent: exact, whatever the digits."""
+    try:
+        per_unit = Fraction(Decimal(raw)) * 10 ** minor_unit_exponent(currency)
+    except (InvalidOperation, ValueError):
+        raise SettingsError(f"COINS_DIAMOND_VALUE must be a decimal number, not {raw!r}") from None
+    return Rate(per_unit.numerator, per_unit.denominator, currency.upper())

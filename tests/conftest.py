@@ -1,0 +1,158 @@
+"""Every test that touches the database runs twice: on SQLite and on PostgreSQL.
+
+PostgreSQL comes from ``COINS_TEST_POSTGRES_URL``. When it is unset or unreachable those
+runs skip, except under ``CI=true``, where they fail: CI must prove both databases.
+After each test the ledger is verified; a test that tampers with it on purpose says so
+with ``@pytest.mark.tampers``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+from argon2 import PasswordHasher
+from litestar.testing import AsyncTestClient
+
+from app.core.clock import set_clock
+from app.core.database import create_engine, use_engine
+from app.settings import AuthSettings, DatabaseSettings, Settings
+
+POSTGRES_URL = os.environ.get("COINS_TEST_POSTGRES_URL", "")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "tampers: the test breaks the ledger on purpose")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing() -> Iterator[None]:
+    """Real argon2, with parameters cheap enough for hundreds of sign-ups."""
+    from app.users import passwords
+
+    original = passwords._hasher
+    passwords._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    yield
+    passwords._hasher = original
+
+
+@pytest.fixture(autouse=True)
+def _wall_clock() -> Iterator[None]:
+    yield
+    set_clock(None)
+
+
+async def _migrate() -> None:
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    from app.ledger.service import ensure_system_accounts
+
+    result = await run_forwards("all")
+    assert result.success, result.message
+    await ensure_system_accounts()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "coins.sqlite3"
+    use_engine(create_engine(DatabaseSettings(url=f"sqlite:///{path}")))
+    asyncio.run(_migrate())
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """A migrated PostgreSQL database, or a skip (a failure in CI)."""
+    if not POSTGRES_URL:
+        if IN_CI:
+            pytest.fail("CI=true but COINS_TEST_POSTGRES_URL is not set")
+        pytest.skip("COINS_TEST_POSTGRES_URL is not set")
+
+    async def reset_schema() -> None:
+        connection = await asyncpg.connect(POSTGRES_URL, timeout=5)
+        try:
+            await connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        finally:
+            await connection.close()
+
+    try:
+        asyncio.run(reset_schema())
+    except (OSError, asyncpg.PostgresError, TimeoutError) as error:
+        if IN_CI:
+            pytest.fail(f"PostgreSQL at COINS_TEST_POSTGRES_URL is unreachable: {error}")
+        pytest.skip(f"PostgreSQL unreachable: {error}")
+    use_engine(create_engine(DatabaseSettings(url=POSTGRES_URL)))
+    asyncio.run(_migrate())
+    return POSTGRES_URL
+
+
+async def _truncate_postgres(url: str) -> None:
+    from app.ledger.service import ensure_system_accounts
+
+    connection = await asyncpg.connect(url)
+    try:
+        await connection.execute(
+            "TRUNCATE ledger_transfer, ledger_operation, ledger_account, coins_user "
+            "RESTART IDENTITY CASCADE"
+        )
+    finally:
+        await connection.close()
+    await ensure_system_accounts()
+
+
+@dataclass(frozen=True)
+class Database:
+    backend: str
+    url: str
+
+    def settings(self, **overrides: object) -> Settings:
+        values: dict[str, object] = {
+            "env": "test",
+            "database": DatabaseSettings(url=self.url, pool_max_size=5),
+            "auth": AuthSettings(jwt_secret="test-secret-that-is-long-enough-0123456789"),
+        }
+        values.update(overrides)
+        return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A fresh, migrated database of each kind; the ledger is verified after the test."""
+    if request.param == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "coins.sqlite3"
+        shutil.copy(template, path)
+        database = Database("sqlite", f"sqlite:///{path}")
+        use_engine(create_engine(DatabaseSettings(url=database.url)))
+    else:
+        url = request.getfixturevalue("postgres_url")
+        database = Database("postgres", url)
+        use_engine(create_engine(DatabaseSettings(url=url)))
+        asyncio.run(_truncate_postgres(url))
+    yield database
+    if request.node.get_closest_marker("tampers") is None:
+        from app.ledger.verify import verify_ledger
+
+        use_engine(create_engine(DatabaseSettings(url=database.url)))
+        report = asyncio.run(verify_ledger())
+        assert report.ok, "ledger invariants broken:\n" + "\n".join(map(str, report.breaches))
+
+
+@pytest.fixture
+def settings(db: Database) -> Settings:
+    return db.settings()
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:
+    from app.main import create_app
+
+    async with AsyncTestClient(create_app(settings)) as test_client:
+        yield test_client
