@@ -115,7 +115,9 @@ class Database:
     def settings(self, **overrides: object) -> Settings:
         values: dict[str, object] = {
             "env": "test",
-            "database": DatabaseSettings(url=self.url, pool_max_size=5),
+            # No pool: the test client serves requests on its own event loop, and the
+            # test body queries on another; a pool belongs to exactly one loop.
+            "database": DatabaseSettings(url=self.url, pool_max_size=0),
             "auth": AuthSettings(jwt_secret="test-secret-that-is-long-enough-0123456789"),
         }
         values.update(overrides)

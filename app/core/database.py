@@ -53,8 +53,9 @@ def is_sqlite(engine: Engine | None = None) -> bool:
 
 
 async def open_pool(engine: Engine, max_size: int) -> None:
-    if isinstance(engine, PostgresEngine):
-        await engine.start_connection_pool(max_size=max_size)
+    """A connection pool for PostgreSQL; ``max_size`` 0 means a connection per query."""
+    if isinstance(engine, PostgresEngine) and max_size > 0:
+        await engine.start_connection_pool(min_size=1, max_size=max_size)
 
 
 async def close_pool(engine: Engine) -> None:

@@ -96,7 +96,8 @@ async def test_idempotent_replay_returns_the_first_result_and_moves_once() -> No
     first = await spend(alice.id, 40, key="order-1")
     again = await spend(alice.id, 40, key="order-1")
 
-    assert again.replayed and not first.replayed
+    assert again.replayed
+    assert not first.replayed
     assert again.operation_id == first.operation_id
     assert again.transfers == first.transfers
     assert await coins_of(alice.id) == 60
@@ -226,9 +227,7 @@ async def test_verify_names_a_hand_edited_balance() -> None:
 async def test_verify_names_a_hand_edited_transfer() -> None:
     alice = await make_user(coins=100)
     await spend(alice.id, 10)
-    await Transfer.update({Transfer.amount: 1}).where(
-        Transfer.kind == TransferKind.GIFT_SENT.value
-    )
+    await Transfer.update({Transfer.amount: 1}).where(Transfer.kind == TransferKind.GIFT_SENT.value)
 
     checks = {breach.check for breach in (await verify_ledger()).breaches}
 
@@ -265,9 +264,7 @@ async def test_verify_notices_a_consistent_forgery() -> None:
     await Account.update({Account.balance: 95}).where(
         (Account.user_id == alice.id) & (Account.currency == Currency.COIN.value)
     )
-    await Account.update({Account.balance: 5}).where(
-        Account.code == AccountCode.COIN_SINK.value
-    )
+    await Account.update({Account.balance: 5}).where(Account.code == AccountCode.COIN_SINK.value)
 
     breaches = (await verify_ledger()).breaches
 

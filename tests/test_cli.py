@@ -1,0 +1,77 @@
+"""The ``coins`` command against a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+import pytest
+
+from app.cli import main
+from app.ledger.tables import Account
+from app.settings import AuthSettings
+from app.users.tokens import user_id_from_token
+from tests.conftest import Database
+
+SECRET = "cli-test-secret-that-is-long-enough-42"
+
+
+@pytest.fixture
+def cli_env(db: Database, monkeypatch: pytest.MonkeyPatch) -> Database:
+    monkeypatch.setenv("COINS_DATABASE_URL", db.url)
+    monkeypatch.setenv("COINS_JWT_SECRET", SECRET)
+    return db
+
+
+def test_seed_is_idempotent_and_token_names_the_user(
+    cli_env: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["seed"]) == 0
+    first = capsys.readouterr().out
+    assert main(["seed"]) == 0
+    second = capsys.readouterr().out
+
+    assert "user viewer" in first
+    assert "welcome coins" in first
+    assert second.strip() == "demo data already present"
+    assert main(["token", "viewer"]) == 0
+    token = capsys.readouterr().out.strip()
+    assert user_id_from_token(token, AuthSettings(jwt_secret=SECRET)) is not None
+    assert main(["token", "nobody"]) == 1
+
+
+def test_users_create_reads_the_password_from_stdin(
+    cli_env: Database, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("a fine long password\n"))
+    assert main(["users", "create", "grace", "--birth-date", "1990-01-01"]) == 0
+    assert "created user grace" in capsys.readouterr().out
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert main(["users", "create", "hopper", "--birth-date", "1990-01-01"]) == 1
+    assert "INVALID_INPUT (password)" in capsys.readouterr().err
+
+
+@pytest.mark.tampers
+def test_ledger_verify_exits_non_zero_naming_the_breach(
+    cli_env: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["seed"]) == 0
+    assert main(["ledger", "verify"]) == 0
+    assert "ledger OK" in capsys.readouterr().out
+
+    async def tamper() -> None:
+        await Account.update({Account.balance: Account.balance + 5}).where(
+            Account.user_id.is_not_null()
+        )
+
+    asyncio.run(tamper())
+    assert main(["ledger", "verify"]) == 1
+    captured = capsys.readouterr()
+    assert "BREACH [balance]" in captured.out
+    assert "BREACH [zero-sum]" in captured.out
+    assert "ledger FAILED" in captured.err
+
+
+def test_schema_graphql_is_up_to_date(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["export-schema", "--check"]) == 0, capsys.readouterr().err
