@@ -14,4 +14,10 @@ DB = create_engine(
     DatabaseSettings(url=os.environ.get("COINS_DATABASE_URL", f"sqlite:///{DEFAULT_SQLITE_PATH}"))
 )
 
-APP_REGISTRY = AppRegistry(apps=["app.users.piccolo_app", "app.ledger.piccolo_app"])
+APP_REGISTRY = AppRegistry(
+    apps=[
+        "app.users.piccolo_app",
+        "app.ledger.piccolo_app",
+        "app.fraud.piccolo_app",
+    ]
+)

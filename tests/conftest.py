@@ -94,14 +94,15 @@ def postgres_url() -> str:
 
 
 async def _truncate_postgres(url: str) -> None:
+    """Empty every registered table (not Piccolo's migration log) and restore system accounts."""
+    from piccolo.conf.apps import Finder
+
     from app.ledger.service import ensure_system_accounts
 
+    tables = ", ".join(t._meta.tablename for t in Finder().get_table_classes())
     connection = await asyncpg.connect(url)
     try:
-        await connection.execute(
-            "TRUNCATE ledger_transfer, ledger_operation, ledger_account, coins_user "
-            "RESTART IDENTITY CASCADE"
-        )
+        await connection.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     finally:
         await connection.close()
     await ensure_system_accounts()

@@ -192,3 +192,18 @@ async def users_by_ids(user_ids: Sequence[int]) -> dict[int, UserRecord]:
 async def find_by_handle(handle: str) -> UserRecord | None:
     row = await User.select(*_COLUMNS).where(User.handle == normalize_handle(handle)).first()
     return _record(row) if row else None
+
+
+def require_can_transact(user: UserRecord) -> UserRecord:
+    """Buying, sending, going live, redeeming and cashing out are for adults in good standing.
+
+    Call it inside the operation's transaction with a freshly read ``UserRecord``, so a
+    freeze that commits first is honoured.
+    """
+    if not user.is_adult:
+        raise DomainError(ErrorCode.AGE_RESTRICTED, "You must be 18 or older to do this.")
+    if user.frozen:
+        raise DomainError(
+            ErrorCode.ACCOUNT_FROZEN, "This account is frozen pending review; contact support."
+        )
+    return user
