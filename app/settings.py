@@ -5,6 +5,7 @@ Tests build their own ``Settings`` instead of patching globals.
 
 from __future__ import annotations
 
+import hmac
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -79,6 +80,16 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies need HTTPS everywhere but on a developer's or a test's plain-HTTP server."""
+        return self.env not in ("development", "test")
+
+    @property
+    def csrf_secret(self) -> str:
+        """Derived from the one signing secret, so there is a single secret to manage."""
+        return hmac.new(self.auth.jwt_secret.encode(), b"coins-admin-csrf", "sha256").hexdigest()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
