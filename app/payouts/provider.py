@@ -55,6 +55,11 @@ class SandboxPayoutProvider:
         return await in_transaction(work)
 
 
+def provider_if_configured(sandbox_payments: bool) -> PayoutProvider | None:
+    """The provider auto-approval may use, or None when none is configured."""
+    return SandboxPayoutProvider() if sandbox_payments else None
+
+
 def default_provider(sandbox_payments: bool) -> PayoutProvider:
     """The provider the app uses; only the sandbox exists so far."""
     if not sandbox_payments:

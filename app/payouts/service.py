@@ -520,11 +520,12 @@ async def _auto_approve(
 
     if payout.diamonds > policy.auto_approve_max_diamonds:
         return payout
-    approved = await _approve(payout.id, AUTO_APPROVER, eligible=eligible)
-    if approved is None:
-        return payout
+    # The request itself has committed: whatever happens here, the creator gets their
+    # payout back, decided or not (a concurrent cancel wins; a failed send waits, APPROVED).
     try:
-        return await pay_payout(approved.id, provider=provider)
-    except PayoutProviderError:
-        # The request itself succeeded; the payout waits, APPROVED, for a retry.
-        return await get_payout(payout.id)
+        approved = await _approve(payout.id, AUTO_APPROVER, eligible=eligible)
+        if approved is not None:
+            await pay_payout(approved.id, provider=provider)
+    except (DomainError, PayoutProviderError) as error:
+        log.info("payout.auto_approval_skipped", payout_id=payout.id, reason=repr(error))
+    return await get_payout(payout.id)

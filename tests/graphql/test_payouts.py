@@ -214,3 +214,18 @@ async def test_auto_approval_setting_pays_a_small_request_at_once(db) -> None:
     assert large["requestPayout"]["payout"]["status"] == "PENDING"
     assert earnings["availableDiamonds"] == 10_000 - 3_000 - 3_001
     assert earnings["pendingDiamonds"] == 3_001
+
+
+async def test_without_a_payout_provider_auto_approval_leaves_requests_pending(db) -> None:
+    set_clock(lambda: datetime.now(UTC) - timedelta(days=60))
+    alice = await make_user("alice")
+    set_clock(None)
+    await give_diamonds(alice.id, 10_000)
+    no_provider = db.settings(payouts=PayoutSettings(auto_approve=True), sandbox_payments=False)
+
+    async with AsyncTestClient(create_app(no_provider)) as client:
+        token = issue_token(alice.id, no_provider.auth)
+        made = await gql(client, REQUEST, {"diamonds": 2_000, "key": "s"}, token=token)
+
+    assert made["requestPayout"]["errors"] == []
+    assert made["requestPayout"]["payout"]["status"] == "PENDING"

@@ -461,3 +461,17 @@ async def test_flagged_or_new_creators_wait_for_review() -> None:
     # Staff review may still approve the flagged creator.
     paid = await payouts.approve_payout(held.id, "fiona", provider=SANDBOX)
     assert paid.status is PayoutStatus.PAID
+
+
+async def test_a_failed_auto_payment_still_returns_the_request() -> None:
+    alice = await old_creator()
+
+    class Down:
+        async def send(self, payout: payouts.PayoutRecord) -> str:
+            raise PayoutProviderError("bank unreachable")
+
+    payout = await request(alice.id, 2_000, policy=AUTO, provider=Down())
+
+    assert payout.status is PayoutStatus.APPROVED
+    assert await account(AccountCode.PAYOUT_HOLD) == 2_000
+    assert (await payouts.pay_payout(payout.id, provider=SANDBOX)).status is PayoutStatus.PAID

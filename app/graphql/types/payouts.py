@@ -14,7 +14,7 @@ from app.graphql.types.common import Money
 from app.ledger.codes import Currency
 from app.payouts import service as payouts
 from app.payouts.codes import PayoutStatus as DomainPayoutStatus
-from app.payouts.provider import default_provider
+from app.payouts.provider import provider_if_configured
 
 PayoutStatus = strawberry.enum(DomainPayoutStatus, name="PayoutStatus")
 
@@ -146,9 +146,7 @@ class PayoutsMutation:
                 input.idempotency_key,
                 economy=settings.economy,
                 policy=settings.payouts,
-                provider=default_provider(settings.sandbox_payments)
-                if settings.payouts.auto_approve
-                else None,
+                provider=provider_if_configured(settings.sandbox_payments),
             )
             return PayoutPayload(payout=Payout(record=payout))
 
