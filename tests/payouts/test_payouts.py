@@ -50,6 +50,13 @@ async def account(code: AccountCode) -> int:
     return await ledger.account_balance(await ledger.system_account_id(code))
 
 
+async def assert_hold_matches_payouts() -> None:
+    """The hold account carries exactly the diamonds of PENDING and APPROVED payouts."""
+    creators = [row["creator_id"] for row in await Payout.select(Payout.creator_id).distinct()]
+    held = sum((await payouts.held_diamonds(creators)).values())
+    assert await account(AccountCode.PAYOUT_HOLD) == held
+
+
 async def writes() -> tuple[int, int, int]:
     return await Transfer.count(), await Operation.count(), await Payout.count()
 
@@ -311,6 +318,7 @@ async def test_daily_cap_counts_every_request_of_the_utc_day() -> None:
     assert await payouts.requested_today(alice.id) == 0
     tomorrow = await request(alice.id, 2_000)
     assert tomorrow.status is PayoutStatus.PENDING
+    await assert_hold_matches_payouts()
     assert await diamonds_of(alice.id) == 300_000 - 70_000 - 10_000 - 120_000 - 2_000
 
 
@@ -332,6 +340,7 @@ async def test_concurrent_requests_never_pass_the_daily_cap() -> None:
     assert await diamonds_of(alice.id) == 220_000
     [total] = await PayoutDailyTotal.select()
     assert total["diamonds"] == 180_000
+    await assert_hold_matches_payouts()
 
 
 # Exactly once under concurrency -------------------------------------------------------
@@ -367,6 +376,7 @@ async def test_concurrent_approve_and_reject_exactly_one_wins() -> None:
         )
         assert resolutions == round_ + 1
         assert await account(AccountCode.PAYOUT_HOLD) == 0
+        await assert_hold_matches_payouts()
 
     paid = await account(AccountCode.PAYOUTS_PAID)
     assert await diamonds_of(alice.id) + paid == 10_000
