@@ -21,5 +21,6 @@ APP_REGISTRY = AppRegistry(
         "app.fraud.piccolo_app",
         "app.staff.piccolo_app",
         "app.audit.piccolo_app",
+        "app.payouts.piccolo_app",
     ]
 )

@@ -60,6 +60,20 @@ class EconomySettings:
 
 
 @dataclass(frozen=True)
+class PayoutSettings:
+    """Payout approval policy. Auto-approval is off unless switched on explicitly.
+
+    When on, a payout of at most ``auto_approve_max_diamonds`` from an adult, unfrozen
+    creator without an open fraud flag whose account is at least
+    ``auto_approve_min_account_age_days`` old is approved and paid right after the request.
+    """
+
+    auto_approve: bool = False
+    auto_approve_max_diamonds: int = 10_000
+    auto_approve_min_account_age_days: int = 30
+
+
+@dataclass(frozen=True)
 class GraphQLSettings:
     max_depth: int = 12
     max_aliases: int = 30
@@ -73,6 +87,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     economy: EconomySettings = field(default_factory=EconomySettings)
+    payouts: PayoutSettings = field(default_factory=PayoutSettings)
     graphql: GraphQLSettings = field(default_factory=GraphQLSettings)
     sandbox_payments: bool = True
     redis_url: str | None = None
@@ -128,6 +143,15 @@ class Settings:
                 minimum_payout_diamonds=_int(env, "COINS_MINIMUM_PAYOUT_DIAMONDS", 2_000),
                 maximum_daily_payout_diamonds=_int(
                     env, "COINS_MAXIMUM_DAILY_PAYOUT_DIAMONDS", 200_000
+                ),
+            ),
+            payouts=PayoutSettings(
+                auto_approve=_bool(env, "COINS_PAYOUT_AUTO_APPROVE", default=False),
+                auto_approve_max_diamonds=_int(
+                    env, "COINS_PAYOUT_AUTO_APPROVE_MAX_DIAMONDS", 10_000
+                ),
+                auto_approve_min_account_age_days=_int(
+                    env, "COINS_PAYOUT_AUTO_APPROVE_MIN_ACCOUNT_AGE_DAYS", 30
                 ),
             ),
             sandbox_payments=_bool(env, "COINS_SANDBOX_PAYMENTS", default=not production),
