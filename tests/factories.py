@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from datetime import date
 
+from app.audit.service import Actor
 from app.core.clock import utcnow
 from app.ledger import service as ledger
 from app.ledger.codes import AccountCode, Currency, TransferKind
@@ -54,3 +55,8 @@ async def give_diamonds(user_id: int, diamonds: int) -> None:
 
 async def diamonds_of(user_id: int) -> int:
     return (await ledger.user_balances([user_id]))[user_id][Currency.DIAMOND]
+
+
+def staff(handle: str, role: str = "FINANCE") -> Actor:
+    """A staff member acting through a service, as the admin would pass it."""
+    return Actor(staff_id=None, handle=handle, role=role)

@@ -20,6 +20,7 @@ FLASH_COOKIE = "coins_admin_flash"
 NAVIGATION: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
     ("Dashboard", "/admin", (Role.CATALOG, Role.MODERATOR, Role.FINANCE)),
     ("Users", "/admin/users", (Role.MODERATOR,)),
+    ("Payouts", "/admin/payouts", (Role.FINANCE,)),
     ("Audit log", "/admin/audit", ()),
 )
 

@@ -13,6 +13,7 @@ from app.admin.auth import staff_guard
 from app.admin.pages import render
 from app.admin.routes.audit import AuditController
 from app.admin.routes.dashboard import DashboardController
+from app.admin.routes.payouts import PayoutsController
 from app.admin.routes.session import SessionController
 from app.admin.routes.users import UsersController
 
@@ -35,7 +36,13 @@ def _not_found(request: Request[Any, Any, Any], error: NotFoundException) -> Res
 def admin_router() -> Router:
     return Router(
         path="/",
-        route_handlers=[SessionController, DashboardController, UsersController, AuditController],
+        route_handlers=[
+            SessionController,
+            DashboardController,
+            UsersController,
+            PayoutsController,
+            AuditController,
+        ],
         guards=[staff_guard],
         exception_handlers={
             NotAuthorizedException: _to_login,

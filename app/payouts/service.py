@@ -31,6 +31,8 @@ from datetime import date, datetime, timedelta
 import structlog
 from piccolo.query.functions.aggregate import Sum
 
+from app.audit import service as audit
+from app.audit.service import Actor
 from app.core.clock import as_utc, utcnow
 from app.core.errors import DomainError, ErrorCode, invalid_input
 from app.core.money import Money, Rate
@@ -47,8 +49,8 @@ from app.users.service import UserRecord
 
 log = structlog.get_logger(__name__)
 
-AUTO_APPROVER = "auto-approval"
-MAX_STAFF_HANDLE_LENGTH = 64
+# Auto-approval decides as the system, and is audited like a staff member.
+AUTO_APPROVER = Actor(staff_id=None, handle="auto-approval", role="SYSTEM")
 MAX_REASON_LENGTH = 2_000
 
 
@@ -389,29 +391,34 @@ async def cancel_payout(creator_id: int, payout_id: int) -> PayoutRecord:
     return await get_payout(payout_id)
 
 
-def _staff(handle: str) -> str:
-    handle = handle.strip()
-    if not handle or len(handle) > MAX_STAFF_HANDLE_LENGTH:
-        raise invalid_input("Say which staff member decides.", "staffHandle")
-    return handle
-
-
 async def _already_decided(payout_id: int) -> DomainError:
     return PayoutAlreadyDecided((await get_payout(payout_id)).status)
 
 
-async def reject_payout(payout_id: int, staff_handle: str, reason: str) -> PayoutRecord:
-    """Staff refuse a PENDING payout with a reason the creator can be shown; the hold is freed."""
-    staff = _staff(staff_handle)
+async def reject_payout(payout_id: int, actor: Actor, reason: str) -> PayoutRecord:
+    """Staff refuse a PENDING payout with a reason the creator can be shown; the hold is freed.
+
+    The audit entry is written in the same transaction as the decision."""
     reason = reason.strip()
     if not reason or len(reason) > MAX_REASON_LENGTH:
         raise invalid_input(f"Give a reason of 1 to {MAX_REASON_LENGTH} characters.", "reason")
 
     async def work() -> None:
-        row = await _decide(payout_id, PayoutStatus.REJECTED, decided_by=staff, reason=reason)
+        row = await _decide(
+            payout_id, PayoutStatus.REJECTED, decided_by=actor.handle, reason=reason
+        )
         if row is None:
             raise await _already_decided(payout_id)
         await _release_hold(row, "PAYOUT_REJECT", f"Payout #{payout_id} rejected")
+        await audit.record(
+            actor,
+            "payout.reject",
+            target_type="payout",
+            target_id=payout_id,
+            before={"status": PayoutStatus.PENDING.value},
+            after={"status": PayoutStatus.REJECTED.value},
+            reason=reason,
+        )
 
     await in_transaction(work)
     return await get_payout(payout_id)
@@ -420,22 +427,20 @@ async def reject_payout(payout_id: int, staff_handle: str, reason: str) -> Payou
 Eligibility = Callable[[UserRecord, PayoutRecord], Awaitable[bool]]
 
 
-async def approve_payout(
-    payout_id: int, staff_handle: str, *, provider: PayoutProvider
-) -> PayoutRecord:
+async def approve_payout(payout_id: int, actor: Actor, *, provider: PayoutProvider) -> PayoutRecord:
     """PENDING -> APPROVED -> PAID. Staff may approve creators with open fraud flags (that is
     the review), but not a frozen account (ACCOUNT_FROZEN). Raises ``PayoutProviderError``
     when the provider fails: the payout then stays APPROVED, its diamonds held, for
     ``pay_payout`` to retry."""
-    approved = await _approve(payout_id, _staff(staff_handle), eligible=None)
+    approved = await _approve(payout_id, actor, eligible=None)
     assert approved is not None
     return await pay_payout(approved.id, provider=provider)
 
 
 async def _approve(
-    payout_id: int, decided_by: str, *, eligible: Eligibility | None
+    payout_id: int, actor: Actor, *, eligible: Eligibility | None
 ) -> PayoutRecord | None:
-    """Approve in one transaction; None when ``eligible`` says no (nothing changes then)."""
+    """Approve in one transaction with its audit entry; None when ``eligible`` says no."""
 
     async def work() -> PayoutRecord | None:
         payout = await get_payout(payout_id)
@@ -446,9 +451,17 @@ async def _approve(
             raise DomainError(
                 ErrorCode.ACCOUNT_FROZEN, "The creator's account is frozen pending review."
             )
-        row = await _decide(payout_id, PayoutStatus.APPROVED, decided_by=decided_by)
+        row = await _decide(payout_id, PayoutStatus.APPROVED, decided_by=actor.handle)
         if row is None:
             raise await _already_decided(payout_id)
+        await audit.record(
+            actor,
+            "payout.approve",
+            target_type="payout",
+            target_id=payout_id,
+            before={"status": PayoutStatus.PENDING.value},
+            after={"status": PayoutStatus.APPROVED.value},
+        )
         return await get_payout(payout_id)
 
     return await in_transaction(work)

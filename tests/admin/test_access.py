@@ -14,11 +14,11 @@ from app.users.service import get_user
 from tests.admin.helpers import PASSWORD, make_staff, post_form, sign_in
 from tests.factories import make_user
 
-PAGES = ["/admin", "/admin/users", "/admin/audit"]
+PAGES = ["/admin", "/admin/users", "/admin/payouts", "/admin/audit"]
 ALLOWED = {
-    "ADMIN": {"/admin", "/admin/users", "/admin/audit"},
+    "ADMIN": set(PAGES),
     "MODERATOR": {"/admin", "/admin/users"},
-    "FINANCE": {"/admin"},
+    "FINANCE": {"/admin", "/admin/payouts"},
     "CATALOG": {"/admin"},
 }
 

@@ -12,7 +12,7 @@ from app.payouts import service as payouts
 from app.payouts.provider import SandboxPayoutProvider
 from app.settings import PayoutSettings
 from app.users.tokens import issue_token
-from tests.factories import diamonds_of, give_diamonds, make_user
+from tests.factories import diamonds_of, give_diamonds, make_user, staff
 from tests.graphql.helpers import gql, gql_response
 
 EARNINGS = """
@@ -134,7 +134,7 @@ async def test_cancel_after_payment_and_of_others_payouts_is_refused(
         "requestPayout"
     ]["payout"]
     record = (await payouts.list_payouts(creator_id=alice.id, limit=1, oldest_first=True))[0]
-    await payouts.approve_payout(record.id, "fiona", provider=SandboxPayoutProvider())
+    await payouts.approve_payout(record.id, staff("fiona"), provider=SandboxPayoutProvider())
 
     paid = (await gql(client, CANCEL, {"id": first["id"]}, token=alice_token))["cancelPayout"]
     foreign = (
@@ -169,7 +169,7 @@ async def test_payout_history_pages_newest_first_and_is_private(
         for i in range(5)
     ]
     record = (await payouts.list_payouts(creator_id=alice.id, limit=1))[0]
-    await payouts.reject_payout(record.id, "fiona", "Verify your identity first.")
+    await payouts.reject_payout(record.id, staff("fiona"), "Verify your identity first.")
 
     seen, after = [], None
     while True:

@@ -24,7 +24,7 @@ from app.payouts.service import PayoutAlreadyDecided, cash_amount
 from app.payouts.tables import Payout, PayoutDailyTotal, SandboxPayoutTransfer
 from app.settings import EconomySettings, PayoutSettings
 from app.users.tables import User
-from tests.factories import diamonds_of, give_diamonds, make_user
+from tests.factories import diamonds_of, give_diamonds, make_user, staff
 
 pytestmark = pytest.mark.usefixtures("db")
 
@@ -103,7 +103,7 @@ async def test_request_holds_then_approval_pays_with_a_reference() -> None:
     assert await account(AccountCode.PAYOUT_HOLD) == 4_000
     assert await payouts.held_diamonds([alice.id]) == {alice.id: 4_000}
 
-    paid = await payouts.approve_payout(pending.id, "fiona", provider=SANDBOX)
+    paid = await payouts.approve_payout(pending.id, staff("fiona"), provider=SANDBOX)
 
     assert paid.status is PayoutStatus.PAID
     assert paid.decided_by == "fiona"
@@ -145,7 +145,7 @@ async def test_a_failed_provider_leaves_the_payout_approved_and_held_until_retri
             raise ConnectionError("bank unreachable")
 
     with pytest.raises(PayoutProviderError):
-        await payouts.approve_payout(pending.id, "fiona", provider=Down())
+        await payouts.approve_payout(pending.id, staff("fiona"), provider=Down())
 
     stuck = await payouts.get_payout(pending.id)
     assert stuck.status is PayoutStatus.APPROVED
@@ -170,7 +170,9 @@ async def test_rejection_releases_the_hold_and_keeps_the_reason() -> None:
     alice = await creator(10_000)
     pending = await request(alice.id, 5_000)
 
-    rejected = await payouts.reject_payout(pending.id, "fiona", "  Bank details do not match. ")
+    rejected = await payouts.reject_payout(
+        pending.id, staff("fiona"), "  Bank details do not match. "
+    )
 
     assert rejected.status is PayoutStatus.REJECTED
     assert rejected.reason == "Bank details do not match."
@@ -180,9 +182,9 @@ async def test_rejection_releases_the_hold_and_keeps_the_reason() -> None:
     assert (await kinds())[-2:] == ["PAYOUT_HOLD", "PAYOUT_RELEASED"]
     assert await payouts.requested_today(alice.id) == 0
     with pytest.raises(PayoutAlreadyDecided):
-        await payouts.approve_payout(pending.id, "gina", provider=SANDBOX)
+        await payouts.approve_payout(pending.id, staff("gina"), provider=SANDBOX)
     with pytest.raises(DomainError) as no_reason:
-        await payouts.reject_payout(pending.id, "fiona", " ")
+        await payouts.reject_payout(pending.id, staff("fiona"), " ")
     assert no_reason.value.field == "reason"
     assert await SandboxPayoutTransfer.count() == 0
 
@@ -201,13 +203,13 @@ async def test_the_creator_cancels_a_pending_payout_once() -> None:
     assert await diamonds_of(alice.id) == 10_000
     assert await account(AccountCode.PAYOUT_HOLD) == 0
     with pytest.raises(PayoutAlreadyDecided):
-        await payouts.reject_payout(pending.id, "fiona", "late")
+        await payouts.reject_payout(pending.id, staff("fiona"), "late")
 
 
 async def test_cancel_after_approval_is_refused_and_moves_nothing() -> None:
     alice = await creator(10_000)
     paid = await payouts.approve_payout(
-        (await request(alice.id, 2_000)).id, "fiona", provider=SANDBOX
+        (await request(alice.id, 2_000)).id, staff("fiona"), provider=SANDBOX
     )
     before = await writes()
 
@@ -282,7 +284,7 @@ async def test_staff_cannot_pay_out_a_frozen_account() -> None:
     await User.update({User.frozen: True}).where(User.id == alice.id)
 
     with pytest.raises(DomainError) as refused:
-        await payouts.approve_payout(pending.id, "fiona", provider=SANDBOX)
+        await payouts.approve_payout(pending.id, staff("fiona"), provider=SANDBOX)
 
     assert refused.value.code is ErrorCode.ACCOUNT_FROZEN
     assert (await payouts.get_payout(pending.id)).status is PayoutStatus.PENDING
@@ -306,11 +308,11 @@ async def test_daily_cap_counts_every_request_of_the_utc_day() -> None:
     assert await payouts.requested_today(alice.id) == 200_000
 
     # A rejected or cancelled payout gives its diamonds back to the day it was asked on.
-    await payouts.reject_payout(first.id, "fiona", "Check your bank details.")
+    await payouts.reject_payout(first.id, staff("fiona"), "Check your bank details.")
     await request(alice.id, 120_000)
     with pytest.raises(DomainError):
         await request(alice.id, 2_000)
-    await payouts.approve_payout(last.id, "fiona", provider=SANDBOX)  # paid still counts
+    await payouts.approve_payout(last.id, staff("fiona"), provider=SANDBOX)  # paid still counts
     with pytest.raises(DomainError):
         await request(alice.id, 2_000)
 
@@ -352,9 +354,9 @@ async def test_concurrent_approve_and_reject_exactly_one_wins() -> None:
         pending = await request(alice.id, 2_000, key=f"race-{round_}")
 
         outcomes = await asyncio.gather(
-            payouts.approve_payout(pending.id, "fiona", provider=SANDBOX),
-            payouts.reject_payout(pending.id, "gina", "Looks off."),
-            payouts.approve_payout(pending.id, "hank", provider=SANDBOX),
+            payouts.approve_payout(pending.id, staff("fiona"), provider=SANDBOX),
+            payouts.reject_payout(pending.id, staff("gina"), "Looks off."),
+            payouts.approve_payout(pending.id, staff("hank"), provider=SANDBOX),
             payouts.cancel_payout(alice.id, pending.id),
             return_exceptions=True,
         )
@@ -388,7 +390,10 @@ async def test_two_staff_approving_at_once_pay_once() -> None:
     pending = await request(alice.id, 2_000)
 
     outcomes = await asyncio.gather(
-        *(payouts.approve_payout(pending.id, f"staff{i}", provider=SANDBOX) for i in range(4)),
+        *(
+            payouts.approve_payout(pending.id, staff(f"staff{i}"), provider=SANDBOX)
+            for i in range(4)
+        ),
         return_exceptions=True,
     )
 
@@ -406,7 +411,7 @@ async def test_list_payouts_filters_by_status_and_pages() -> None:
     alice = await creator(20_000)
     bob = await creator(20_000)
     made = [await request(user.id, 2_000) for user in (alice, bob, alice, bob, alice)]
-    await payouts.reject_payout(made[1].id, "fiona", "no")
+    await payouts.reject_payout(made[1].id, staff("fiona"), "no")
 
     pending = await payouts.list_payouts(status=PayoutStatus.PENDING, limit=10)
     first_page = await payouts.list_payouts(limit=2)
@@ -451,7 +456,7 @@ async def test_auto_approval_pays_small_payouts_of_creators_in_good_standing() -
     large = await request(alice.id, 5_001, policy=AUTO, provider=SANDBOX)
 
     assert small.status is PayoutStatus.PAID
-    assert small.decided_by == payouts.AUTO_APPROVER
+    assert small.decided_by == payouts.AUTO_APPROVER.handle
     assert large.status is PayoutStatus.PENDING
     assert await account(AccountCode.PAYOUTS_PAID) == 5_000
     assert await account(AccountCode.PAYOUT_HOLD) == 5_001
@@ -469,7 +474,7 @@ async def test_flagged_or_new_creators_wait_for_review() -> None:
     assert young.status is PayoutStatus.PENDING
     assert await SandboxPayoutTransfer.count() == 0
     # Staff review may still approve the flagged creator.
-    paid = await payouts.approve_payout(held.id, "fiona", provider=SANDBOX)
+    paid = await payouts.approve_payout(held.id, staff("fiona"), provider=SANDBOX)
     assert paid.status is PayoutStatus.PAID
 
 
