@@ -57,3 +57,32 @@ def test_moderator_cannot_open_the_audit_log(page) -> None:
     assert response is not None
     assert response.status == 403
     assert "Not for your role" in page.inner_text("h1")
+
+
+def test_finance_approves_a_payout(page, db) -> None:
+    from app.payouts import service as payouts
+    from tests.factories import give_diamonds
+
+    async def setup() -> int:
+        await make_staff("fin", "FINANCE")
+        creator = await make_user("creator.cleo")
+        await give_diamonds(creator.id, 6_000)
+        payout = await payouts.request_payout(
+            creator.id, 5_000, "browser-payout", economy=db.settings().economy
+        )
+        return payout.id
+
+    payout_id = run_sync(setup())
+    sign_in(page, "fin")
+    page.click("nav >> text=Payouts")
+    row = page.locator(f"tr[data-payout='{payout_id}']")
+    assert "25.00 USD" in row.inner_text()
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.locator("button:has-text('Approve')").click()
+
+    page.wait_for_selector(".flash.success")
+    assert f"Payout #{payout_id} paid" in page.inner_text(".flash")
+    paid = run_sync(payouts.get_payout(payout_id))
+    assert paid.status.value == "PAID"
+    screenshot(page, "payouts")
