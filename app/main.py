@@ -13,6 +13,7 @@ from app.core.database import close_pool, create_engine, open_pool, use_engine
 from app.core.logging import configure_logging
 from app.graphql.context import Context
 from app.graphql.schema import build_schema
+from app.purchases.webhooks import webhook_handlers
 from app.settings import Settings
 
 
@@ -52,7 +53,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         context_getter=context_getter,
     )
     return Litestar(
-        route_handlers=[index, healthz, graphql],
+        route_handlers=[index, healthz, graphql, *webhook_handlers(settings)],
         lifespan=[database],
         debug=False,
     )

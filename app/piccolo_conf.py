@@ -19,5 +19,6 @@ APP_REGISTRY = AppRegistry(
         "app.users.piccolo_app",
         "app.ledger.piccolo_app",
         "app.fraud.piccolo_app",
+        "app.purchases.piccolo_app",
     ]
 )
