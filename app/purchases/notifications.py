@@ -39,7 +39,10 @@ class NotReady(Exception):
 
 async def handle_stripe_event(event: dict[str, Any]) -> Outcome:
     event_id, event_type = str(event["id"]), str(event.get("type", ""))
-    obj = (event.get("data") or {}).get("object") or {}
+    data = event.get("data")
+    obj = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(obj, dict):
+        return await _ignore(Provider.STRIPE, event_id, event_type)
     if event_type == "payment_intent.succeeded":
         return await _stripe_payment(event_id, event_type, obj)
     if event_type in STRIPE_REFUND_EVENTS:
@@ -93,7 +96,8 @@ def _metadata_id(metadata: dict[str, Any], key: str, kind: str) -> int:
 
 
 async def _stripe_payment(event_id: str, event_type: str, intent: dict[str, Any]) -> Outcome:
-    metadata = intent.get("metadata") or {}
+    metadata = intent.get("metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
     intent_id = intent.get("id")
     if not isinstance(intent_id, str) or not intent_id:
         raise DomainError(ErrorCode.INVALID_INPUT, "The event carries no PaymentIntent id.")

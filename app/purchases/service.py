@@ -133,7 +133,8 @@ def normalize_country(country: str | None) -> str | None:
 async def packages_on_sale(platform: Platform, country: str | None = None) -> list[PackageRecord]:
     """Active packages of ``platform`` at ``country``'s price (else the default), cheapest first.
 
-    Cheapest is by coins per price within one currency; mixed currencies keep coin order.
+    The order is by default price, so a country whose prices are partly in another
+    currency still lists the packages in one consistent order.
     """
     country = normalize_country(country)
     rows = await CoinPackage.select().where(
@@ -146,8 +147,8 @@ async def packages_on_sale(platform: Platform, country: str | None = None) -> li
             & (CoinPackagePrice.country == country)
         ):
             overrides[price["package_id"]] = Money(price["price_minor"], price["currency"])
-    packages = [_package(row, overrides.get(row["id"])) for row in rows]
-    return sorted(packages, key=lambda p: (p.price.amount_minor, p.total_coins, p.id))
+    rows = sorted(rows, key=lambda r: (r["price_minor"], r["coins"] + r["bonus_coins"], r["id"]))
+    return [_package(row, overrides.get(row["id"])) for row in rows]
 
 
 async def packages_by_ids(package_ids: Sequence[int]) -> dict[int, PackageRecord]:
@@ -357,12 +358,22 @@ async def record_webhook_payment(
     async def work() -> int | None:
         if await _find_purchase(provider, payment.transaction_id) is not None:
             return None
-        started = await ledger.open_operation(
-            PURCHASE_OPERATION, user_id=user_id, idempotency_key=idempotency_key, request=request
-        )
+        await users.get_user(user_id)
+        try:
+            started = await ledger.open_operation(
+                PURCHASE_OPERATION,
+                user_id=user_id,
+                idempotency_key=idempotency_key,
+                request=request,
+            )
+        except DomainError as error:
+            if error.code is not ErrorCode.IDEMPOTENCY_KEY_REUSED:
+                raise
+            # The client used the key for something else: the payment still credits.
+            log.warning("purchase.webhook_key_reused", transaction_id=payment.transaction_id)
+            started = await ledger.open_operation(PURCHASE_OPERATION, user_id=user_id)
         if isinstance(started, ledger.Replay):
             return None
-        await users.get_user(user_id)
         package = await _package_for(package_id, provider)
         if payment.price is not None and payment.price != package.price:
             prices = await _all_prices(package.id)

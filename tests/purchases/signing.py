@@ -95,7 +95,7 @@ class AppleSigner:
     bundle_id: str = BUNDLE_ID
 
     @classmethod
-    def create(cls) -> AppleSigner:
+    def create(cls, *, apple_oids: bool = True) -> AppleSigner:
         root_key = ec.generate_private_key(ec.SECP256R1())
         intermediate_key = ec.generate_private_key(ec.SECP256R1())
         leaf_key = ec.generate_private_key(ec.SECP256R1())
@@ -108,7 +108,7 @@ class AppleSigner:
             "Test Root CA",
             root_key,
             ca=True,
-            apple_oid=APPLE_INTERMEDIATE_OID,
+            apple_oid=APPLE_INTERMEDIATE_OID if apple_oids else None,
         )
         leaf = _certificate(
             "Test StoreKit",
@@ -116,7 +116,7 @@ class AppleSigner:
             "Test WWDR",
             intermediate_key,
             ca=False,
-            apple_oid=APPLE_LEAF_OID,
+            apple_oid=APPLE_LEAF_OID if apple_oids else None,
         )
         return cls(root, [_b64(leaf), _b64(intermediate), _b64(root)], leaf_key)
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
 from litestar.testing import AsyncTestClient
 
 from app.fraud import service as fraud
+from app.main import create_app
 from app.purchases.tables import Purchase, WebhookEvent
-from app.settings import Settings
+from app.settings import PaymentSettings, Settings
+from tests.conftest import Database
 from tests.factories import coins_of, make_user
 from tests.purchases.conftest import Packages
 from tests.purchases.helpers import buy, error_codes, purchase_count, token_for
-from tests.purchases.signing import AppleSigner, tamper
+from tests.purchases.signing import BUNDLE_ID, AppleSigner, tamper
 
 
 async def test_a_signed_transaction_buys_its_package_over_http(
@@ -159,3 +162,68 @@ async def test_a_notification_with_a_bad_signature_writes_nothing(
     assert [r.status_code for r in responses] == [400, 400, 400, 400]
     assert await coins_of(alice.id) == 70
     assert await WebhookEvent.count() == 0
+
+
+async def test_a_trusted_chain_without_apples_certificate_oids_is_refused(
+    db: Database, packages: Packages
+) -> None:
+    plain = AppleSigner.create(apple_oids=False)
+    settings = db.settings(
+        payments=PaymentSettings(
+            apple_bundle_id=BUNDLE_ID, apple_root_certificates=(plain.root_der,)
+        )
+    )
+    alice = await make_user()
+
+    async with AsyncTestClient(create_app(settings)) as client:
+        payload = await buy(
+            client,
+            token_for(alice, settings),
+            package=packages.ios.id,
+            provider="APPLE",
+            receipt=plain.transaction("t-1", "coins.70"),
+            key="k",
+        )
+
+    assert error_codes(payload) == ["RECEIPT_INVALID"]
+    assert await coins_of(alice.id) == 0
+
+
+async def test_apple_receipts_are_invalid_where_apple_is_not_configured(
+    db: Database, packages: Packages, apple: AppleSigner
+) -> None:
+    settings = db.settings()
+    alice = await make_user()
+
+    async with AsyncTestClient(create_app(settings)) as client:
+        payload = await buy(
+            client,
+            token_for(alice, settings),
+            package=packages.ios.id,
+            provider="APPLE",
+            receipt=apple.transaction("t-1", "coins.70"),
+            key="k",
+        )
+        notification = await client.post(
+            "/webhooks/apple",
+            json={"signedPayload": apple.refund_notification("t-1", "coins.70")},
+        )
+
+    assert payload["errors"][0]["message"] == "Apple payments are not configured on this server."
+    assert notification.status_code == 400
+
+
+def test_production_without_the_app_apple_id_is_not_configured(apple: AppleSigner) -> None:
+    from app.core.errors import DomainError
+    from app.purchases.verifiers.apple import AppleVerifier
+
+    verifier = AppleVerifier(
+        PaymentSettings(
+            apple_bundle_id=BUNDLE_ID,
+            apple_environment="Production",
+            apple_root_certificates=(apple.root_der,),
+        )
+    )
+
+    with pytest.raises(DomainError, match="need the app's Apple id"):
+        verifier.verify(apple.transaction("t-1", "coins.70"))

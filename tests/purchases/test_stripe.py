@@ -13,6 +13,7 @@ from app.ledger.tables import Operation
 from app.purchases.tables import Purchase, WebhookEvent
 from app.settings import Settings
 from app.users.service import UserRecord
+from tests.conftest import Database
 from tests.factories import coins_of, make_user
 from tests.purchases.conftest import Packages
 from tests.purchases.helpers import buy, error_codes, package_id, purchase_count, token_for
@@ -203,3 +204,53 @@ async def test_a_refund_before_its_payment_is_delivered_again_later(
     assert too_early.status_code == 409
     assert redelivered.json() == {"status": "processed"}
     assert await coins_of(alice.id) == 0
+
+
+async def test_a_payment_still_credits_when_its_key_was_used_for_something_else(
+    client: AsyncTestClient, settings: Settings, packages: Packages
+) -> None:
+    alice = await make_user()
+    token = token_for(alice, settings)
+    await buy(client, token, package=packages.web.id, receipt="sandbox-1", key="k-1")
+
+    response = await deliver(
+        client,
+        stripe_event("payment_intent.succeeded", succeeded("pi_1", alice, packages.web.id)),
+    )
+    claim = await buy(
+        client, token, package=packages.web.id, provider="STRIPE", receipt="pi_1", key="k-1"
+    )
+
+    assert response.json() == {"status": "processed"}
+    assert await coins_of(alice.id) == 140
+    assert error_codes(claim) == ["IDEMPOTENCY_KEY_REUSED"]
+
+
+async def test_an_event_with_unusable_metadata_is_refused_and_writes_nothing(
+    client: AsyncTestClient, packages: Packages
+) -> None:
+    alice = await make_user()
+    no_user = succeeded("pi_1", alice, packages.web.id)
+    no_user["metadata"] = {"package_id": package_id(packages.web.id)}
+    unknown_package = succeeded("pi_2", alice, 999_999)
+
+    replies = [
+        await deliver(client, stripe_event("payment_intent.succeeded", no_user)),
+        await deliver(client, stripe_event("payment_intent.succeeded", unknown_package)),
+    ]
+
+    assert [r.status_code for r in replies] == [422, 422]
+    assert await coins_of(alice.id) == 0
+    assert await WebhookEvent.count() == 0
+    assert await Operation.count() == 0
+
+
+async def test_webhooks_are_refused_where_stripe_is_not_configured(db: Database) -> None:
+    from app.main import create_app
+
+    payload = stripe_event("customer.created", {"id": "cus_1"})
+    async with AsyncTestClient(create_app(db.settings())) as client:
+        response = await deliver(client, payload)
+
+    assert response.status_code == 400
+    assert await WebhookEvent.count() == 0

@@ -37,7 +37,7 @@ class CoinPackage:
     def coins(self) -> int:
         return self.record.coins
 
-    @strawberry.field(description="Extra coins on top of ``coins``.")
+    @strawberry.field(description="Extra coins on top of coins.")
     def bonus_coins(self) -> int:
         return self.record.bonus_coins
 
@@ -79,7 +79,7 @@ class CoinPurchase:
     def coins(self) -> int:
         return self.record.total_coins
 
-    @strawberry.field(description="The part of ``coins`` that was bonus.")
+    @strawberry.field(description="The part of coins that was bonus.")
     def bonus_coins(self) -> int:
         return self.record.bonus_coins
 

@@ -8,6 +8,7 @@ would call Apple on every purchase; the chain is checked at the transaction's si
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from appstoreserverlibrary.models.Environment import Environment
@@ -55,6 +56,8 @@ class AppleVerifier:
             raise AppleNotConfigured(
                 f"Unknown Apple environment {settings.apple_environment!r}."
             ) from None
+        if environment is Environment.PRODUCTION and settings.apple_app_apple_id is None:
+            raise AppleNotConfigured("Apple payments in production need the app's Apple id.")
         return SignedDataVerifier(
             list(settings.apple_root_certificates),
             False,
@@ -105,7 +108,9 @@ class AppleVerifier:
             )
             transaction_id = transaction.transactionId
         return AppleNotification(
-            notification_id=payload.notificationUUID or "",
+            # Every V2 notification has a UUID; a hash keeps dedupe sound if one lacks it.
+            notification_id=payload.notificationUUID
+            or hashlib.sha256(signed_payload.encode()).hexdigest(),
             notification_type=payload.rawNotificationType or "",
             transaction_id=transaction_id,
         )
