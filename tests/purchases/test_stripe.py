@@ -254,3 +254,21 @@ async def test_webhooks_are_refused_where_stripe_is_not_configured(db: Database)
 
     assert response.status_code == 400
     assert await WebhookEvent.count() == 0
+
+
+async def test_concurrent_deliveries_of_one_event_credit_once(packages: Packages) -> None:
+    import asyncio
+    import json
+
+    from app.purchases import notifications
+
+    alice = await make_user()
+    event = json.loads(
+        stripe_event("payment_intent.succeeded", succeeded("pi_1", alice, packages.web.id))
+    )
+
+    outcomes = await asyncio.gather(*(notifications.handle_stripe_event(event) for _ in range(5)))
+
+    assert sorted(o.value for o in outcomes) == ["duplicate"] * 4 + ["processed"]
+    assert await coins_of(alice.id) == 70
+    assert await purchase_count() == 1
