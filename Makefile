@@ -9,7 +9,7 @@ PORT ?= 8000
 export COINS_DATABASE_URL ?= sqlite:///var/coins.sqlite3
 
 .DEFAULT_GOAL := help
-.PHONY: help install run serve migrate seed test test-sqlite lint format schema schema-check contract-check verify clean
+.PHONY: help install chromium run serve migrate seed test test-sqlite lint format schema schema-check contract-check verify clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -37,7 +37,13 @@ run: seed ## Set everything up and serve the API with GraphiQL on http://$(HOST)
 serve: install ## Serve without migrating or seeding
 	$(BIN)/coins serve --host $(HOST) --port $(PORT)
 
-test: install ## Run every test, on SQLite and (when COINS_TEST_POSTGRES_URL is set) PostgreSQL
+chromium: ## Install Debian's chromium for the browser tests (never `playwright install`)
+	@command -v chromium >/dev/null || { \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "could not install chromium: browser tests will skip (fail under CI=true)"; }
+
+test: install chromium ## Run every test, on SQLite and (when COINS_TEST_POSTGRES_URL is set) PostgreSQL
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/coins export-schema --check

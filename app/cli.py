@@ -1,4 +1,4 @@
-"""The ``coins`` command: serve, migrate, seed, users, token, export-schema, ledger verify."""
+"""The ``coins`` command: serve, migrate, seed, users, staff, token, export-schema, ledger."""
 
 from __future__ import annotations
 
@@ -65,6 +65,15 @@ def _parser() -> argparse.ArgumentParser:
     show.add_argument("handle")
     show.set_defaults(handler=_users_show)
 
+    staff = commands.add_parser("staff", help="manage admin staff").add_subparsers(metavar="ACTION")
+    staff_create = staff.add_parser("create", help="create a staff account; password on stdin")
+    staff_create.add_argument("handle")
+    staff_create.add_argument(
+        "--role", required=True, choices=["ADMIN", "CATALOG", "MODERATOR", "FINANCE"]
+    )
+    staff_create.add_argument("--display-name")
+    staff_create.set_defaults(handler=_staff_create)
+
     token = commands.add_parser("token", help="print a bearer token for a user (development)")
     token.add_argument("handle")
     token.set_defaults(handler=_token)
@@ -123,13 +132,24 @@ async def _seed(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _read_password() -> str:
+    if sys.stdin.isatty():
+        return getpass.getpass("Password (10+ characters): ")
+    return sys.stdin.readline().rstrip("\n")
+
+
+async def _staff_create(args: argparse.Namespace, settings: Settings) -> int:
+    from app.staff.service import create_staff
+
+    staff = await create_staff(args.handle, _read_password(), args.role, args.display_name)
+    print(f"created staff {staff.handle} ({staff.role.value})")
+    return 0
+
+
 async def _users_create(args: argparse.Namespace, settings: Settings) -> int:
     from app.users.service import sign_up
 
-    if sys.stdin.isatty():
-        password = getpass.getpass("Password (10+ characters): ")
-    else:
-        password = sys.stdin.readline().rstrip("\n")
+    password = _read_password()
     user = await sign_up(
         handle=args.handle,
         password=password,

@@ -1,4 +1,4 @@
-"""``create_app(settings) -> Litestar``: the GraphQL API and the health check."""
+"""``create_app(settings) -> Litestar``: the GraphQL API, the admin and the health check."""
 
 from __future__ import annotations
 
@@ -6,9 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar, get
+from litestar.config.csrf import CSRFConfig
+from litestar.di import Provide
 from litestar.response import Redirect
 from strawberry.litestar import make_graphql_controller
 
+from app.admin.router import admin_router
+from app.admin.templating import template_config
 from app.core.database import close_pool, create_engine, open_pool, use_engine
 from app.core.logging import configure_logging
 from app.graphql.context import Context
@@ -53,7 +57,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
         context_getter=context_getter,
     )
     return Litestar(
-        route_handlers=[index, healthz, graphql, *webhook_handlers(settings)],
+        route_handlers=[index, healthz, graphql, admin_router(), *webhook_handlers(settings)],
         lifespan=[database],
+        dependencies={"settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False)},
+        template_config=template_config(),
+        # Cookie-authenticated forms need CSRF tokens; the bearer-token API and signed
+        # webhooks carry no ambient credentials, so they are excluded.
+        csrf_config=CSRFConfig(
+            secret=settings.csrf_secret,
+            cookie_secure=settings.secure_cookies,
+            cookie_httponly=True,
+            cookie_samesite="lax",
+            exclude=["/graphql", "/webhooks", "/healthz"],
+        ),
         debug=False,
     )

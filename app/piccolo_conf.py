@@ -20,5 +20,8 @@ APP_REGISTRY = AppRegistry(
         "app.ledger.piccolo_app",
         "app.fraud.piccolo_app",
         "app.purchases.piccolo_app",
+        "app.staff.piccolo_app",
+        "app.audit.piccolo_app",
+        "app.payouts.piccolo_app",
     ]
 )

@@ -11,6 +11,8 @@ from app.ledger.codes import AccountCode, Currency, TransferKind
 from app.purchases import service as purchases
 from app.purchases.codes import Platform
 from app.purchases.tables import CoinPackage
+from app.staff.service import create_staff
+from app.staff.tables import StaffUser
 from app.users import service as users
 
 DEMO_PASSWORD = "coins-demo-password"  # noqa: S105 (development data, refused in production)
@@ -32,9 +34,21 @@ DEMO_USERS = (
 )
 
 
+DEMO_STAFF = (
+    ("admin", "ADMIN"),
+    ("catalog", "CATALOG"),
+    ("moderator", "MODERATOR"),
+    ("finance", "FINANCE"),
+)
+
+
 async def seed() -> list[str]:
     """Create what is missing and say what was done, line by line."""
     done: list[str] = []
+    for handle, role in DEMO_STAFF:
+        if not await StaffUser.exists().where(StaffUser.handle == handle):
+            await create_staff(handle, DEMO_PASSWORD, role, f"Demo {role.lower()}")
+            done.append(f"staff {handle} ({role}) for /admin")
     for demo in DEMO_USERS:
         if await users.find_by_handle(demo.handle) is None:
             await users.sign_up(

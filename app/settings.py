@@ -5,6 +5,7 @@ Tests build their own ``Settings`` instead of patching globals.
 
 from __future__ import annotations
 
+import hmac
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -59,6 +60,20 @@ class EconomySettings:
 
 
 @dataclass(frozen=True)
+class PayoutSettings:
+    """Payout approval policy. Auto-approval is off unless switched on explicitly.
+
+    When on, a payout of at most ``auto_approve_max_diamonds`` from an adult, unfrozen
+    creator without an open fraud flag whose account is at least
+    ``auto_approve_min_account_age_days`` old is approved and paid right after the request.
+    """
+
+    auto_approve: bool = False
+    auto_approve_max_diamonds: int = 10_000
+    auto_approve_min_account_age_days: int = 30
+
+
+@dataclass(frozen=True)
 class GraphQLSettings:
     max_depth: int = 12
     max_aliases: int = 30
@@ -89,6 +104,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     economy: EconomySettings = field(default_factory=EconomySettings)
+    payouts: PayoutSettings = field(default_factory=PayoutSettings)
     graphql: GraphQLSettings = field(default_factory=GraphQLSettings)
     sandbox_payments: bool = True
     payments: PaymentSettings = field(default_factory=PaymentSettings)
@@ -97,6 +113,16 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def secure_cookies(self) -> bool:
+        """Cookies need HTTPS everywhere but on a developer's or a test's plain-HTTP server."""
+        return self.env not in ("development", "test")
+
+    @property
+    def csrf_secret(self) -> str:
+        """Derived from the one signing secret, so there is a single secret to manage."""
+        return hmac.new(self.auth.jwt_secret.encode(), b"coins-admin-csrf", "sha256").hexdigest()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -135,6 +161,15 @@ class Settings:
                 minimum_payout_diamonds=_int(env, "COINS_MINIMUM_PAYOUT_DIAMONDS", 2_000),
                 maximum_daily_payout_diamonds=_int(
                     env, "COINS_MAXIMUM_DAILY_PAYOUT_DIAMONDS", 200_000
+                ),
+            ),
+            payouts=PayoutSettings(
+                auto_approve=_bool(env, "COINS_PAYOUT_AUTO_APPROVE", default=False),
+                auto_approve_max_diamonds=_int(
+                    env, "COINS_PAYOUT_AUTO_APPROVE_MAX_DIAMONDS", 10_000
+                ),
+                auto_approve_min_account_age_days=_int(
+                    env, "COINS_PAYOUT_AUTO_APPROVE_MIN_ACCOUNT_AGE_DAYS", 30
                 ),
             ),
             sandbox_payments=_bool(env, "COINS_SANDBOX_PAYMENTS", default=not production),

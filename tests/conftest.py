@@ -11,9 +11,11 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
 import pytest
@@ -24,8 +26,19 @@ from app.core.clock import set_clock
 from app.core.database import create_engine, use_engine
 from app.settings import AuthSettings, DatabaseSettings, Settings
 
+T = TypeVar("T")
 POSTGRES_URL = os.environ.get("COINS_TEST_POSTGRES_URL", "")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def run_sync(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from sync code, on a thread with its own event loop.
+
+    Sync fixtures and browser tests use this: Playwright's sync API keeps an event loop
+    running on the main thread, where ``asyncio.run`` would refuse to start.
+    """
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        return executor.submit(asyncio.run, coroutine).result()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -63,7 +76,7 @@ async def _migrate() -> None:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "coins.sqlite3"
     use_engine(create_engine(DatabaseSettings(url=f"sqlite:///{path}")))
-    asyncio.run(_migrate())
+    run_sync(_migrate())
     return path
 
 
@@ -83,13 +96,13 @@ def postgres_url() -> str:
             await connection.close()
 
     try:
-        asyncio.run(reset_schema())
+        run_sync(reset_schema())
     except (OSError, asyncpg.PostgresError, TimeoutError) as error:
         if IN_CI:
             pytest.fail(f"PostgreSQL at COINS_TEST_POSTGRES_URL is unreachable: {error}")
         pytest.skip(f"PostgreSQL unreachable: {error}")
     use_engine(create_engine(DatabaseSettings(url=POSTGRES_URL)))
-    asyncio.run(_migrate())
+    run_sync(_migrate())
     return POSTGRES_URL
 
 
@@ -138,13 +151,13 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
         url = request.getfixturevalue("postgres_url")
         database = Database("postgres", url)
         use_engine(create_engine(DatabaseSettings(url=url)))
-        asyncio.run(_truncate_postgres(url))
+        run_sync(_truncate_postgres(url))
     yield database
     if request.node.get_closest_marker("tampers") is None:
         from app.ledger.verify import verify_ledger
 
         use_engine(create_engine(DatabaseSettings(url=database.url)))
-        report = asyncio.run(verify_ledger())
+        report = run_sync(verify_ledger())
         assert report.ok, "ledger invariants broken:\n" + "\n".join(map(str, report.breaches))
 
 

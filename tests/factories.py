@@ -40,3 +40,17 @@ async def fund(user_id: int, coins: int) -> None:
 
 async def coins_of(user_id: int) -> int:
     return (await ledger.user_balances([user_id]))[user_id][Currency.COIN]
+
+
+async def give_diamonds(user_id: int, diamonds: int) -> None:
+    """Credit diamonds from issuance, as received gifts would."""
+    await ledger.transfer(
+        TransferKind.GIFT_RECEIVED,
+        debit_account_id=await ledger.system_account_id(AccountCode.DIAMOND_ISSUANCE),
+        credit_account_id=await ledger.user_account_id(user_id, Currency.DIAMOND),
+        amount=diamonds,
+    )
+
+
+async def diamonds_of(user_id: int) -> int:
+    return (await ledger.user_balances([user_id]))[user_id][Currency.DIAMOND]

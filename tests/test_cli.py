@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 
 import pytest
@@ -11,7 +10,7 @@ from app.cli import main
 from app.ledger.tables import Account
 from app.settings import AuthSettings
 from app.users.tokens import user_id_from_token
-from tests.conftest import Database
+from tests.conftest import Database, run_sync
 
 SECRET = "cli-test-secret-that-is-long-enough-42"
 
@@ -65,7 +64,7 @@ def test_ledger_verify_exits_non_zero_naming_the_breach(
             Account.user_id.is_not_null()
         )
 
-    asyncio.run(tamper())
+    run_sync(tamper())
     assert main(["ledger", "verify"]) == 1
     captured = capsys.readouterr()
     assert "BREACH [balance]" in captured.out

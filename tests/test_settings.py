@@ -48,6 +48,22 @@ def test_rates_are_exact_fractions() -> None:
     assert settings.economy.diamond_value == Rate(33, 100, "EUR")
 
 
+def test_payout_auto_approval_is_off_unless_switched_on() -> None:
+    assert Settings.from_env({}).payouts.auto_approve is False
+
+    settings = Settings.from_env(
+        {
+            "COINS_PAYOUT_AUTO_APPROVE": "true",
+            "COINS_PAYOUT_AUTO_APPROVE_MAX_DIAMONDS": "4000",
+            "COINS_PAYOUT_AUTO_APPROVE_MIN_ACCOUNT_AGE_DAYS": "90",
+        }
+    )
+
+    assert settings.payouts.auto_approve is True
+    assert settings.payouts.auto_approve_max_diamonds == 4_000
+    assert settings.payouts.auto_approve_min_account_age_days == 90
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [
@@ -56,6 +72,7 @@ def test_rates_are_exact_fractions() -> None:
         ("COINS_CREATOR_SHARE", "half"),
         ("COINS_SANDBOX_PAYMENTS", "maybe"),
         ("COINS_MINIMUM_PAYOUT_DIAMONDS", "ten"),
+        ("COINS_PAYOUT_AUTO_APPROVE", "sometimes"),
     ],
 )
 def test_bad_values_are_named(name: str, value: str) -> None:

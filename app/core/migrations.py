@@ -7,10 +7,14 @@ SQL with a few dialect tokens:
 - ``{json}``: a JSON document column.
 
 Column types otherwise use the names Piccolo's SQLite converters know (TIMESTAMPTZ, DATE,
-BOOLEAN), so values come back as Python objects on both databases.
+BOOLEAN), so values come back as Python objects on both databases. Statements that only
+make sense on one engine (triggers have different languages) go in ``sqlite_only`` or
+``postgres_only``, one complete statement per item.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
@@ -28,7 +32,15 @@ def render(ddl: str) -> list[str]:
     return [statement.strip() for statement in rendered.split(";") if statement.strip()]
 
 
-def sql_migration(migration_id: str, app_name: str, description: str, ddl: str) -> MigrationManager:
+def sql_migration(
+    migration_id: str,
+    app_name: str,
+    description: str,
+    ddl: str,
+    *,
+    sqlite_only: Sequence[str] = (),
+    postgres_only: Sequence[str] = (),
+) -> MigrationManager:
     """A Piccolo migration that runs ``ddl`` (statements separated by ``;``) in one transaction."""
     manager = MigrationManager(
         migration_id=migration_id, app_name=app_name, description=description
@@ -36,7 +48,8 @@ def sql_migration(migration_id: str, app_name: str, description: str, ddl: str) 
 
     async def run() -> None:
         engine = current_engine()
-        for statement in render(ddl):
+        statements = render(ddl) + list(sqlite_only if is_sqlite() else postgres_only)
+        for statement in statements:
             await engine.run_ddl(statement)
 
     manager.add_raw(run)

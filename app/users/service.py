@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from app.audit import service as audit
+from app.audit.service import Actor
 from app.core.clock import as_utc, utcnow
 from app.core.database import is_unique_violation
 from app.core.errors import DomainError, ErrorCode
@@ -32,6 +34,7 @@ class UserRecord:
     show_on_leaderboards: bool
     frozen: bool
     created_at: datetime
+    frozen_reason: str = ""
 
     def age_on(self, day: date) -> int:
         had_birthday = (day.month, day.day) >= (self.birth_date.month, self.birth_date.day)
@@ -49,6 +52,7 @@ _COLUMNS = (
     User.birth_date,
     User.show_on_leaderboards,
     User.frozen,
+    User.frozen_reason,
     User.created_at,
 )
 
@@ -62,6 +66,7 @@ def _record(row: dict) -> UserRecord:
         show_on_leaderboards=bool(row["show_on_leaderboards"]),
         frozen=bool(row["frozen"]),
         created_at=as_utc(row["created_at"]),
+        frozen_reason=row["frozen_reason"],
     )
 
 
@@ -207,3 +212,41 @@ def require_can_transact(user: UserRecord) -> UserRecord:
             ErrorCode.ACCOUNT_FROZEN, "This account is frozen pending review; contact support."
         )
     return user
+
+
+async def set_frozen(user_id: int, *, frozen: bool, reason: str, actor: Actor) -> UserRecord:
+    """Freeze or unfreeze an account (a moderator's action); balances stay untouched."""
+    reason = reason.strip()
+    if not reason:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Say why.", "reason")
+
+    async def work() -> None:
+        before = await get_user(user_id)
+        if before.frozen == frozen:
+            return
+        await User.update(
+            {User.frozen: frozen, User.frozen_reason: reason if frozen else ""}
+        ).where(User.id == user_id)
+        await audit.record(
+            actor,
+            "user.freeze" if frozen else "user.unfreeze",
+            target_type="user",
+            target_id=user_id,
+            before={"frozen": before.frozen},
+            after={"frozen": frozen},
+            reason=reason,
+        )
+
+    await in_transaction(work)
+    return await get_user(user_id)
+
+
+async def search_users(query: str, *, limit: int, after_id: int | None = None) -> list[UserRecord]:
+    """Handles containing ``query``, oldest account first, ``limit`` at most."""
+    select = User.select(*_COLUMNS)
+    if query.strip():
+        select = select.where(User.handle.like(f"%{normalize_handle(query)}%"))
+    if after_id is not None:
+        select = select.where(User.id > after_id)
+    rows = await select.order_by(User.id).limit(limit)
+    return [_record(row) for row in rows]

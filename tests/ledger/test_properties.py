@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,6 +10,7 @@ from app.core.errors import DomainError, ErrorCode
 from app.ledger import service as ledger
 from app.ledger.codes import AccountCode, Currency, TransferKind
 from app.ledger.verify import verify_ledger
+from tests.conftest import run_sync
 from tests.factories import make_user
 
 USERS = 3
@@ -96,4 +95,4 @@ async def run_sequence(sequence: list[tuple]) -> None:
 )
 @given(sequence=steps)
 def test_random_sequences_match_the_model(sequence: list[tuple]) -> None:
-    asyncio.run(run_sequence(sequence))
+    run_sync(run_sequence(sequence))

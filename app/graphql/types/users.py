@@ -7,6 +7,7 @@ import strawberry
 from app.core.ids import encode_id
 from app.graphql.context import CoinsInfo
 from app.graphql.errors import MutationError, run_mutation
+from app.graphql.types.payouts import CreatorEarnings, PayoutConnection, earnings_of, payouts_of
 from app.graphql.types.purchases import CoinPurchaseConnection, purchase_connection
 from app.graphql.types.wallet import Wallet
 from app.users import service as users
@@ -56,6 +57,22 @@ class User:
         if viewer is None or viewer.id != self.record.id:
             return None
         return await purchase_connection(info, self.record.id, first, after)
+
+    @strawberry.field(description="Visible to the user only; null on other users.")
+    async def earnings(self, info: CoinsInfo) -> CreatorEarnings | None:
+        viewer = await info.context.viewer()
+        if viewer is None or viewer.id != self.record.id:
+            return None
+        return await earnings_of(info, self.record.id)
+
+    @strawberry.field(description="Newest first. Visible to the user only; null on other users.")
+    async def payouts(
+        self, info: CoinsInfo, first: int = 20, after: str | None = None
+    ) -> PayoutConnection | None:
+        viewer = await info.context.viewer()
+        if viewer is None or viewer.id != self.record.id:
+            return None
+        return await payouts_of(info, self.record.id, first, after)
 
 
 @strawberry.input

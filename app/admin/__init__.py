@@ -1,0 +1,1 @@
+"""The server-rendered admin at /admin: Litestar controllers and Jinja templates."""

@@ -1,0 +1,1 @@
+"""Admin controllers, one module per area."""

@@ -1,0 +1,68 @@
+"""Signing in and out of the admin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromQuery
+from litestar.response import Redirect, Template
+
+from app.admin.auth import SESSION_COOKIE, expired_session_cookie, session_cookie
+from app.admin.pages import redirect, render
+from app.core.errors import DomainError
+from app.settings import Settings
+from app.staff import service as staff_service
+
+
+def _safe_next(value: object) -> str:
+    """Only paths inside the admin; never an open redirect to another site."""
+    path = str(value or "")
+    if path.startswith("/admin") and not path.startswith("//"):
+        return path
+    return "/admin"
+
+
+class SessionController(Controller):
+    path = "/admin"
+
+    @get("/login", opt={"public": True})
+    async def login_form(
+        self, request: Request[Any, Any, Any], next: FromQuery[str] = "/admin"
+    ) -> Template:
+        return render(request, "login.html", next=_safe_next(next), error=None, handle="")
+
+    @post("/login", opt={"public": True})
+    async def login(
+        self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
+    ) -> Template | Redirect:
+        form = await request.form()
+        handle = str(form.get("handle", ""))
+        target = _safe_next(form.get("next"))
+        try:
+            staff = await staff_service.authenticate(handle, str(form.get("password", "")))
+        except DomainError as error:
+            return render(
+                request,
+                "login.html",
+                status_code=401,
+                next=target,
+                error=error.message,
+                handle=handle,
+            )
+        token = await staff_service.start_session(staff, request.cookies.get(SESSION_COOKIE))
+        response = redirect(target, f"Signed in as {staff.handle}.")
+        response.cookies.append(session_cookie(token, secure=settings.secure_cookies))
+        return response
+
+    @post("/logout", opt={"roles": list(staff_service.Role)})
+    async def logout(
+        self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
+    ) -> Redirect:
+        token = request.cookies.get(SESSION_COOKIE)
+        if token:
+            await staff_service.end_session(token)
+        response = redirect("/admin/login", "Signed out.")
+        response.cookies.append(expired_session_cookie(secure=settings.secure_cookies))
+        return response

@@ -1,0 +1,163 @@
+"""Payouts: ``me.earnings``, ``me.payouts``, ``requestPayout`` and ``cancelPayout``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from app.core.ids import decode_id, encode_id
+from app.graphql.context import CoinsInfo, require_viewer
+from app.graphql.errors import MutationError, run_mutation
+from app.graphql.pagination import PageInfo, check_page_size, decode_cursor, encode_cursor
+from app.graphql.types.common import Money
+from app.ledger.codes import Currency
+from app.payouts import service as payouts
+from app.payouts.codes import PayoutStatus as DomainPayoutStatus
+from app.payouts.provider import provider_if_configured
+
+PayoutStatus = strawberry.enum(DomainPayoutStatus, name="PayoutStatus")
+
+PAYOUT_CURSOR = "Payout"
+
+
+@strawberry.type
+class Payout:
+    record: strawberry.Private[payouts.PayoutRecord]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(encode_id("Payout", self.record.id))
+
+    @strawberry.field
+    def diamonds(self) -> int:
+        return self.record.diamonds
+
+    @strawberry.field(
+        description="Cash for the diamonds at the rate when requested, rounded down to a cent."
+    )
+    def amount(self) -> Money:
+        return Money.of(self.record.amount)
+
+    @strawberry.field
+    def status(self) -> PayoutStatus:
+        return self.record.status
+
+    @strawberry.field
+    def requested_at(self) -> datetime:
+        return self.record.requested_at
+
+    @strawberry.field
+    def decided_at(self) -> datetime | None:
+        return self.record.decided_at
+
+    @strawberry.field(description="Why staff rejected the payout; null otherwise.")
+    def rejection_reason(self) -> str | None:
+        if self.record.status is DomainPayoutStatus.REJECTED:
+            return self.record.reason
+        return None
+
+
+@strawberry.type
+class PayoutEdge:
+    node: Payout
+    cursor: str
+
+
+@strawberry.type
+class PayoutConnection:
+    edges: list[PayoutEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class CreatorEarnings:
+    diamonds: int = strawberry.field(description="Available plus pending diamonds.")
+    available_diamonds: int = strawberry.field(description="Diamonds not held by a pending payout.")
+    pending_diamonds: int = strawberry.field(
+        description="Diamonds held by payouts that are pending or approved but not yet paid."
+    )
+    cash_value: Money = strawberry.field(
+        description="What the available diamonds pay out at the published rate, rounded down."
+    )
+    minimum_payout_diamonds: int
+
+
+async def earnings_of(info: CoinsInfo, user_id: int) -> CreatorEarnings:
+    balances = await info.context.loaders.balances_by_user_id.load(user_id)
+    held = await info.context.loaders.held_diamonds_by_user_id.load(user_id)
+    earned = payouts.earnings_of(balances[Currency.DIAMOND], held, info.context.settings.economy)
+    return CreatorEarnings(
+        diamonds=earned.diamonds,
+        available_diamonds=earned.available_diamonds,
+        pending_diamonds=earned.pending_diamonds,
+        cash_value=Money.of(earned.cash_value),
+        minimum_payout_diamonds=earned.minimum_payout_diamonds,
+    )
+
+
+async def payouts_of(
+    info: CoinsInfo, user_id: int, first: int, after: str | None
+) -> PayoutConnection:
+    """The user's payouts, newest first."""
+    limit = check_page_size(first, info.context.settings.graphql.max_page_size)
+    rows = await payouts.list_payouts(
+        creator_id=user_id, limit=limit + 1, after=decode_cursor(PAYOUT_CURSOR, after)
+    )
+    edges = [
+        PayoutEdge(node=Payout(record=row), cursor=encode_cursor(PAYOUT_CURSOR, row.id))
+        for row in rows[:limit]
+    ]
+    return PayoutConnection(
+        edges=edges,
+        page_info=PageInfo(
+            has_next_page=len(rows) > limit, end_cursor=edges[-1].cursor if edges else None
+        ),
+    )
+
+
+@strawberry.input
+class RequestPayoutInput:
+    diamonds: int
+    idempotency_key: str
+
+
+@strawberry.input
+class CancelPayoutInput:
+    payout_id: strawberry.ID
+
+
+@strawberry.type
+class PayoutPayload:
+    payout: Payout | None = None
+    errors: list[MutationError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class PayoutsMutation:
+    @strawberry.mutation
+    async def request_payout(self, info: CoinsInfo, input: RequestPayoutInput) -> PayoutPayload:
+        async def action() -> PayoutPayload:
+            viewer = await require_viewer(info)
+            settings = info.context.settings
+            payout = await payouts.request_payout(
+                viewer.id,
+                input.diamonds,
+                input.idempotency_key,
+                economy=settings.economy,
+                policy=settings.payouts,
+                provider=provider_if_configured(settings.sandbox_payments),
+            )
+            return PayoutPayload(payout=Payout(record=payout))
+
+        return await run_mutation(PayoutPayload, action)
+
+    @strawberry.mutation
+    async def cancel_payout(self, info: CoinsInfo, input: CancelPayoutInput) -> PayoutPayload:
+        async def action() -> PayoutPayload:
+            viewer = await require_viewer(info)
+            payout_id = decode_id("Payout", input.payout_id, "payoutId")
+            payout = await payouts.cancel_payout(viewer.id, payout_id)
+            return PayoutPayload(payout=Payout(record=payout))
+
+        return await run_mutation(PayoutPayload, action)

@@ -1,0 +1,1 @@
+"""Creator payouts: diamonds held, then paid out through a provider or released."""
