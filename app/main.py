@@ -17,6 +17,7 @@ from app.core.database import close_pool, create_engine, open_pool, use_engine
 from app.core.logging import configure_logging
 from app.graphql.context import Context
 from app.graphql.schema import build_schema
+from app.purchases.webhooks import webhook_handlers
 from app.settings import Settings
 
 
@@ -56,7 +57,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         context_getter=context_getter,
     )
     return Litestar(
-        route_handlers=[index, healthz, graphql, admin_router()],
+        route_handlers=[index, healthz, graphql, admin_router(), *webhook_handlers(settings)],
         lifespan=[database],
         dependencies={"settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False)},
         template_config=template_config(),

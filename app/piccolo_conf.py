@@ -19,6 +19,7 @@ APP_REGISTRY = AppRegistry(
         "app.users.piccolo_app",
         "app.ledger.piccolo_app",
         "app.fraud.piccolo_app",
+        "app.purchases.piccolo_app",
         "app.staff.piccolo_app",
         "app.audit.piccolo_app",
         "app.payouts.piccolo_app",

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.core.money import Money
+from app.core.transactions import in_transaction
 from app.ledger import service as ledger
 from app.ledger.codes import AccountCode, Currency, TransferKind
+from app.purchases import service as purchases
+from app.purchases.codes import Platform
+from app.purchases.tables import CoinPackage
 from app.staff.service import create_staff
 from app.staff.tables import StaffUser
 from app.users import service as users
@@ -66,4 +71,57 @@ async def seed() -> list[str]:
     )
     if not result.replayed:
         done.append(f"{WELCOME_COINS} welcome coins for viewer")
+    done += await seed_coin_packages()
     return done
+
+
+@dataclass(frozen=True)
+class DemoPackage:
+    """App-store prices in USD cents; the web sells the same coins for about 25% less."""
+
+    coins: int
+    bonus_coins: int
+    store_usd: int
+    web_usd: int
+    store_gbp: int
+    web_gbp: int
+    store_jpy: int
+    web_jpy: int
+
+
+DEMO_PACKAGES = (
+    DemoPackage(70, 0, 99, 74, 99, 74, 160, 120),
+    DemoPackage(350, 0, 499, 374, 499, 374, 800, 600),
+    DemoPackage(700, 0, 999, 749, 999, 749, 1_600, 1_200),
+    DemoPackage(1_400, 0, 1_999, 1_499, 1_999, 1_499, 3_200, 2_400),
+    DemoPackage(3_500, 100, 4_999, 3_749, 4_999, 3_749, 8_000, 6_000),
+    DemoPackage(7_000, 350, 9_999, 7_499, 9_999, 7_499, 16_000, 12_000),
+    DemoPackage(17_500, 1_000, 24_999, 18_749, 24_999, 18_749, 40_000, 30_000),
+)
+
+
+async def seed_coin_packages() -> list[str]:
+    """The demo packages on every platform, once: web about 25% below the app stores."""
+    done: list[str] = []
+    for platform in Platform:
+        if await CoinPackage.exists().where(CoinPackage.platform == platform.value):
+            continue
+        await in_transaction(lambda platform=platform: _seed_platform(platform))
+        done.append(f"{len(DEMO_PACKAGES)} coin packages on {platform.value}")
+    return done
+
+
+async def _seed_platform(platform: Platform) -> None:
+    web = platform is Platform.WEB
+    for demo in DEMO_PACKAGES:
+        await purchases.create_package(
+            platform=platform,
+            coins=demo.coins,
+            bonus_coins=demo.bonus_coins,
+            price=Money(demo.web_usd if web else demo.store_usd, "USD"),
+            product_id="" if web else f"coins.{demo.coins}",
+            country_prices={
+                "GB": Money(demo.web_gbp if web else demo.store_gbp, "GBP"),
+                "JP": Money(demo.web_jpy if web else demo.store_jpy, "JPY"),
+            },
+        )

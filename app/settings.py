@@ -82,6 +82,23 @@ class GraphQLSettings:
 
 
 @dataclass(frozen=True)
+class PaymentSettings:
+    """Payment providers. A provider without its configuration refuses every receipt.
+
+    SANDBOX receipts follow ``Settings.sandbox_payments`` (off in production).
+    ``apple_root_certificates`` are DER bytes of the trusted roots (Apple's in production,
+    a test chain in tests); ``apple_environment`` is ``Sandbox`` or ``Production``.
+    """
+
+    apple_bundle_id: str = ""
+    apple_environment: str = "Sandbox"
+    apple_app_apple_id: int | None = None
+    apple_root_certificates: tuple[bytes, ...] = ()
+    stripe_webhook_secret: str = ""
+    stripe_tolerance_s: int = 300
+
+
+@dataclass(frozen=True)
 class Settings:
     env: str = "development"
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
@@ -90,6 +107,7 @@ class Settings:
     payouts: PayoutSettings = field(default_factory=PayoutSettings)
     graphql: GraphQLSettings = field(default_factory=GraphQLSettings)
     sandbox_payments: bool = True
+    payments: PaymentSettings = field(default_factory=PaymentSettings)
     redis_url: str | None = None
 
     @property
@@ -155,8 +173,35 @@ class Settings:
                 ),
             ),
             sandbox_payments=_bool(env, "COINS_SANDBOX_PAYMENTS", default=not production),
+            payments=PaymentSettings(
+                apple_bundle_id=env.get("COINS_APPLE_BUNDLE_ID", ""),
+                apple_environment=env.get("COINS_APPLE_ENVIRONMENT", "Sandbox"),
+                apple_app_apple_id=_int(env, "COINS_APPLE_APP_APPLE_ID", 0) or None,
+                apple_root_certificates=_certificates(env.get("COINS_APPLE_ROOT_CERTIFICATES", "")),
+                stripe_webhook_secret=env.get("COINS_STRIPE_WEBHOOK_SECRET", ""),
+            ),
             redis_url=env.get("COINS_REDIS_URL") or None,
         )
+
+
+def _certificates(paths: str) -> tuple[bytes, ...]:
+    """Comma-separated paths of PEM or DER certificates, as DER bytes."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    found: list[bytes] = []
+    for raw in filter(None, (p.strip() for p in paths.split(","))):
+        try:
+            data = Path(raw).read_bytes()
+        except OSError as error:
+            raise SettingsError(
+                f"COINS_APPLE_ROOT_CERTIFICATES: cannot read {raw}: {error}"
+            ) from None
+        if b"-----BEGIN CERTIFICATE-----" in data:
+            found += [c.public_bytes(Encoding.DER) for c in x509.load_pem_x509_certificates(data)]
+        else:
+            found.append(data)
+    return tuple(found)
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

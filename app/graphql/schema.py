@@ -24,11 +24,12 @@ from strawberry.utils.logging import StrawberryLogger
 from app.graphql.errors import DomainAwareMaskErrors, is_unexpected
 from app.graphql.types.economy import EconomyQuery
 from app.graphql.types.payouts import PayoutsMutation
+from app.graphql.types.purchases import PurchasesMutation, PurchasesQuery
 from app.graphql.types.users import UsersMutation, UsersQuery
 from app.settings import Settings
 
-Query = merge_types("Query", (UsersQuery, EconomyQuery))
-Mutation = merge_types("Mutation", (UsersMutation, PayoutsMutation))
+Query = merge_types("Query", (UsersQuery, EconomyQuery, PurchasesQuery))
+Mutation = merge_types("Mutation", (UsersMutation, PayoutsMutation, PurchasesMutation))
 
 CACHE_SIZE = 256
 

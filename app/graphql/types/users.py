@@ -8,6 +8,7 @@ from app.core.ids import encode_id
 from app.graphql.context import CoinsInfo
 from app.graphql.errors import MutationError, run_mutation
 from app.graphql.types.payouts import CreatorEarnings, PayoutConnection, earnings_of, payouts_of
+from app.graphql.types.purchases import CoinPurchaseConnection, purchase_connection
 from app.graphql.types.wallet import Wallet
 from app.users import service as users
 from app.users.service import UserRecord
@@ -47,6 +48,15 @@ class User:
         if viewer is None or viewer.id != self.record.id:
             return None
         return Wallet(user_id=self.record.id)
+
+    @strawberry.field(description="Coin purchases, newest first. Visible to the user only.")
+    async def purchases(
+        self, info: CoinsInfo, first: int = 20, after: str | None = None
+    ) -> CoinPurchaseConnection | None:
+        viewer = await info.context.viewer()
+        if viewer is None or viewer.id != self.record.id:
+            return None
+        return await purchase_connection(info, self.record.id, first, after)
 
     @strawberry.field(description="Visible to the user only; null on other users.")
     async def earnings(self, info: CoinsInfo) -> CreatorEarnings | None:

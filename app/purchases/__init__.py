@@ -1,0 +1,1 @@
+"""Coin purchases: packages on sale, verified payments, refunds and clawbacks."""

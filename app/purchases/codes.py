@@ -1,0 +1,32 @@
+"""Purchases vocabulary: platforms, payment providers, purchase states."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Platform(enum.StrEnum):
+    WEB = "WEB"
+    IOS = "IOS"
+    ANDROID = "ANDROID"
+
+
+class Provider(enum.StrEnum):
+    SANDBOX = "SANDBOX"
+    STRIPE = "STRIPE"
+    APPLE = "APPLE"
+    GOOGLE = "GOOGLE"
+
+
+class PurchaseStatus(enum.StrEnum):
+    COMPLETED = "COMPLETED"
+    REFUNDED = "REFUNDED"
+
+
+# Where each provider sells; SANDBOX pays for any platform's packages (tests, development).
+PROVIDER_PLATFORM: dict[Provider, Platform | None] = {
+    Provider.SANDBOX: None,
+    Provider.STRIPE: Platform.WEB,
+    Provider.APPLE: Platform.IOS,
+    Provider.GOOGLE: Platform.ANDROID,
+}

@@ -1,0 +1,61 @@
+"""Receipt verifiers: one small interface, one module per payment provider.
+
+A verifier turns a client's proof of payment into a ``VerifiedPayment`` or raises
+``RECEIPT_INVALID``. It never touches the database; the purchase service decides what the
+payment buys and records it once per provider transaction id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from app.core.errors import DomainError, ErrorCode
+from app.core.money import Money
+from app.purchases.codes import Provider
+from app.settings import Settings
+
+MAX_RECEIPT_LENGTH = 16_384
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedPayment:
+    """What a provider vouches for: its transaction id and, when it says so, the product."""
+
+    transaction_id: str
+    product_id: str | None = None
+    price: Money | None = None
+    # True when the payment is only credited by the provider's webhook (Stripe).
+    confirmed_by_webhook: bool = False
+
+
+class ReceiptVerifier(Protocol):
+    provider: Provider
+
+    def verify(self, receipt: str) -> VerifiedPayment: ...
+
+
+def receipt_invalid(message: str) -> DomainError:
+    return DomainError(ErrorCode.RECEIPT_INVALID, message, "receipt")
+
+
+def check_receipt_shape(receipt: str) -> str:
+    receipt = receipt.strip()
+    if not receipt or len(receipt) > MAX_RECEIPT_LENGTH or not receipt.isprintable():
+        raise receipt_invalid("That receipt is empty, too long or not printable.")
+    return receipt
+
+
+def verifier_for(provider: Provider, settings: Settings) -> ReceiptVerifier:
+    from app.purchases.verifiers.apple import AppleVerifier
+    from app.purchases.verifiers.google import GoogleVerifier
+    from app.purchases.verifiers.sandbox import SandboxVerifier
+    from app.purchases.verifiers.stripe import StripeVerifier
+
+    if provider is Provider.SANDBOX:
+        return SandboxVerifier(enabled=settings.sandbox_payments)
+    if provider is Provider.APPLE:
+        return AppleVerifier.from_settings(settings.payments)
+    if provider is Provider.STRIPE:
+        return StripeVerifier()
+    return GoogleVerifier()

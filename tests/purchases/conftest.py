@@ -1,0 +1,58 @@
+"""Purchases tests: settings that trust the tests' own Apple chain and Stripe secret."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.core.money import Money
+from app.purchases import service as purchases
+from app.purchases.codes import Platform
+from app.purchases.service import PackageRecord
+from app.settings import PaymentSettings, Settings
+from tests.conftest import Database
+from tests.purchases.signing import BUNDLE_ID, STRIPE_SECRET, AppleSigner
+
+
+@pytest.fixture(scope="session")
+def apple() -> AppleSigner:
+    return AppleSigner.create()
+
+
+@pytest.fixture
+def settings(db: Database, apple: AppleSigner) -> Settings:
+    return db.settings(
+        payments=PaymentSettings(
+            apple_bundle_id=BUNDLE_ID,
+            apple_environment="Sandbox",
+            apple_root_certificates=(apple.root_der,),
+            stripe_webhook_secret=STRIPE_SECRET,
+        )
+    )
+
+
+class Packages:
+    web: PackageRecord
+    web_big: PackageRecord
+    ios: PackageRecord
+    android: PackageRecord
+
+
+@pytest.fixture
+async def packages(db: Database) -> Packages:
+    found = Packages()
+    found.web = await purchases.create_package(
+        platform=Platform.WEB,
+        coins=70,
+        price=Money(74, "USD"),
+        country_prices={"GB": Money(69, "GBP")},
+    )
+    found.web_big = await purchases.create_package(
+        platform=Platform.WEB, coins=700, bonus_coins=50, price=Money(749, "USD")
+    )
+    found.ios = await purchases.create_package(
+        platform=Platform.IOS, coins=70, price=Money(99, "USD"), product_id="coins.70"
+    )
+    found.android = await purchases.create_package(
+        platform=Platform.ANDROID, coins=70, price=Money(99, "USD"), product_id="coins.70"
+    )
+    return found

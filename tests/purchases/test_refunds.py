@@ -1,0 +1,105 @@
+"""Refunds after the coins were spent: negative balance, blocked spending, a fraud flag."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+from app.core.errors import DomainError, ErrorCode
+from app.fraud import service as fraud
+from app.ledger import service as ledger
+from app.ledger.codes import AccountCode, Currency, TransferKind
+from app.ledger.verify import verify_ledger
+from app.purchases import service as purchases
+from app.purchases.codes import Provider
+from app.purchases.verifiers.sandbox import SandboxVerifier
+from tests.factories import coins_of, make_user
+from tests.purchases.conftest import Packages
+
+
+async def _buy(user_id: int, package_id: int, receipt: str) -> purchases.PurchaseRecord:
+    return await purchases.purchase_coins(
+        user_id=user_id,
+        package_id=package_id,
+        provider=Provider.SANDBOX,
+        receipt=receipt,
+        idempotency_key=receipt,
+        verifier=SandboxVerifier(enabled=True),
+    )
+
+
+async def _spend(user_id: int, coins: int) -> None:
+    await ledger.transfer(
+        TransferKind.GIFT_SENT,
+        debit_account_id=await ledger.user_account_id(user_id, Currency.COIN),
+        credit_account_id=await ledger.system_account_id(AccountCode.COIN_SINK),
+        amount=coins,
+        user_id=user_id,
+    )
+
+
+async def test_a_refund_after_spending_goes_negative_blocks_spending_and_flags(
+    packages: Packages,
+) -> None:
+    alice = await make_user()
+    bought = await _buy(alice.id, packages.web_big.id, "r-1")
+    await _spend(alice.id, 700)
+
+    clawback = await purchases.refund_purchase(Provider.SANDBOX, "r-1", reason="chargeback")
+
+    assert clawback is not None
+    assert (clawback.coins, clawback.balance_before, clawback.balance_after) == (750, 50, -700)
+    assert await coins_of(alice.id) == -700
+    assert (await purchases.get_purchase(bought.id)).status.value == "REFUNDED"
+    [flag] = await fraud.open_flags(alice.id)
+    assert flag["rule"] == "REFUND_AFTER_SPEND"
+    evidence = (
+        flag["evidence"] if isinstance(flag["evidence"], dict) else json.loads(flag["evidence"])
+    )
+    assert evidence["purchase_id"] == bought.id
+    assert (evidence["coins"], evidence["balance_before"]) == (750, 50)
+
+    with pytest.raises(DomainError) as blocked:
+        await _spend(alice.id, 1)
+    assert blocked.value.code is ErrorCode.INSUFFICIENT_FUNDS
+    assert await coins_of(alice.id) == -700
+
+    await _buy(alice.id, packages.web_big.id, "r-2")
+    assert await coins_of(alice.id) == 50
+    await _spend(alice.id, 50)
+    assert await coins_of(alice.id) == 0
+    assert (await verify_ledger()).ok
+
+
+async def test_a_second_refund_changes_nothing(packages: Packages) -> None:
+    alice = await make_user()
+    await _buy(alice.id, packages.web.id, "r-1")
+
+    first = await purchases.refund_purchase(Provider.SANDBOX, "r-1", reason="refund")
+    second = await purchases.refund_purchase(Provider.SANDBOX, "r-1", reason="refund")
+
+    assert first is not None
+    assert second is None
+    assert await coins_of(alice.id) == 0
+    assert not await fraud.has_open_flag(alice.id)
+
+
+async def test_concurrent_refunds_claw_back_once(packages: Packages) -> None:
+    alice = await make_user()
+    await _buy(alice.id, packages.web.id, "r-1")
+
+    results = await asyncio.gather(
+        *(purchases.refund_purchase(Provider.SANDBOX, "r-1", reason="refund") for _ in range(4))
+    )
+
+    assert sum(result is not None for result in results) == 1
+    assert await coins_of(alice.id) == 0
+
+
+async def test_a_refund_of_an_unknown_purchase_is_not_found() -> None:
+    with pytest.raises(DomainError) as missing:
+        await purchases.refund_purchase(Provider.STRIPE, "pi_nothing", reason="refund")
+
+    assert missing.value.code is ErrorCode.NOT_FOUND
