@@ -13,6 +13,7 @@ from app.admin.auth import staff_guard
 from app.admin.pages import render
 from app.admin.routes.audit import AuditController
 from app.admin.routes.dashboard import DashboardController
+from app.admin.routes.packages import PackagesController
 from app.admin.routes.payouts import PayoutsController
 from app.admin.routes.session import SessionController
 from app.admin.routes.users import UsersController
@@ -40,6 +41,7 @@ def admin_router() -> Router:
             SessionController,
             DashboardController,
             UsersController,
+            PackagesController,
             PayoutsController,
             AuditController,
         ],

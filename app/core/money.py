@@ -45,3 +45,26 @@ class Rate:
     def decimal_amount(self) -> Decimal:
         exponent = minor_unit_exponent(self.currency)
         return (Decimal(self.numerator_minor) / Decimal(self.denominator)).scaleb(-exponent)
+
+
+def parse_money(text: str, currency: str, field: str = "price") -> Money:
+    """Read what staff type ("4.99", "1,299") as exact minor units; never through a float."""
+    from decimal import InvalidOperation
+
+    from app.core.errors import DomainError, ErrorCode
+
+    code = currency.strip().upper()
+    if len(code) != 3 or not code.isalpha():
+        raise DomainError(ErrorCode.INVALID_INPUT, "A currency is a 3-letter ISO code.", "currency")
+    try:
+        amount = Decimal(text.strip().replace(",", ""))
+    except InvalidOperation:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Give a price like 4.99.", field) from None
+    minor = amount.scaleb(minor_unit_exponent(code))
+    if not amount.is_finite() or minor != minor.to_integral_value() or minor <= 0:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"A {code} price is positive with at most {minor_unit_exponent(code)} decimals.",
+            field,
+        )
+    return Money(int(minor), code)

@@ -19,6 +19,8 @@ from fractions import Fraction
 
 import structlog
 
+from app.audit import service as audit
+from app.audit.service import Actor
 from app.core.clock import as_utc, utcnow
 from app.core.database import is_unique_violation
 from app.core.errors import DomainError, ErrorCode
@@ -166,7 +168,9 @@ async def create_package(
     bonus_coins: int = 0,
     product_id: str = "",
     country_prices: dict[str, Money] | None = None,
+    actor: Actor | None = None,
 ) -> PackageRecord:
+    """A new package on sale; a staff ``actor`` gets an audit entry in the same transaction."""
     if coins <= 0 or bonus_coins < 0 or price.amount_minor <= 0:
         raise DomainError(ErrorCode.INVALID_INPUT, "Coins and price must be positive.")
 
@@ -193,6 +197,20 @@ async def create_package(
                 normalize_country(country),
                 money.amount_minor,
                 money.currency,
+            )
+        if actor is not None:
+            await audit.record(
+                actor,
+                "package.create",
+                target_type="coin_package",
+                target_id=package_id,
+                after={
+                    "platform": platform.value,
+                    "coins": coins,
+                    "bonus_coins": bonus_coins,
+                    "price_minor": price.amount_minor,
+                    "currency": price.currency,
+                },
             )
         return package_id
 
