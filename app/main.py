@@ -7,13 +7,16 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar, get
 from litestar.response import Redirect
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.litestar import make_graphql_controller
+from strawberry.types.unset import UnsetType
 
 from app.core.database import close_pool, create_engine, open_pool, use_engine
 from app.core.logging import configure_logging
 from app.graphql.context import Context
 from app.graphql.schema import build_schema
 from app.settings import Settings
+from app.streams.feed import create_feed
 
 
 @get("/", include_in_schema=False)
@@ -41,18 +44,28 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await close_pool(engine)
 
-    async def context_getter() -> Context:
-        return Context(settings=settings)
+    feed = create_feed(settings.redis_url, settings.redis_channel_prefix)
 
-    graphql = make_graphql_controller(
+    async def context_getter() -> Context:
+        return Context(settings=settings, feed=feed)
+
+    base_controller = make_graphql_controller(
         build_schema(settings),
         path="/graphql",
         graphql_ide=None if settings.is_production else "graphiql",
         allow_queries_via_get=False,
         context_getter=context_getter,
     )
+
+    class GraphQLController(base_controller):  # type: ignore[valid-type,misc]
+        async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+            """Subscriptions need a bearer token in the ``connection_init`` payload."""
+            if await context.viewer() is None:
+                raise ConnectionRejectionError()
+            return await super().on_ws_connect(context)
+
     return Litestar(
-        route_handlers=[index, healthz, graphql],
+        route_handlers=[index, healthz, GraphQLController],
         lifespan=[database],
         debug=False,
     )

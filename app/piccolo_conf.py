@@ -19,5 +19,8 @@ APP_REGISTRY = AppRegistry(
         "app.users.piccolo_app",
         "app.ledger.piccolo_app",
         "app.fraud.piccolo_app",
+        "app.streams.piccolo_app",
+        "app.gifts.piccolo_app",
+        "app.spending.piccolo_app",
     ]
 )

@@ -23,11 +23,17 @@ from strawberry.utils.logging import StrawberryLogger
 
 from app.graphql.errors import DomainAwareMaskErrors, is_unexpected
 from app.graphql.types.economy import EconomyQuery
+from app.graphql.types.gifts import GiftsMutation, GiftsQuery
+from app.graphql.types.spending import SpendingMutation
+from app.graphql.types.streams import StreamsMutation, StreamsQuery, StreamsSubscription
 from app.graphql.types.users import UsersMutation, UsersQuery
 from app.settings import Settings
 
-Query = merge_types("Query", (UsersQuery, EconomyQuery))
-Mutation = merge_types("Mutation", (UsersMutation,))
+Query = merge_types("Query", (UsersQuery, EconomyQuery, GiftsQuery, StreamsQuery))
+Mutation = merge_types(
+    "Mutation", (UsersMutation, GiftsMutation, StreamsMutation, SpendingMutation)
+)
+Subscription = merge_types("Subscription", (StreamsSubscription,))
 
 CACHE_SIZE = 256
 
@@ -58,6 +64,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return CoinsSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=settings.is_production),
     )
