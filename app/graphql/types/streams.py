@@ -27,10 +27,12 @@ MAX_LEADERBOARD = 100
 @strawberry.type
 class GifterRank:
     rank: int
-    user: User | None = strawberry.field(
-        description="Null when the gifter has opted out of leaderboards."
-    )
+    sender_id: strawberry.Private[int]
     coins: int
+
+    @strawberry.field(description="Null when the gifter has opted out of leaderboards.")
+    async def user(self, info: CoinsInfo) -> User | None:
+        return await visible_user(info, self.sender_id)
 
 
 @strawberry.type
@@ -75,10 +77,7 @@ class LiveStream:
     async def top_gifters(self, info: CoinsInfo, first: int = 10) -> list[GifterRank]:
         check_page_size(first, MAX_LEADERBOARD)
         ranks = await info.context.loaders.top_gifters_by_stream.load((self.record.id, first))
-        return [
-            GifterRank(rank=r.rank, user=await visible_user(info, r.sender_id), coins=r.coins)
-            for r in ranks
-        ]
+        return [GifterRank(rank=r.rank, sender_id=r.sender_id, coins=r.coins) for r in ranks]
 
     @strawberry.field
     async def recent_gifts(self, info: CoinsInfo, first: int = 20) -> list[GiftEvent]:
