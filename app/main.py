@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar, get
+from litestar.datastructures import State
 from litestar.response import Redirect
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.litestar import make_graphql_controller
@@ -67,5 +68,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[index, healthz, GraphQLController],
         lifespan=[database],
+        state=State({"feed": feed}),
         debug=False,
     )
