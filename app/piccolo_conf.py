@@ -22,5 +22,6 @@ APP_REGISTRY = AppRegistry(
         "app.streams.piccolo_app",
         "app.gifts.piccolo_app",
         "app.spending.piccolo_app",
+        "app.offers.piccolo_app",
     ]
 )

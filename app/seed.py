@@ -8,6 +8,7 @@ from fractions import Fraction
 from app.gifts import catalog
 from app.ledger import service as ledger
 from app.ledger.codes import AccountCode, Currency, TransferKind
+from app.offers import service as offers
 from app.streams import service as streams
 from app.users import service as users
 
@@ -57,6 +58,7 @@ async def seed(creator_share: Fraction = Fraction(1, 2)) -> list[str]:
         done.append(f"{WELCOME_COINS} welcome coins for viewer")
     done += await seed_catalog(creator_share)
     done += await seed_demo_stream()
+    done += await seed_demo_offer()
     return done
 
 
@@ -98,3 +100,12 @@ async def seed_demo_stream() -> list[str]:
         return []
     await streams.start_stream(ana.id, "Ana's demo stream")
     return ["live stream by creator_ana"]
+
+
+async def seed_demo_offer() -> list[str]:
+    """One partner offer with a few discount codes."""
+    if any(offer.brand == "Bean There" for offer in (await offers.offers_by_ids()).values()):
+        return []
+    offer_id = await offers.create_offer(brand="Bean There", title="A free coffee", coin_cost=350)
+    added = await offers.add_codes(offer_id, [f"BEAN-DEMO-{n:04d}" for n in range(1, 6)])
+    return [f"partner offer Bean There with {added} codes"]

@@ -24,14 +24,16 @@ from strawberry.utils.logging import StrawberryLogger
 from app.graphql.errors import DomainAwareMaskErrors, is_unexpected
 from app.graphql.types.economy import EconomyQuery
 from app.graphql.types.gifts import GiftsMutation, GiftsQuery
+from app.graphql.types.offers import OffersMutation, OffersQuery
 from app.graphql.types.spending import SpendingMutation
 from app.graphql.types.streams import StreamsMutation, StreamsQuery, StreamsSubscription
 from app.graphql.types.users import UsersMutation, UsersQuery
 from app.settings import Settings
 
-Query = merge_types("Query", (UsersQuery, EconomyQuery, GiftsQuery, StreamsQuery))
+Query = merge_types("Query", (UsersQuery, EconomyQuery, GiftsQuery, StreamsQuery, OffersQuery))
 Mutation = merge_types(
-    "Mutation", (UsersMutation, GiftsMutation, StreamsMutation, SpendingMutation)
+    "Mutation",
+    (UsersMutation, GiftsMutation, StreamsMutation, SpendingMutation, OffersMutation),
 )
 Subscription = merge_types("Subscription", (StreamsSubscription,))
 
