@@ -14,6 +14,8 @@ from app.gifts.catalog import GiftRecord
 from app.gifts.service import GiftEventRecord
 from app.ledger import service as ledger
 from app.ledger.codes import Currency
+from app.spending import service as spending
+from app.spending.service import SpendingTotals
 from app.streams import service as streams
 from app.streams.service import GifterRank, StreamRecord
 from app.users import service as users
@@ -107,6 +109,16 @@ class RecentGiftsByStreamLoader(DataLoader[tuple[int, int], list[GiftEventRecord
         super().__init__(load_fn=lambda keys: _per_first(keys, gifts.recent_events))
 
 
+class SpendingTotalsByUserIdLoader(DataLoader[int, SpendingTotals]):
+    def __init__(self) -> None:
+        super().__init__(load_fn=self._load)
+
+    @staticmethod
+    async def _load(keys: list[int]) -> list[SpendingTotals]:
+        found = await spending.totals_of(keys)
+        return [found[key] for key in keys]
+
+
 @dataclass
 class Loaders:
     user_by_id: UserByIdLoader = field(default_factory=UserByIdLoader)
@@ -122,4 +134,7 @@ class Loaders:
     )
     recent_gifts_by_stream: RecentGiftsByStreamLoader = field(
         default_factory=RecentGiftsByStreamLoader
+    )
+    spending_totals_by_user_id: SpendingTotalsByUserIdLoader = field(
+        default_factory=SpendingTotalsByUserIdLoader
     )

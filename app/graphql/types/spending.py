@@ -48,16 +48,16 @@ class SpendingSummary:
     user_id: strawberry.Private[int]
 
     @strawberry.field
-    async def coins_spent_today(self) -> int:
-        return (await spending.totals_of([self.user_id]))[self.user_id].today
+    async def coins_spent_today(self, info: CoinsInfo) -> int:
+        return (await info.context.loaders.spending_totals_by_user_id.load(self.user_id)).today
 
     @strawberry.field
-    async def coins_spent_this_week(self) -> int:
-        return (await spending.totals_of([self.user_id]))[self.user_id].this_week
+    async def coins_spent_this_week(self, info: CoinsInfo) -> int:
+        return (await info.context.loaders.spending_totals_by_user_id.load(self.user_id)).this_week
 
     @strawberry.field
-    async def coins_spent_this_month(self) -> int:
-        return (await spending.totals_of([self.user_id]))[self.user_id].this_month
+    async def coins_spent_this_month(self, info: CoinsInfo) -> int:
+        return (await info.context.loaders.spending_totals_by_user_id.load(self.user_id)).this_month
 
     @strawberry.field
     async def limits(self) -> SpendingLimits:
