@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from app.core.clock import as_utc, utcnow
+from app.core.database import current_engine
 from app.core.errors import DomainError, ErrorCode
 from app.core.transactions import in_transaction
 from app.gifts import catalog
@@ -95,6 +96,9 @@ async def send_gift(
 ) -> SentGift:
     validate_quantity(quantity, platform.max_gift_quantity)
     ledger.validate_idempotency_key(idempotency_key)
+    if feed is not None and current_engine().current_transaction.get() is not None:
+        # Joined to a caller's transaction, the feed would hear of the gift before commit.
+        raise RuntimeError("send_gift with a feed must own its transaction")
 
     async def work() -> SentGift:
         started = await ledger.open_operation(
