@@ -127,7 +127,7 @@ async def _seed(args: argparse.Namespace, settings: Settings) -> int:
     if settings.is_production:
         print("coins: refusing to seed demo users in production", file=sys.stderr)
         return 2
-    done = await seed()
+    done = await seed(settings.economy.creator_share)
     print("\n".join(f"added {line}" for line in done) or "demo data already present")
     return 0
 

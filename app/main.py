@@ -7,9 +7,12 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar, get
 from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.response import Redirect
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.litestar import make_graphql_controller
+from strawberry.types.unset import UnsetType
 
 from app.admin.router import admin_router
 from app.admin.templating import template_config
@@ -19,6 +22,7 @@ from app.graphql.context import Context
 from app.graphql.schema import build_schema
 from app.purchases.webhooks import webhook_handlers
 from app.settings import Settings
+from app.streams.feed import create_feed
 
 
 @get("/", include_in_schema=False)
@@ -46,19 +50,36 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             await close_pool(engine)
 
-    async def context_getter() -> Context:
-        return Context(settings=settings)
+    feed = create_feed(settings.redis_url, settings.redis_channel_prefix)
 
-    graphql = make_graphql_controller(
+    async def context_getter() -> Context:
+        return Context(settings=settings, feed=feed)
+
+    base_controller = make_graphql_controller(
         build_schema(settings),
         path="/graphql",
         graphql_ide=None if settings.is_production else "graphiql",
         allow_queries_via_get=False,
         context_getter=context_getter,
     )
+
+    class GraphQLController(base_controller):  # type: ignore[valid-type,misc]
+        async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+            """Subscriptions need a bearer token in the ``connection_init`` payload."""
+            if await context.viewer() is None:
+                raise ConnectionRejectionError()
+            return await super().on_ws_connect(context)
+
     return Litestar(
-        route_handlers=[index, healthz, graphql, admin_router(), *webhook_handlers(settings)],
+        route_handlers=[
+            index,
+            healthz,
+            GraphQLController,
+            admin_router(),
+            *webhook_handlers(settings),
+        ],
         lifespan=[database],
+        state=State({"feed": feed}),
         dependencies={"settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False)},
         template_config=template_config(),
         # Cookie-authenticated forms need CSRF tokens; the bearer-token API and signed

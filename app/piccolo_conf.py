@@ -23,5 +23,9 @@ APP_REGISTRY = AppRegistry(
         "app.staff.piccolo_app",
         "app.audit.piccolo_app",
         "app.payouts.piccolo_app",
+        "app.streams.piccolo_app",
+        "app.gifts.piccolo_app",
+        "app.spending.piccolo_app",
+        "app.offers.piccolo_app",
     ]
 )

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 from app.core.money import Money
 from app.core.transactions import in_transaction
+from app.gifts import catalog
 from app.ledger import service as ledger
 from app.ledger.codes import AccountCode, Currency, TransferKind
+from app.offers import service as offers
 from app.purchases import service as purchases
 from app.purchases.codes import Platform
 from app.purchases.tables import CoinPackage
 from app.staff.service import create_staff
 from app.staff.tables import StaffUser
+from app.streams import service as streams
 from app.users import service as users
 
 DEMO_PASSWORD = "coins-demo-password"  # noqa: S105 (development data, refused in production)
@@ -42,7 +46,7 @@ DEMO_STAFF = (
 )
 
 
-async def seed() -> list[str]:
+async def seed(creator_share: Fraction = Fraction(1, 2)) -> list[str]:
     """Create what is missing and say what was done, line by line."""
     done: list[str] = []
     for handle, role in DEMO_STAFF:
@@ -72,7 +76,59 @@ async def seed() -> list[str]:
     if not result.replayed:
         done.append(f"{WELCOME_COINS} welcome coins for viewer")
     done += await seed_coin_packages()
+    done += await seed_catalog(creator_share)
+    done += await seed_demo_stream()
+    done += await seed_demo_offer()
     return done
+
+
+# The demo catalog from DESIGN.md: (slug, name, coins).
+DEMO_GIFTS = (
+    ("rose", "Rose", 1),
+    ("finger-heart", "Finger Heart", 5),
+    ("doughnut", "Doughnut", 30),
+    ("hand-hearts", "Hand Hearts", 100),
+    ("disco-ball", "Disco Ball", 1_000),
+    ("yacht", "Yacht", 7_000),
+    ("castle", "Castle", 20_000),
+    ("lion", "Lion", 29_999),
+    ("universe", "Universe", 44_999),
+)
+
+
+async def seed_catalog(creator_share: Fraction) -> list[str]:
+    """Add the demo gifts that are missing; gifts already there keep their price."""
+    done = []
+    for slug, name, coins in DEMO_GIFTS:
+        if await catalog.find_by_slug(slug) is None:
+            await catalog.create_gift(
+                slug=slug,
+                name=name,
+                coin_cost=coins,
+                creator_share=creator_share,
+                image_url=f"/static/gifts/{slug}.png",
+            )
+            done.append(f"gift {name} ({coins} coins)")
+    return done
+
+
+async def seed_demo_stream() -> list[str]:
+    """A live stream by creator_ana, so the demo has somewhere to send gifts."""
+    ana = await users.find_by_handle("creator_ana")
+    assert ana is not None
+    if (await streams.live_streams_of_hosts([ana.id])).get(ana.id) is not None:
+        return []
+    await streams.start_stream(ana.id, "Ana's demo stream")
+    return ["live stream by creator_ana"]
+
+
+async def seed_demo_offer() -> list[str]:
+    """One partner offer with a few discount codes."""
+    if any(offer.brand == "Bean There" for offer in (await offers.offers_by_ids()).values()):
+        return []
+    offer_id = await offers.create_offer(brand="Bean There", title="A free coffee", coin_cost=350)
+    added = await offers.add_codes(offer_id, [f"BEAN-DEMO-{n:04d}" for n in range(1, 6)])
+    return [f"partner offer Bean There with {added} codes"]
 
 
 @dataclass(frozen=True)

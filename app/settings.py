@@ -74,6 +74,19 @@ class PayoutSettings:
 
 
 @dataclass(frozen=True)
+class SpendingSettings:
+    """Platform limits on spending coins (gifts and offers)."""
+
+    max_gift_quantity: int = 99
+    # Accounts younger than this may spend at most ``new_account_daily_coins`` a UTC day.
+    new_account_days: int = 7
+    new_account_daily_coins: int = 50_000
+    # A raised or removed limit of the user's own waits this long.
+    limit_raise_delay_s: int = 24 * 3600
+    combo_window_s: int = 10
+
+
+@dataclass(frozen=True)
 class GraphQLSettings:
     max_depth: int = 12
     max_aliases: int = 30
@@ -106,9 +119,12 @@ class Settings:
     economy: EconomySettings = field(default_factory=EconomySettings)
     payouts: PayoutSettings = field(default_factory=PayoutSettings)
     graphql: GraphQLSettings = field(default_factory=GraphQLSettings)
+    spending: SpendingSettings = field(default_factory=SpendingSettings)
     sandbox_payments: bool = True
     payments: PaymentSettings = field(default_factory=PaymentSettings)
     redis_url: str | None = None
+    # Prefix of the Redis pub/sub channels of the live feed (one per stream).
+    redis_channel_prefix: str = "coins"
 
     @property
     def is_production(self) -> bool:
@@ -172,6 +188,10 @@ class Settings:
                     env, "COINS_PAYOUT_AUTO_APPROVE_MIN_ACCOUNT_AGE_DAYS", 30
                 ),
             ),
+            spending=SpendingSettings(
+                new_account_days=_int(env, "COINS_NEW_ACCOUNT_DAYS", 7),
+                new_account_daily_coins=_int(env, "COINS_NEW_ACCOUNT_DAILY_COINS", 50_000),
+            ),
             sandbox_payments=_bool(env, "COINS_SANDBOX_PAYMENTS", default=not production),
             payments=PaymentSettings(
                 apple_bundle_id=env.get("COINS_APPLE_BUNDLE_ID", ""),
@@ -181,6 +201,7 @@ class Settings:
                 stripe_webhook_secret=env.get("COINS_STRIPE_WEBHOOK_SECRET", ""),
             ),
             redis_url=env.get("COINS_REDIS_URL") or None,
+            redis_channel_prefix=env.get("COINS_REDIS_CHANNEL_PREFIX") or "coins",
         )
 
 

@@ -7,8 +7,13 @@ from datetime import date
 
 from app.audit.service import Actor
 from app.core.clock import utcnow
+from app.gifts.catalog import GiftRecord
+from app.gifts.service import SentGift
 from app.ledger import service as ledger
 from app.ledger.codes import AccountCode, Currency, TransferKind
+from app.settings import SpendingSettings
+from app.streams.feed import GiftFeed
+from app.streams.service import StreamRecord
 from app.users import service as users
 from app.users.service import UserRecord
 
@@ -53,6 +58,26 @@ async def give_diamonds(user_id: int, diamonds: int) -> None:
     )
 
 
+async def make_gift(
+    slug: str | None = None, *, coins: int = 1, name: str | None = None
+) -> GiftRecord:
+    from fractions import Fraction
+
+    from app.gifts import catalog
+
+    slug = slug or f"gift-{next(_counter)}"
+    return await catalog.create_gift(
+        slug=slug, name=name or slug.title(), coin_cost=coins, creator_share=Fraction(1, 2)
+    )
+
+
+async def make_stream(host: UserRecord | None = None, title: str = "Live now") -> StreamRecord:
+    from app.streams import service as streams
+
+    host = host or await make_user()
+    return await streams.start_stream(host.id, title)
+
+
 async def diamonds_of(user_id: int) -> int:
     return (await ledger.user_balances([user_id]))[user_id][Currency.DIAMOND]
 
@@ -60,3 +85,26 @@ async def diamonds_of(user_id: int) -> int:
 def staff(handle: str, role: str = "FINANCE") -> Actor:
     """A staff member acting through a service, as the admin would pass it."""
     return Actor(staff_id=None, handle=handle, role=role)
+
+
+async def send(
+    sender: UserRecord,
+    stream: StreamRecord,
+    gift: GiftRecord,
+    quantity: int = 1,
+    *,
+    key: str | None = None,
+    platform: SpendingSettings | None = None,
+    feed: GiftFeed | None = None,
+) -> SentGift:
+    from app.gifts import service as gifts
+
+    return await gifts.send_gift(
+        sender_id=sender.id,
+        stream_id=stream.id,
+        gift_id=gift.id,
+        quantity=quantity,
+        idempotency_key=key or f"key-{next(_counter)}",
+        platform=platform or SpendingSettings(),
+        feed=feed,
+    )

@@ -17,6 +17,10 @@ from app.users.tokens import bearer_token, user_id_from_token
 
 class Context(BaseContext, kw_only=True):
     settings: Settings
+    # The live feed of gifts (``app.streams.feed``), one per app.
+    feed: Any = None
+    # The ``connection_init`` payload of a websocket: carries its Authorization.
+    connection_params: dict[str, Any] | None = None
     loaders: Loaders = msgspec.field(default_factory=Loaders)
     # Holds the resolved viewer once looked up; a dict because Struct fields are declared.
     cache: dict[str, Any] = msgspec.field(default_factory=dict)
@@ -24,7 +28,9 @@ class Context(BaseContext, kw_only=True):
     def _authorization(self) -> str | None:
         if self.request is not None:
             return self.request.headers.get("authorization")
-        return self.cache.get("connection_authorization")
+        params = self.connection_params or {}
+        value = params.get("Authorization", params.get("authorization"))
+        return value if isinstance(value, str) else None
 
     async def viewer(self) -> UserRecord | None:
         """The user the bearer token names, or None for a missing, bad or expired token."""

@@ -23,13 +23,32 @@ from strawberry.utils.logging import StrawberryLogger
 
 from app.graphql.errors import DomainAwareMaskErrors, is_unexpected
 from app.graphql.types.economy import EconomyQuery
+from app.graphql.types.gifts import GiftsMutation, GiftsQuery
+from app.graphql.types.offers import OffersMutation, OffersQuery
 from app.graphql.types.payouts import PayoutsMutation
 from app.graphql.types.purchases import PurchasesMutation, PurchasesQuery
+from app.graphql.types.spending import SpendingMutation
+from app.graphql.types.streams import StreamsMutation, StreamsQuery, StreamsSubscription
 from app.graphql.types.users import UsersMutation, UsersQuery
 from app.settings import Settings
 
-Query = merge_types("Query", (UsersQuery, EconomyQuery, PurchasesQuery))
-Mutation = merge_types("Mutation", (UsersMutation, PayoutsMutation, PurchasesMutation))
+Query = merge_types(
+    "Query",
+    (UsersQuery, EconomyQuery, PurchasesQuery, GiftsQuery, StreamsQuery, OffersQuery),
+)
+Mutation = merge_types(
+    "Mutation",
+    (
+        UsersMutation,
+        PurchasesMutation,
+        GiftsMutation,
+        StreamsMutation,
+        SpendingMutation,
+        OffersMutation,
+        PayoutsMutation,
+    ),
+)
+Subscription = merge_types("Subscription", (StreamsSubscription,))
 
 CACHE_SIZE = 256
 
@@ -60,6 +79,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return CoinsSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=settings.is_production),
     )

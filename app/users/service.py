@@ -199,6 +199,13 @@ async def find_by_handle(handle: str) -> UserRecord | None:
     return _record(row) if row else None
 
 
+async def set_leaderboard_visibility(user_id: int, show: bool) -> UserRecord:
+    """Opted-out users appear on leaderboards and gift feeds as anonymous."""
+    await get_user(user_id)
+    await User.update({User.show_on_leaderboards: show}).where(User.id == user_id)
+    return await get_user(user_id)
+
+
 def require_can_transact(user: UserRecord) -> UserRecord:
     """Buying, sending, going live, redeeming and cashing out are for adults in good standing.
 

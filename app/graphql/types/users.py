@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Annotated
+
 import strawberry
 
 from app.core.ids import encode_id
-from app.graphql.context import CoinsInfo
+from app.graphql.context import CoinsInfo, require_viewer
 from app.graphql.errors import MutationError, run_mutation
 from app.graphql.types.payouts import CreatorEarnings, PayoutConnection, earnings_of, payouts_of
 from app.graphql.types.purchases import CoinPurchaseConnection, purchase_connection
@@ -13,6 +15,10 @@ from app.graphql.types.wallet import Wallet
 from app.users import service as users
 from app.users.service import UserRecord
 from app.users.tokens import issue_token
+
+if TYPE_CHECKING:
+    from app.graphql.types.spending import SpendingSummary
+    from app.graphql.types.streams import LiveStream
 
 
 @strawberry.type
@@ -74,6 +80,26 @@ class User:
             return None
         return await payouts_of(info, self.record.id, first, after)
 
+    @strawberry.field(description="What the user spent and their limits; visible to them only.")
+    async def spending(
+        self, info: CoinsInfo
+    ) -> Annotated[SpendingSummary, strawberry.lazy("app.graphql.types.spending")] | None:
+        from app.graphql.types.spending import SpendingSummary
+
+        viewer = await info.context.viewer()
+        if viewer is None or viewer.id != self.record.id:
+            return None
+        return SpendingSummary(user_id=self.record.id)
+
+    @strawberry.field
+    async def current_live_stream(
+        self, info: CoinsInfo
+    ) -> Annotated[LiveStream, strawberry.lazy("app.graphql.types.streams")] | None:
+        from app.graphql.types.streams import LiveStream
+
+        record = await info.context.loaders.live_stream_by_host_id.load(self.record.id)
+        return LiveStream(record=record) if record else None
+
 
 @strawberry.input
 class SignUpInput:
@@ -94,6 +120,17 @@ class AuthPayload:
     token: str | None = strawberry.field(
         default=None, description="A bearer token for the Authorization header."
     )
+    user: User | None = None
+    errors: list[MutationError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class SetLeaderboardVisibilityInput:
+    show_on_leaderboards: bool
+
+
+@strawberry.type
+class UserPayload:
     user: User | None = None
     errors: list[MutationError] = strawberry.field(default_factory=list)
 
@@ -130,6 +167,18 @@ class UsersMutation:
             return _signed_in(info, user)
 
         return await run_mutation(AuthPayload, action)
+
+    @strawberry.mutation
+    async def set_leaderboard_visibility(
+        self, info: CoinsInfo, input: SetLeaderboardVisibilityInput
+    ) -> UserPayload:
+        async def action() -> UserPayload:
+            viewer = await require_viewer(info)
+            user = await users.set_leaderboard_visibility(viewer.id, input.show_on_leaderboards)
+            info.context.cache["viewer"] = user
+            return UserPayload(user=User(record=user))
+
+        return await run_mutation(UserPayload, action)
 
 
 def _signed_in(info: CoinsInfo, user: UserRecord) -> AuthPayload:

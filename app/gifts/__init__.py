@@ -1,0 +1,1 @@
+"""The gift catalog (versioned prices) and sending gifts."""

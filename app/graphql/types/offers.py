@@ -1,0 +1,111 @@
+"""Partner offers and ``redeemOffer``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from app.core.errors import DomainError, ErrorCode
+from app.core.ids import decode_id, encode_id
+from app.graphql.context import CoinsInfo, require_viewer
+from app.graphql.errors import MutationError, run_mutation
+from app.graphql.types.wallet import Wallet
+from app.offers import service as offers
+from app.offers.service import OfferRecord, RedemptionRecord
+
+
+@strawberry.type
+class PartnerOffer:
+    record: strawberry.Private[OfferRecord]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(encode_id("PartnerOffer", self.record.id))
+
+    @strawberry.field
+    def brand(self) -> str:
+        return self.record.brand
+
+    @strawberry.field
+    def title(self) -> str:
+        return self.record.title
+
+    @strawberry.field
+    def coin_cost(self) -> int:
+        return self.record.coin_cost
+
+    @strawberry.field
+    def available(self) -> bool:
+        return self.record.available
+
+
+@strawberry.type
+class Redemption:
+    record: strawberry.Private[RedemptionRecord]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(encode_id("Redemption", self.record.id))
+
+    @strawberry.field
+    async def offer(self) -> PartnerOffer:
+        found = await offers.offers_by_ids([self.record.offer_id])
+        return PartnerOffer(record=found[self.record.offer_id])
+
+    @strawberry.field
+    def code(self) -> str:
+        return self.record.code
+
+    @strawberry.field
+    def coins(self) -> int:
+        return self.record.coins
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.record.created_at
+
+
+@strawberry.input
+class RedeemOfferInput:
+    offer_id: strawberry.ID
+    idempotency_key: str
+
+
+@strawberry.type
+class RedeemOfferPayload:
+    redemption: Redemption | None = None
+    wallet: Wallet | None = None
+    errors: list[MutationError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class OffersQuery:
+    @strawberry.field(description="Partner-brand offers that coins can be redeemed for.")
+    async def partner_offers(self) -> list[PartnerOffer]:
+        return [PartnerOffer(record=offer) for offer in await offers.list_offers()]
+
+
+@strawberry.type
+class OffersMutation:
+    @strawberry.mutation
+    async def redeem_offer(self, info: CoinsInfo, input: RedeemOfferInput) -> RedeemOfferPayload:
+        async def action() -> RedeemOfferPayload:
+            viewer = await require_viewer(info)
+            try:
+                offer_id = decode_id("PartnerOffer", input.offer_id, "offerId")
+            except DomainError:
+                raise DomainError(
+                    ErrorCode.OFFER_UNAVAILABLE, "This offer is not available.", "offerId"
+                ) from None
+            redeemed = await offers.redeem_offer(
+                user_id=viewer.id,
+                offer_id=offer_id,
+                idempotency_key=input.idempotency_key,
+                platform=info.context.settings.spending,
+            )
+            return RedeemOfferPayload(
+                redemption=Redemption(record=redeemed.redemption), wallet=Wallet(user_id=viewer.id)
+            )
+
+        return await run_mutation(RedeemOfferPayload, action)

@@ -1,0 +1,1 @@
+"""Partner offers: coins redeemed for discount codes from a pool staff loaded."""

@@ -1,0 +1,32 @@
+"""Partner-offer tables; columns mirror ``piccolo_migrations/``."""
+
+from piccolo.columns import BigInt, Boolean, Timestamptz, Varchar
+from piccolo.table import Table
+
+
+class PartnerOffer(Table, tablename="partner_offer"):
+    brand = Varchar(length=64)
+    title = Varchar(length=120)
+    coin_cost = BigInt()
+    active = Boolean(default=True)
+    created_at = Timestamptz()
+
+
+class OfferCode(Table, tablename="offer_code"):
+    """One discount code of an offer's pool; handed out at most once."""
+
+    offer_id = BigInt()
+    code = Varchar(length=128)
+    redeemed_by = BigInt(null=True, default=None)
+    redeemed_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz()
+
+
+class Redemption(Table, tablename="redemption"):
+    operation_id = BigInt()
+    offer_id = BigInt()
+    user_id = BigInt()
+    code_id = BigInt()
+    code = Varchar(length=128)
+    coins = BigInt()
+    created_at = Timestamptz()

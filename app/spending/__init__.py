@@ -1,0 +1,1 @@
+"""Responsible spending: per-day spend counters and spending limits."""

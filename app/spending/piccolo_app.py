@@ -1,0 +1,13 @@
+from pathlib import Path
+
+from piccolo.conf.apps import AppConfig
+
+from app.spending.tables import SpendingDay, SpendingLimit
+
+APP_CONFIG = AppConfig(
+    app_name="spending",
+    migrations_folder_path=str(Path(__file__).parent / "piccolo_migrations"),
+    table_classes=[SpendingDay, SpendingLimit],
+    migration_dependencies=["app.users.piccolo_app"],
+    commands=[],
+)

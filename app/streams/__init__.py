@@ -1,0 +1,1 @@
+"""Live streams: going live, ending, per-stream totals and leaderboards."""

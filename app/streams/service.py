@@ -1,0 +1,187 @@
+"""Live streams: going live, ending, reading streams, their totals and leaderboards.
+
+The per-stream totals (``coins_received``, ``gift_count``) and each sender's total
+(``stream_gifter``) are written by ``app.gifts.service.send_gift`` in the gift's transaction.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.core.clock import as_utc, utcnow
+from app.core.database import is_unique_violation
+from app.core.errors import DomainError, ErrorCode
+from app.core.transactions import in_transaction
+from app.streams.tables import LiveStream, StreamGifter
+from app.users import service as users
+
+
+class StreamStatus(enum.StrEnum):
+    LIVE = "LIVE"
+    ENDED = "ENDED"
+
+
+LIVE = StreamStatus.LIVE.value
+ENDED = StreamStatus.ENDED.value
+MAX_TITLE_LENGTH = 120
+
+
+@dataclass(frozen=True, slots=True)
+class StreamRecord:
+    id: int
+    host_id: int
+    title: str
+    status: str
+    started_at: datetime
+    ended_at: datetime | None
+    coins_received: int
+    gift_count: int
+
+    @property
+    def is_live(self) -> bool:
+        return self.status == LIVE
+
+
+@dataclass(frozen=True, slots=True)
+class GifterRank:
+    rank: int
+    sender_id: int
+    coins: int
+
+
+def _record(row: dict) -> StreamRecord:
+    return StreamRecord(
+        id=row["id"],
+        host_id=row["host_id"],
+        title=row["title"],
+        status=row["status"],
+        started_at=as_utc(row["started_at"]),
+        ended_at=as_utc(row["ended_at"]) if row["ended_at"] else None,
+        coins_received=row["coins_received"],
+        gift_count=row["gift_count"],
+    )
+
+
+def validate_title(title: str) -> str:
+    title = " ".join(title.split())
+    if not title or len(title) > MAX_TITLE_LENGTH or not title.isprintable():
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"A stream title is 1 to {MAX_TITLE_LENGTH} printable characters.",
+            "title",
+        )
+    return title
+
+
+def _already_live() -> DomainError:
+    return DomainError(ErrorCode.ALREADY_LIVE, "You already have a live stream; end it first.")
+
+
+async def start_stream(host_id: int, title: str) -> StreamRecord:
+    """Go live: adults in good standing only, one live stream per host (a unique index)."""
+    title = validate_title(title)
+
+    async def work() -> int:
+        users.require_can_transact(await users.get_user(host_id))
+        if await LiveStream.exists().where(
+            (LiveStream.host_id == host_id) & (LiveStream.status == LIVE)
+        ):
+            raise _already_live()
+        try:
+            rows = await LiveStream.raw(
+                "INSERT INTO live_stream (host_id, title, status, started_at, coins_received, "
+                "gift_count) VALUES ({}, {}, {}, {}, 0, 0) RETURNING id",
+                host_id,
+                title,
+                LIVE,
+                utcnow(),
+            )
+        except Exception as error:
+            if is_unique_violation(error):
+                raise _already_live() from error
+            raise
+        return rows[0]["id"]
+
+    return await get_stream(await in_transaction(work))
+
+
+async def end_stream(host_id: int, stream_id: int) -> StreamRecord:
+    """End a live stream; only its host may. Ending an ended stream returns it as it is."""
+
+    async def work() -> None:
+        stream = await get_stream(stream_id)
+        if stream.host_id != host_id:
+            raise DomainError(ErrorCode.FORBIDDEN, "Only the host can end this stream.")
+        await LiveStream.update({LiveStream.status: ENDED, LiveStream.ended_at: utcnow()}).where(
+            (LiveStream.id == stream_id) & (LiveStream.status == LIVE)
+        )
+
+    await in_transaction(work)
+    return await get_stream(stream_id)
+
+
+async def get_stream(stream_id: int) -> StreamRecord:
+    found = await streams_by_ids([stream_id])
+    if stream_id not in found:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such live stream.", "streamId")
+    return found[stream_id]
+
+
+async def streams_by_ids(stream_ids: Sequence[int]) -> dict[int, StreamRecord]:
+    if not stream_ids:
+        return {}
+    rows = await LiveStream.select().where(LiveStream.id.is_in(list(set(stream_ids))))
+    return {row["id"]: _record(row) for row in rows}
+
+
+async def live_streams_of_hosts(host_ids: Sequence[int]) -> dict[int, StreamRecord]:
+    """Each host's current live stream, for many hosts at once."""
+    if not host_ids:
+        return {}
+    rows = await LiveStream.select().where(
+        LiveStream.host_id.is_in(list(set(host_ids))) & (LiveStream.status == LIVE)
+    )
+    return {row["host_id"]: _record(row) for row in rows}
+
+
+async def list_live(*, limit: int, after: tuple[int, int] | None = None) -> list[StreamRecord]:
+    """Live streams, most coins first (then oldest id first); keyset after (coins, id)."""
+    query = LiveStream.select().where(LiveStream.status == LIVE)
+    if after is not None:
+        coins, stream_id = after
+        query = query.where(
+            (LiveStream.coins_received < coins)
+            | ((LiveStream.coins_received == coins) & (LiveStream.id > stream_id))
+        )
+    rows = (
+        await query.order_by(LiveStream.coins_received, ascending=False)
+        .order_by(LiveStream.id)
+        .limit(limit)
+    )
+    return [_record(row) for row in rows]
+
+
+async def top_gifters(stream_ids: Sequence[int], first: int) -> dict[int, list[GifterRank]]:
+    """The ``first`` biggest senders of each stream, by coins; ties go to who got there first."""
+    if not stream_ids or first <= 0:
+        return {stream_id: [] for stream_id in stream_ids}
+    ids = sorted(set(stream_ids))
+    placeholders = ", ".join("{}" for _ in ids)
+    rows = await StreamGifter.raw(
+        "SELECT stream_id, sender_id, coins, position FROM ("  # noqa: S608 (only "{}" placeholders are formatted in)
+        "SELECT stream_id, sender_id, coins, ROW_NUMBER() OVER ("
+        "PARTITION BY stream_id ORDER BY coins DESC, last_event_id ASC) AS position "
+        f"FROM stream_gifter WHERE stream_id IN ({placeholders}) AND coins > 0"
+        ") ranked WHERE position <= {} ORDER BY stream_id, position",
+        *ids,
+        first,
+    )
+    found: dict[int, list[GifterRank]] = {stream_id: [] for stream_id in stream_ids}
+    for row in rows:
+        found[row["stream_id"]].append(
+            GifterRank(rank=row["position"], sender_id=row["sender_id"], coins=row["coins"])
+        )
+    return found

@@ -1,0 +1,167 @@
+"""The live feed over graphql-transport-ws: authenticated, in order, only committed gifts."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from litestar.exceptions import WebSocketDisconnect
+from litestar.testing import AsyncTestClient
+from litestar.testing.websocket_test_session import WebSocketTestSession
+
+from app.core.ids import encode_id
+from app.main import create_app
+from app.users.tokens import issue_token
+from tests.factories import make_gift, make_stream, make_user
+from tests.graphql.helpers import gql
+
+REDIS_URL = os.environ.get("COINS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+SUBSCRIBE = """subscription($stream: ID!) {
+  giftSent(streamId: $stream) {
+    quantity comboCount gift { slug } sender { handle } stream { coinsReceived }
+  }
+}"""
+SEND = """mutation($stream: ID!, $gift: ID!, $quantity: Int!, $key: String!) {
+  sendGift(input: {streamId: $stream, giftId: $gift, quantity: $quantity, idempotencyKey: $key}) {
+    errors { code }
+  }
+}"""
+
+
+async def wait_until(condition: Callable[[], Any], what: str) -> None:
+    """Poll a condition (a subscription being registered), not the clock."""
+    for _ in range(500):
+        if await condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def open_subscription(
+    client: AsyncTestClient, token: str, stream_id: str
+) -> WebSocketTestSession:
+    ws = await client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"])
+    ws.__enter__()
+    ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+    assert ws.receive_json(timeout=10)["type"] == "connection_ack"
+    ws.send_json(
+        {
+            "id": "1",
+            "type": "subscribe",
+            "payload": {"query": SUBSCRIBE, "variables": {"stream": stream_id}},
+        }
+    )
+    return ws
+
+
+def next_event(ws: WebSocketTestSession) -> dict[str, Any]:
+    message = ws.receive_json(timeout=10)
+    assert message["type"] == "next", message
+    assert "errors" not in message["payload"], message
+    return message["payload"]["data"]["giftSent"]
+
+
+async def send_via(client: AsyncTestClient, token: str, variables: dict) -> list[str]:
+    result = await gql(client, SEND, variables, token=token)
+    return [error["code"] for error in result["sendGift"]["errors"]]
+
+
+async def test_subscriber_gets_committed_gifts_in_order(client: AsyncTestClient, settings):
+    viewer = await make_user("vera", coins=12)
+    stream = await make_stream()
+    rose, heart = await make_gift("rose"), await make_gift("heart", coins=5)
+    token = issue_token(viewer.id, settings.auth)
+    stream_id = encode_id("LiveStream", stream.id)
+    feed = client.app.state.feed
+
+    ws = await open_subscription(client, token, stream_id)
+    try:
+        await wait_until(lambda: _true(feed.subscriber_count(stream.id) == 1), "subscriber")
+        base = {"stream": stream_id, "gift": encode_id("Gift", rose.id)}
+        assert await send_via(client, token, {**base, "quantity": 2, "key": "a"}) == []
+        # Rolled back (not enough coins): nothing may reach the feed.
+        refused = {**base, "gift": encode_id("Gift", heart.id), "quantity": 3, "key": "b"}
+        assert await send_via(client, token, refused) == ["INSUFFICIENT_FUNDS"]
+        assert await send_via(client, token, {**base, "quantity": 1, "key": "c"}) == []
+        # A replay is not a new gift either.
+        assert await send_via(client, token, {**base, "quantity": 1, "key": "c"}) == []
+        assert await send_via(client, token, {**base, "quantity": 4, "key": "d"}) == []
+
+        events = [next_event(ws) for _ in range(3)]
+        assert [(e["quantity"], e["comboCount"], e["gift"]["slug"]) for e in events] == [
+            (2, 1, "rose"),
+            (1, 2, "rose"),
+            (4, 3, "rose"),
+        ]
+        assert events[0]["sender"] == {"handle": "vera"}
+        assert [e["stream"]["coinsReceived"] for e in events] == [2, 3, 7]
+    finally:
+        ws.__exit__(None, None, None)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_connection_without_a_valid_token_is_rejected(client: AsyncTestClient) -> None:
+    ws = await client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"])
+    ws.__enter__()
+    try:
+        ws.send_json({"type": "connection_init", "payload": {"Authorization": "Bearer nope"}})
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive(timeout=10)
+        assert closed.value.code == 4403
+    finally:
+        ws.__exit__(None, None, None)
+
+
+async def _redis_or_skip() -> None:
+    client = aioredis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except (OSError, aioredis.RedisError) as error:
+        if IN_CI:
+            pytest.fail(f"Redis at {REDIS_URL} is unreachable: {error}")
+        pytest.skip(f"Redis unreachable: {error}")
+    finally:
+        await client.aclose()
+
+
+async def test_gift_sent_through_one_instance_reaches_a_subscriber_of_another(db) -> None:
+    await _redis_or_skip()
+    prefix = f"coins-test-{uuid.uuid4().hex}"
+    settings = db.settings(redis_url=REDIS_URL, redis_channel_prefix=prefix)
+    viewer = await make_user("vera", coins=10)
+    stream = await make_stream()
+    rose = await make_gift("rose")
+    token = issue_token(viewer.id, settings.auth)
+    stream_id = encode_id("LiveStream", stream.id)
+    channel = f"{prefix}:gifts:{stream.id}"
+    probe = aioredis.from_url(REDIS_URL)
+
+    async def subscribed() -> bool:
+        counts = await probe.pubsub_numsub(channel)
+        return bool(counts) and counts[0][1] == 1
+
+    async with (
+        AsyncTestClient(create_app(settings)) as sender_app,
+        AsyncTestClient(create_app(settings)) as watcher_app,
+    ):
+        ws = await open_subscription(watcher_app, token, stream_id)
+        try:
+            await wait_until(subscribed, "the Redis subscription")
+            variables = {"stream": stream_id, "gift": encode_id("Gift", rose.id)}
+            assert await send_via(sender_app, token, {**variables, "quantity": 3, "key": "x"}) == []
+            event = next_event(ws)
+            assert (event["quantity"], event["gift"]["slug"]) == (3, "rose")
+            assert event["stream"]["coinsReceived"] == 3
+        finally:
+            ws.__exit__(None, None, None)
+            await probe.aclose()
