@@ -11,10 +11,13 @@ from piccolo.engine.sqlite import SQLiteEngine
 
 from app.core.clock import set_clock
 from app.core.ids import encode_id
+from app.core.money import Money
 from app.ledger.verify import verify_ledger
+from app.purchases.codes import Platform
+from app.purchases.service import create_package
 from app.seed import seed_catalog
 from app.users.tokens import issue_token
-from tests.factories import coins_of, diamonds_of, fund, make_gift, make_stream, make_user
+from tests.factories import coins_of, diamonds_of, make_gift, make_stream, make_user
 from tests.graphql.helpers import gql
 
 START = """
@@ -46,6 +49,14 @@ query Stream($id: ID!, $first: Int!) {
   }
 }
 """
+BUY = """
+mutation ($package: ID!, $receipt: String!, $key: String!) {
+  purchaseCoins(input: {packageId: $package, provider: SANDBOX, receipt: $receipt,
+                        idempotencyKey: $key}) {
+    purchase { status coins price { amount currencyCode } } wallet { coins } errors { code }
+  }
+}
+"""
 ME = """
 query {
   me {
@@ -53,6 +64,7 @@ query {
       entries(first: 10) { edges { node { kind amount currency } } } }
     currentLiveStream { title }
     spending { coinsSpentToday coinsSpentThisWeek coinsSpentThisMonth
+               moneySpentThisMonth { amount currencyCode }
                limits { daily weekly monthly pendingChangeAppliesAt } }
   }
 }
@@ -66,8 +78,19 @@ def gift_ids(gifts: list[dict]) -> dict[str, str]:
 async def test_viewer_sends_a_rose_combo_and_a_lion(client: AsyncTestClient, settings) -> None:
     await seed_catalog(settings.economy.creator_share)
     viewer, creator = await make_user("vera"), await make_user("ana")
-    await fund(viewer.id, 35_000)  # the integrator switches this to purchaseCoins
+    await create_package(platform=Platform.WEB, coins=35_000, price=Money(29_999, "USD"))
     viewer_token = issue_token(viewer.id, settings.auth)
+    [package] = (await gql(client, "{ coinPackages(platform: WEB) { id coins } }"))["coinPackages"]
+    bought = (
+        await gql(
+            client,
+            BUY,
+            {"package": package["id"], "receipt": "sandbox-receipt-1", "key": "buy-1"},
+            token=viewer_token,
+        )
+    )["purchaseCoins"]
+    assert bought["errors"] == []
+    assert bought["wallet"]["coins"] == 35_000
     creator_token = issue_token(creator.id, settings.auth)
     catalog = (await gql(client, "{ gifts { id slug coinCost diamondValue } }"))["gifts"]
     assert [(g["slug"], g["coinCost"], g["diamondValue"]) for g in catalog][:2] == [
@@ -134,7 +157,9 @@ async def test_viewer_sends_a_rose_combo_and_a_lion(client: AsyncTestClient, set
         -5,
         35_000,
     ]
+    assert [e["node"]["kind"] for e in me["wallet"]["entries"]["edges"]][-1] == "PURCHASE"
     assert me["spending"]["coinsSpentToday"] == 30_014
+    assert me["spending"]["moneySpentThisMonth"] == [{"amount": "299.99", "currencyCode": "USD"}]
     assert await coins_of(viewer.id) == 4_986
     assert await diamonds_of(creator.id) == 15_015
     assert (await verify_ledger()).ok

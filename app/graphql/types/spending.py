@@ -8,6 +8,8 @@ import strawberry
 
 from app.graphql.context import CoinsInfo, require_viewer
 from app.graphql.errors import MutationError, run_mutation
+from app.graphql.types.common import Money
+from app.purchases import service as purchases
 from app.spending import service as spending
 from app.spending.service import Limits, LimitsState
 
@@ -58,6 +60,12 @@ class SpendingSummary:
     @strawberry.field
     async def coins_spent_this_month(self, info: CoinsInfo) -> int:
         return (await info.context.loaders.spending_totals_by_user_id.load(self.user_id)).this_month
+
+    @strawberry.field(
+        description="Real money paid for coins this UTC month, per currency; refunds excluded."
+    )
+    async def money_spent_this_month(self) -> list[Money]:
+        return [Money.of(spent) for spent in await purchases.money_spent_this_month(self.user_id)]
 
     @strawberry.field
     async def limits(self) -> SpendingLimits:
