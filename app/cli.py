@@ -74,6 +74,12 @@ def _parser() -> argparse.ArgumentParser:
     staff_create.add_argument("--display-name")
     staff_create.set_defaults(handler=_staff_create)
 
+    statement = commands.add_parser("statement", help="a creator's monthly diamond statement")
+    statement.add_argument("handle")
+    statement.add_argument("--month", required=True, help="YYYY-MM (UTC)")
+    statement.add_argument("--csv", action="store_true", help="CSV instead of text")
+    statement.set_defaults(handler=_statement)
+
     token = commands.add_parser("token", help="print a bearer token for a user (development)")
     token.add_argument("handle")
     token.set_defaults(handler=_token)
@@ -177,6 +183,19 @@ async def _users_show(args: argparse.Namespace, settings: Settings) -> int:
         "  "
         + "  ".join(f"{currency.value.lower()}s={amount}" for currency, amount in balances.items())
     )
+    return 0
+
+
+async def _statement(args: argparse.Namespace, settings: Settings) -> int:
+    from app.payouts.statements import creator_statement, render_csv, render_text
+    from app.users.service import find_by_handle
+
+    user = await find_by_handle(args.handle)
+    if user is None:
+        print(f"coins: no user {args.handle!r}", file=sys.stderr)
+        return 1
+    statement = await creator_statement(user, args.month, settings.economy)
+    print(render_csv(statement) if args.csv else render_text(statement), end="")
     return 0
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
@@ -18,6 +18,7 @@ from app.ledger.codes import Currency
 from app.payouts import service as payouts
 from app.payouts.codes import PayoutStatus
 from app.payouts.provider import PayoutProviderError, default_provider
+from app.payouts.statements import creator_statement, render_csv
 from app.settings import Settings
 from app.staff.service import Role
 from app.users import service as users
@@ -58,6 +59,29 @@ class PayoutsController(Controller):
             status=chosen.value if chosen else "ALL",
             statuses=[s.value for s in PayoutStatus],
             next_after=page[-1].id if len(rows) > PAGE else None,
+        )
+
+    @get("/statement", opt=ROLES)
+    async def statement(
+        self,
+        request: Request[Any, Any, Any],
+        settings: NamedDependency[Settings],
+        handle: FromQuery[str] = "",
+        month: FromQuery[str] = "",
+    ) -> Response[str] | Redirect:
+        """A creator's monthly statement as a CSV download."""
+        creator = await users.find_by_handle(handle)
+        if creator is None:
+            return redirect("/admin/payouts", f"No creator {handle!r}.", kind="error")
+        try:
+            statement = await creator_statement(creator, month, settings.economy)
+        except DomainError as error:
+            return redirect("/admin/payouts", error.message, kind="error")
+        filename = f"statement-{creator.handle}-{statement.month}.csv"
+        return Response(
+            render_csv(statement),
+            media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
         )
 
     @post("/{payout_id:int}/approve", opt=ROLES)

@@ -1,0 +1,277 @@
+"""Creator statements: a month of a creator's diamonds, itemised, adding up to the ledger.
+
+Every line comes from the creator's DIAMOND ledger account: gift credits are grouped by
+stream and gift (through the gift event each ledger operation recorded), other credits
+and debits (payout holds, releases, adjustments) are listed, and the opening balance plus
+credits minus debits equals the closing balance, which is the balance the ledger recorded
+after the month's last transfer. Months are UTC.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from app.core.clock import as_utc
+from app.core.errors import DomainError, ErrorCode
+from app.core.money import Money
+from app.gifts.tables import GiftEvent, GiftVersion
+from app.ledger import service as ledger
+from app.ledger.codes import Currency, TransferKind
+from app.ledger.tables import Transfer
+from app.payouts.service import PayoutRecord, cash_amount, list_payouts
+from app.settings import EconomySettings
+from app.streams.tables import LiveStream
+from app.users.service import UserRecord
+
+
+@dataclass(frozen=True, slots=True)
+class GiftLine:
+    stream_id: int
+    stream_title: str
+    gift_name: str
+    sends: int
+    quantity: int
+    diamonds: int
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerLine:
+    at: datetime
+    kind: TransferKind
+    diamonds: int  # signed, as it moved the creator's balance
+    description: str
+
+
+@dataclass
+class Statement:
+    creator: UserRecord
+    month: str
+    opening_diamonds: int
+    closing_diamonds: int
+    gifts: list[GiftLine] = field(default_factory=list)
+    other: list[LedgerLine] = field(default_factory=list)
+    payouts: list[PayoutRecord] = field(default_factory=list)
+    cash_value_of_closing: Money | None = None
+
+    @property
+    def gift_diamonds(self) -> int:
+        return sum(line.diamonds for line in self.gifts)
+
+    def total(self, kind: TransferKind) -> int:
+        return sum(line.diamonds for line in self.other if line.kind is kind)
+
+    @property
+    def net_change(self) -> int:
+        return self.gift_diamonds + sum(line.diamonds for line in self.other)
+
+
+def month_bounds(month: str) -> tuple[datetime, datetime]:
+    try:
+        year, number = (int(part) for part in month.split("-"))
+        start = datetime(year, number, 1, tzinfo=UTC)
+    except ValueError:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Give the month as YYYY-MM.", "month") from None
+    end = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=UTC)
+    return start, end
+
+
+async def creator_statement(creator: UserRecord, month: str, economy: EconomySettings) -> Statement:
+    start, end = month_bounds(month)
+    account = await ledger.user_account_id(creator.id, Currency.DIAMOND)
+    touches = (Transfer.debit_account_id == account) | (Transfer.credit_account_id == account)
+    before = (
+        await Transfer.select()
+        .where(touches & (Transfer.created_at < start))
+        .order_by(Transfer.id, ascending=False)
+        .first()
+    )
+    opening = 0 if before is None else _balance_after(before, account)
+    rows = (
+        await Transfer.select()
+        .where(touches & (Transfer.created_at >= start) & (Transfer.created_at < end))
+        .order_by(Transfer.id)
+    )
+    closing = _balance_after(rows[-1], account) if rows else opening
+
+    gift_rows = [
+        r
+        for r in rows
+        if r["kind"] == TransferKind.GIFT_RECEIVED and r["credit_account_id"] == account
+    ]
+    events = {
+        e["operation_id"]: e
+        for e in await GiftEvent.select(
+            GiftEvent.operation_id,
+            GiftEvent.stream_id,
+            GiftEvent.gift_version_id,
+            GiftEvent.quantity,
+        ).where(GiftEvent.operation_id.is_in([r["operation_id"] for r in gift_rows] or [0]))
+    }
+    names = {
+        v["id"]: v["name"]
+        for v in await GiftVersion.select(GiftVersion.id, GiftVersion.name).where(
+            GiftVersion.id.is_in(sorted({e["gift_version_id"] for e in events.values()}) or [0])
+        )
+    }
+    titles = {
+        s["id"]: s["title"]
+        for s in await LiveStream.select(LiveStream.id, LiveStream.title).where(
+            LiveStream.id.is_in(sorted({e["stream_id"] for e in events.values()}) or [0])
+        )
+    }
+    gift_ids = {r["id"] for r in gift_rows}
+    grouped: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    other: list[LedgerLine] = []
+    for row in rows:
+        event = events.get(row["operation_id"]) if row["id"] in gift_ids else None
+        if event is None:
+            sign = 1 if row["credit_account_id"] == account else -1
+            other.append(
+                LedgerLine(
+                    as_utc(row["created_at"]),
+                    TransferKind(row["kind"]),
+                    sign * row["amount"],
+                    row["description"],
+                )
+            )
+            continue
+        key = (event["stream_id"], names.get(event["gift_version_id"], "?"))
+        grouped[key][0] += 1
+        grouped[key][1] += event["quantity"]
+        grouped[key][2] += row["amount"]
+    gifts = [
+        GiftLine(stream_id, titles.get(stream_id, ""), name, sends, quantity, diamonds)
+        for (stream_id, name), (sends, quantity, diamonds) in sorted(grouped.items())
+    ]
+    payouts = [
+        p
+        for p in await list_payouts(creator_id=creator.id, limit=10_000, oldest_first=True)
+        if start <= p.requested_at < end
+    ]
+    return Statement(
+        creator=creator,
+        month=month,
+        opening_diamonds=opening,
+        closing_diamonds=closing,
+        gifts=gifts,
+        other=other,
+        payouts=payouts,
+        cash_value_of_closing=cash_amount(max(closing, 0), economy.diamond_value),
+    )
+
+
+def _balance_after(row: dict, account: int) -> int:
+    if row["debit_account_id"] == account:
+        return row["debit_balance_after"]
+    return row["credit_balance_after"]
+
+
+def render_text(statement: Statement) -> str:
+    s = statement
+    lines = [
+        f"Statement for {s.creator.display_name} (@{s.creator.handle}), {s.month} (UTC)",
+        f"Opening balance: {s.opening_diamonds:,} diamonds",
+        "",
+        "Gifts received, by stream and gift:",
+    ]
+    for g in s.gifts:
+        lines.append(
+            f"  stream {g.stream_id} {g.stream_title!r:30} {g.gift_name:16} "
+            f"{g.sends:>5} sends {g.quantity:>6} gifts {g.diamonds:>10,} diamonds"
+        )
+    lines.append(f"  total {s.gift_diamonds:,} diamonds")
+    lines += ["", "Other movements:"]
+    for o in s.other:
+        lines.append(
+            f"  {o.at:%Y-%m-%d %H:%M} {o.kind.value:16} {o.diamonds:>+10,}  {o.description}"
+        )
+    lines += ["", "Payouts requested this month:"]
+    for p in s.payouts:
+        lines.append(
+            f"  #{p.id} {p.requested_at:%Y-%m-%d} {p.diamonds:>8,} diamonds "
+            f"{p.amount.decimal_amount} {p.amount.currency} {p.status.value}"
+            + (f" ref {p.payment_reference}" if p.payment_reference else "")
+        )
+    lines += [
+        "",
+        f"Held for payouts: {-s.total(TransferKind.PAYOUT_HOLD):,}  "
+        f"released: {s.total(TransferKind.PAYOUT_RELEASED):,}",
+        f"Closing balance: {s.closing_diamonds:,} diamonds "
+        f"(opening {s.opening_diamonds:,} {s.net_change:+,})",
+    ]
+    if s.cash_value_of_closing is not None:
+        money = s.cash_value_of_closing
+        lines.append(f"Cash value of the closing balance: {money.decimal_amount} {money.currency}")
+    return "\n".join(lines) + "\n"
+
+
+def render_csv(statement: Statement) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    s = statement
+    writer.writerow(
+        [
+            "section",
+            "when",
+            "stream_id",
+            "stream",
+            "item",
+            "sends",
+            "quantity",
+            "diamonds",
+            "status",
+            "reference",
+        ]
+    )
+    writer.writerow(["opening", f"{s.month}-01", "", "", "", "", "", s.opening_diamonds, "", ""])
+    for g in s.gifts:
+        writer.writerow(
+            [
+                "gift",
+                "",
+                g.stream_id,
+                g.stream_title,
+                g.gift_name,
+                g.sends,
+                g.quantity,
+                g.diamonds,
+                "",
+                "",
+            ]
+        )
+    for o in s.other:
+        writer.writerow(
+            [
+                "ledger",
+                o.at.isoformat(),
+                "",
+                "",
+                o.kind.value,
+                "",
+                "",
+                o.diamonds,
+                "",
+                o.description,
+            ]
+        )
+    for p in s.payouts:
+        writer.writerow(
+            [
+                "payout",
+                p.requested_at.isoformat(),
+                "",
+                "",
+                f"payout #{p.id}",
+                "",
+                "",
+                p.diamonds,
+                p.status.value,
+                p.payment_reference or "",
+            ]
+        )
+    writer.writerow(["closing", "", "", "", "", "", "", s.closing_diamonds, "", ""])
+    return out.getvalue()
