@@ -147,7 +147,24 @@ async def open_user_accounts(user_id: int) -> None:
         )
 
 
+# System account ids never change once created; remembered per engine object (engines do
+# not take weak references, so the entry keeps its engine to make ``id`` reuse harmless),
+# so the gift path does not look them up on every send.
+_system_ids: dict[int, tuple[object, dict[AccountCode, int]]] = {}
+
+
 async def system_account_id(code: AccountCode) -> int:
+    engine = current_engine()
+    cached = _system_ids.get(id(engine))
+    if cached is None or cached[0] is not engine:
+        cached = _system_ids[id(engine)] = (engine, {})
+    known = cached[1]
+    if code not in known:
+        known[code] = await _find_system_account(code)
+    return known[code]
+
+
+async def _find_system_account(code: AccountCode) -> int:
     currency, _ = SYSTEM_ACCOUNTS[code]
     row = (
         await Account.select(Account.id)
