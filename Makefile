@@ -9,7 +9,7 @@ PORT ?= 8000
 export COINS_DATABASE_URL ?= sqlite:///var/coins.sqlite3
 
 .DEFAULT_GOAL := help
-.PHONY: help install chromium run serve migrate seed test test-sqlite lint format schema schema-check contract-check verify clean
+.PHONY: help install chromium bench run serve migrate seed test test-sqlite lint format schema schema-check contract-check verify clean
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2}'
@@ -51,6 +51,10 @@ test: install chromium ## Run every test, on SQLite and (when COINS_TEST_POSTGRE
 
 test-sqlite: install ## Run the tests on SQLite only
 	COINS_TEST_POSTGRES_URL= CI= $(BIN)/pytest
+
+bench: install ## Benchmark concurrent sendGift over HTTP on SQLite (and PostgreSQL with BENCH_POSTGRES_URL)
+	$(BIN)/python -m bench.gifts --database sqlite
+	@if [ -n "$$BENCH_POSTGRES_URL" ]; then $(BIN)/python -m bench.gifts --database "$$BENCH_POSTGRES_URL"; fi
 
 lint: install ## ruff check and format check
 	$(BIN)/ruff check .

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -22,6 +23,20 @@ T = TypeVar("T")
 log = structlog.get_logger(__name__)
 
 DEFAULT_ATTEMPTS = 8
+
+
+# SQLite has one writer at a time. Queueing this process's writers on an asyncio lock hands
+# the database over at once, where SQLite's busy handler would sleep and poll (tens to
+# hundreds of ms under load). Other processes still meet the busy timeout. One lock per
+# event loop and database file: a lock cannot be shared between loops.
+_writers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _sqlite_writer(path: str) -> asyncio.Lock:
+    locks = _writers.setdefault(asyncio.get_running_loop(), {})
+    return locks.setdefault(path, asyncio.Lock())
 
 
 class RetryTransaction(Exception):
@@ -42,10 +57,12 @@ async def in_transaction(
     for attempt in range(1, attempts + 1):
         try:
             if is_sqlite(engine):
-                transaction = engine.transaction(transaction_type=TransactionType.immediate)
-            else:
-                transaction = engine.transaction()
-            async with transaction:
+                async with (
+                    _sqlite_writer(engine.path),
+                    engine.transaction(transaction_type=TransactionType.immediate),
+                ):
+                    return await work()
+            async with engine.transaction():
                 return await work()
         except Exception as error:
             if not (isinstance(error, RetryTransaction) or is_transient(error)):
