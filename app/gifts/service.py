@@ -257,3 +257,15 @@ async def recent_events(stream_ids: Sequence[int], first: int) -> dict[int, list
     for row in rows:
         found[row["stream_id"]].append(_record(row))
     return found
+
+
+async def events_of_user(user_id: int, *, sent: bool, limit: int) -> list[GiftEventRecord]:
+    """A user's newest gift events: the ones they sent, or the ones sent to them as host."""
+    column = GiftEvent.sender_id if sent else GiftEvent.host_id
+    rows = (
+        await GiftEvent.select()
+        .where(column == user_id)
+        .order_by(GiftEvent.id, ascending=False)
+        .limit(limit)
+    )
+    return [_record(row) for row in rows]

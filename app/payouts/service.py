@@ -542,3 +542,14 @@ async def _auto_approve(
     except (DomainError, PayoutProviderError) as error:
         log.info("payout.auto_approval_skipped", payout_id=payout.id, reason=repr(error))
     return await get_payout(payout.id)
+
+
+async def totals_by_status() -> dict[PayoutStatus, tuple[int, int]]:
+    """(payouts, diamonds) per status, for the dashboard."""
+    rows = await Payout.raw(
+        "SELECT status, COUNT(*) AS payouts, SUM(diamonds) AS diamonds FROM payout GROUP BY status"
+    )
+    found = dict.fromkeys(PayoutStatus, (0, 0))
+    for row in rows:
+        found[PayoutStatus(row["status"])] = (int(row["payouts"]), int(row["diamonds"]))
+    return found

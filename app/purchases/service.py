@@ -530,3 +530,14 @@ async def claim_webhook_event(provider: Provider, event_id: str, event_type: str
         utcnow(),
     )
     return bool(rows)
+
+
+async def money_taken_since(since: datetime) -> list[Money]:
+    """Real money of purchases made since ``since`` that still stand (refunds excluded)."""
+    rows = await Purchase.raw(
+        "SELECT currency, SUM(price_minor) AS total FROM purchase "
+        "WHERE created_at >= {} AND status = {} GROUP BY currency ORDER BY currency",
+        since,
+        PurchaseStatus.COMPLETED.value,
+    )
+    return [Money(int(row["total"]), row["currency"]) for row in rows]

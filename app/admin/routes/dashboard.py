@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from litestar import Controller, Request, get
@@ -13,6 +14,8 @@ from app.fraud.codes import FlagStatus
 from app.fraud.tables import FraudFlag
 from app.ledger import reports
 from app.ledger.codes import TransferKind
+from app.payouts import service as payouts
+from app.purchases import service as purchases
 from app.staff.service import Role
 
 DAYS = 30
@@ -60,6 +63,18 @@ class DashboardController(Controller):
             ),
         ]
         open_flags = await FraudFlag.count().where(FraudFlag.status == FlagStatus.OPEN.value)
+        midnight = datetime.combine(days[-1], time.min, tzinfo=UTC)
+        money = {
+            "today": await purchases.money_taken_since(midnight),
+            "month": await purchases.money_taken_since(midnight - timedelta(days=DAYS - 1)),
+        }
         return render(
-            request, "dashboard.html", rows=rows, charts=charts, open_flags=open_flags, days=DAYS
+            request,
+            "dashboard.html",
+            rows=rows,
+            charts=charts,
+            open_flags=open_flags,
+            days=DAYS,
+            money=money,
+            payouts=await payouts.totals_by_status(),
         )

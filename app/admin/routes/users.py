@@ -13,11 +13,15 @@ from app.admin.auth import current_staff
 from app.admin.pages import redirect, render
 from app.audit import service as audit
 from app.core.errors import DomainError
+from app.gifts import catalog
+from app.gifts import service as gifts
 from app.ledger import service as ledger
+from app.purchases import service as purchases
 from app.staff.service import Role
 from app.users import service as users
 
 PAGE = 25
+ACTIVITY = 20
 ROLES = {"roles": [Role.MODERATOR]}
 
 
@@ -53,6 +57,18 @@ class UsersController(Controller):
         user = await _user_or_404(user_id)
         entries = await ledger.list_entries(user.id, limit=PAGE + 1, before_transfer_id=before)
         history = await audit.list_entries(limit=20, target_type="user", target_id=str(user.id))
+        sent = await gifts.events_of_user(user.id, sent=True, limit=ACTIVITY)
+        received = await gifts.events_of_user(user.id, sent=False, limit=ACTIVITY)
+        events = sent + received
+        gift_names = {
+            version_id: gift.name
+            for version_id, gift in (
+                await catalog.gifts_by_version_ids([e.gift_version_id for e in events])
+            ).items()
+        }
+        people = await users.users_by_ids(
+            [e.host_id for e in sent] + [e.sender_id for e in received]
+        )
         return render(
             request,
             "users/detail.html",
@@ -61,6 +77,11 @@ class UsersController(Controller):
             entries=entries[:PAGE],
             next_before=entries[PAGE - 1].transfer_id if len(entries) > PAGE else None,
             history=history,
+            purchases=await purchases.list_purchases(user.id, limit=ACTIVITY),
+            sent=sent,
+            received=received,
+            gift_names=gift_names,
+            people=people,
         )
 
     @post("/{user_id:int}/freeze", opt=ROLES)
