@@ -23,7 +23,7 @@ ROLES = {"roles": [Role.CATALOG]}
 HOME = "/admin/offers"
 STATUSES = ("all", "active", "inactive")
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
-SHOW_DUPLICATES = 20
+SHOW_DUPLICATES_CHARS = 400  # the flash message rides in a cookie: keep it well under 4 KB
 
 
 class OffersController(Controller):
@@ -106,11 +106,20 @@ class OffersController(Controller):
             )
         message = f"{loaded.added:,} code(s) added."
         if loaded.duplicates:
-            shown = ", ".join(loaded.duplicates[:SHOW_DUPLICATES])
-            more = len(loaded.duplicates) - SHOW_DUPLICATES
-            message += f" {len(loaded.duplicates):,} duplicate(s) skipped: {shown}"
+            shown = _first_codes(loaded.duplicates)
+            more = len(loaded.duplicates) - len(shown)
+            message += f" {len(loaded.duplicates):,} duplicate(s) skipped: {', '.join(shown)}"
             message += f" and {more:,} more." if more > 0 else "."
         return redirect(f"{HOME}/{offer.id}", message, kind="success" if loaded.added else "error")
+
+
+def _first_codes(codes: list[str]) -> list[str]:
+    shown: list[str] = []
+    for code in codes:
+        if shown and sum(map(len, shown)) + len(code) > SHOW_DUPLICATES_CHARS:
+            break
+        shown.append(code if len(code) <= 40 else code[:39] + "…")
+    return shown
 
 
 async def _uploaded_codes(upload: Any) -> list[str]:
