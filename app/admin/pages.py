@@ -19,7 +19,9 @@ FLASH_COOKIE = "coins_admin_flash"
 # (label, path, roles allowed besides ADMIN)
 NAVIGATION: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
     ("Dashboard", "/admin", (Role.CATALOG, Role.MODERATOR, Role.FINANCE)),
+    ("Gifts", "/admin/gifts", (Role.CATALOG,)),
     ("Packages", "/admin/packages", (Role.CATALOG,)),
+    ("Offers", "/admin/offers", (Role.CATALOG,)),
     ("Users", "/admin/users", (Role.MODERATOR,)),
     ("Payouts", "/admin/payouts", (Role.FINANCE,)),
     ("Audit log", "/admin/audit", ()),

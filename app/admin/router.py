@@ -13,6 +13,8 @@ from app.admin.auth import staff_guard
 from app.admin.pages import render
 from app.admin.routes.audit import AuditController
 from app.admin.routes.dashboard import DashboardController
+from app.admin.routes.gifts import GiftsController
+from app.admin.routes.offers import OffersController
 from app.admin.routes.packages import PackagesController
 from app.admin.routes.payouts import PayoutsController
 from app.admin.routes.session import SessionController
@@ -42,6 +44,8 @@ def admin_router() -> Router:
             DashboardController,
             UsersController,
             PackagesController,
+            GiftsController,
+            OffersController,
             PayoutsController,
             AuditController,
         ],

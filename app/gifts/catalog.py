@@ -9,10 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
+from urllib.parse import urlsplit
 
-from app.core.clock import utcnow
+from app.audit import service as audit
+from app.audit.service import Actor
+from app.core.clock import as_utc, utcnow
 from app.core.database import is_unique_violation
 from app.core.errors import DomainError, ErrorCode
 from app.core.transactions import in_transaction
@@ -20,6 +24,8 @@ from app.gifts.tables import Gift, GiftVersion
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 MAX_NAME_LENGTH = 64
+MAX_COIN_COST = 10_000_000
+MAX_IMAGE_URL_LENGTH = 2_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +42,20 @@ class GiftRecord:
     retired: bool
 
 
+@dataclass(frozen=True, slots=True)
+class GiftVersionRecord:
+    """One price of a gift, from ``created_at`` until the next version."""
+
+    id: int
+    gift_id: int
+    name: str
+    coin_cost: int
+    diamond_value: int
+    image_url: str | None
+    created_at: datetime
+    created_by: str | None
+
+
 def diamond_value_for(coin_cost: int, creator_share: Fraction) -> int:
     """``coin_cost * creator_share`` rounded half up, in the creator's favour; at least 1."""
     exact = Fraction(coin_cost) * creator_share
@@ -50,16 +70,57 @@ def _validate(slug: str, name: str, coin_cost: int, diamond_value: int | None) -
         raise DomainError(
             ErrorCode.INVALID_INPUT, "A slug is lowercase letters, digits and '-'.", "slug"
         )
-    if not name.strip() or len(name) > MAX_NAME_LENGTH:
+    if not name.strip() or len(name.strip()) > MAX_NAME_LENGTH:
         raise DomainError(
             ErrorCode.INVALID_INPUT, f"A name is 1 to {MAX_NAME_LENGTH} characters.", "name"
         )
     if coin_cost <= 0:
         raise DomainError(ErrorCode.INVALID_INPUT, "A gift costs at least 1 coin.", "coinCost")
+    if coin_cost > MAX_COIN_COST:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"A gift costs at most {MAX_COIN_COST:,} coins.", "coinCost"
+        )
     if diamond_value is not None and diamond_value <= 0:
         raise DomainError(
             ErrorCode.INVALID_INPUT, "A gift earns at least 1 diamond.", "diamondValue"
         )
+    if diamond_value is not None and diamond_value > coin_cost:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            "A gift cannot earn more diamonds than it costs coins.",
+            "diamondValue",
+        )
+
+
+def normalize_image_url(image_url: str | None) -> str | None:
+    """An http(s) URL or a path on this site; blank means no image."""
+    if image_url is None or not image_url.strip():
+        return None
+    url = image_url.strip()
+    parts = urlsplit(url)
+    on_this_site = not parts.scheme and not parts.netloc and url.startswith("/")
+    remote = parts.scheme in ("http", "https") and bool(parts.netloc)
+    if (
+        len(url) > MAX_IMAGE_URL_LENGTH
+        or not (on_this_site or remote)
+        or any(c.isspace() for c in url)
+    ):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            "An image URL starts with https://, http:// or / and has no spaces.",
+            "imageUrl",
+        )
+    return url
+
+
+def _snapshot(record: GiftRecord) -> dict[str, object]:
+    return {
+        "version_id": record.version_id,
+        "name": record.name,
+        "coin_cost": record.coin_cost,
+        "diamond_value": record.diamond_value,
+        "image_url": record.image_url,
+    }
 
 
 async def _add_version(
@@ -68,20 +129,30 @@ async def _add_version(
     coin_cost: int,
     diamond_value: int,
     image_url: str | None,
+    actor: Actor | None,
 ) -> int:
     rows = await GiftVersion.raw(
         "INSERT INTO gift_version (gift_id, name, coin_cost, diamond_value, image_url, "
-        "created_at) VALUES ({}, {}, {}, {}, {}, {}) RETURNING id",
+        "created_at, created_by) VALUES ({}, {}, {}, {}, {}, {}, {}) RETURNING id",
         gift_id,
         name.strip(),
         coin_cost,
         diamond_value,
         image_url,
         utcnow(),
+        actor.handle if actor else None,
     )
     version_id = rows[0]["id"]
     await Gift.update({Gift.current_version_id: version_id}).where(Gift.id == gift_id)
     return version_id
+
+
+async def _lock_gift(gift_id: int) -> GiftRecord:
+    """Read the gift inside the transaction, holding its row until the commit."""
+    rows = await Gift.raw("UPDATE gift SET retired = retired WHERE id = {} RETURNING id", gift_id)
+    if not rows:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such gift.", "giftId")
+    return await get_gift(gift_id)
 
 
 async def create_gift(
@@ -92,12 +163,20 @@ async def create_gift(
     creator_share: Fraction,
     diamond_value: int | None = None,
     image_url: str | None = None,
+    actor: Actor | None = None,
 ) -> GiftRecord:
-    """Add a gift; its diamond value follows the creator share unless given explicitly."""
+    """Add a gift; its diamond value follows the creator share unless given explicitly.
+
+    A staff ``actor`` gets an audit entry in the same transaction.
+    """
+    slug = slug.strip()
     _validate(slug, name, coin_cost, diamond_value)
+    image_url = normalize_image_url(image_url)
     diamonds = diamond_value or diamond_value_for(coin_cost, creator_share)
 
     async def work() -> int:
+        if await Gift.exists().where(Gift.slug == slug):
+            raise DomainError(ErrorCode.INVALID_INPUT, "A gift with this slug exists.", "slug")
         try:
             rows = await Gift.raw(
                 "INSERT INTO gift (slug, current_version_id, retired, created_at) "
@@ -113,7 +192,22 @@ async def create_gift(
                 ) from error
             raise
         gift_id = rows[0]["id"]
-        await _add_version(gift_id, name, coin_cost, diamonds, image_url)
+        version_id = await _add_version(gift_id, name, coin_cost, diamonds, image_url, actor)
+        if actor is not None:
+            await audit.record(
+                actor,
+                "gift.create",
+                target_type="gift",
+                target_id=gift_id,
+                after={
+                    "slug": slug,
+                    "version_id": version_id,
+                    "name": name.strip(),
+                    "coin_cost": coin_cost,
+                    "diamond_value": diamonds,
+                    "image_url": image_url,
+                },
+            )
         return gift_id
 
     return await get_gift(await in_transaction(work))
@@ -127,22 +221,74 @@ async def edit_gift(
     creator_share: Fraction,
     diamond_value: int | None = None,
     image_url: str | None = None,
+    actor: Actor | None = None,
+    expected_version_id: int | None = None,
 ) -> GiftRecord:
-    """Re-price or rename a gift as a new version; events already sent keep their price."""
+    """Re-price or rename a gift as a new version; events already sent keep their price.
+
+    Nothing changes when the new version would equal the current one. With
+    ``expected_version_id`` (the version an editor saw) a concurrent edit is refused
+    instead of silently overwritten.
+    """
     current = await get_gift(gift_id)
     _validate(current.slug, name, coin_cost, diamond_value)
+    image_url = normalize_image_url(image_url)
     diamonds = diamond_value or diamond_value_for(coin_cost, creator_share)
 
     async def work() -> None:
-        await _add_version(gift_id, name, coin_cost, diamonds, image_url)
+        before = await _lock_gift(gift_id)
+        if expected_version_id is not None and before.version_id != expected_version_id:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT,
+                "Someone changed this gift while you were editing; review it and save again.",
+                "version",
+            )
+        unchanged = (before.name, before.coin_cost, before.diamond_value, before.image_url)
+        if unchanged == (name.strip(), coin_cost, diamonds, image_url):
+            return
+        version_id = await _add_version(gift_id, name, coin_cost, diamonds, image_url, actor)
+        if actor is not None:
+            await audit.record(
+                actor,
+                "gift.edit",
+                target_type="gift",
+                target_id=gift_id,
+                before=_snapshot(before),
+                after={
+                    "version_id": version_id,
+                    "name": name.strip(),
+                    "coin_cost": coin_cost,
+                    "diamond_value": diamonds,
+                    "image_url": image_url,
+                },
+            )
 
     await in_transaction(work)
     return await get_gift(gift_id)
 
 
-async def set_retired(gift_id: int, retired: bool) -> GiftRecord:
-    await get_gift(gift_id)
-    await Gift.update({Gift.retired: retired}).where(Gift.id == gift_id)
+async def set_retired(
+    gift_id: int, retired: bool, *, actor: Actor | None = None, reason: str = ""
+) -> GiftRecord:
+    """Take a gift off the catalog (it can no longer be sent) or put it back."""
+
+    async def work() -> None:
+        before = await _lock_gift(gift_id)
+        if before.retired == retired:
+            return
+        await Gift.update({Gift.retired: retired}).where(Gift.id == gift_id)
+        if actor is not None:
+            await audit.record(
+                actor,
+                "gift.retire" if retired else "gift.restore",
+                target_type="gift",
+                target_id=gift_id,
+                before={"retired": before.retired},
+                after={"retired": retired},
+                reason=reason.strip(),
+            )
+
+    await in_transaction(work)
     return await get_gift(gift_id)
 
 
@@ -210,3 +356,49 @@ async def get_gift(gift_id: int) -> GiftRecord:
 async def find_by_slug(slug: str) -> GiftRecord | None:
     row = await Gift.select(Gift.id).where(Gift.slug == slug).first()
     return await get_gift(row["id"]) if row else None
+
+
+async def list_versions(gift_id: int) -> list[GiftVersionRecord]:
+    """A gift's price history, newest first."""
+    rows = (
+        await GiftVersion.select()
+        .where(GiftVersion.gift_id == gift_id)
+        .order_by(GiftVersion.id, ascending=False)
+    )
+    return [
+        GiftVersionRecord(
+            id=row["id"],
+            gift_id=row["gift_id"],
+            name=row["name"],
+            coin_cost=row["coin_cost"],
+            diamond_value=row["diamond_value"],
+            image_url=row["image_url"],
+            created_at=as_utc(row["created_at"]),
+            created_by=row["created_by"],
+        )
+        for row in rows
+    ]
+
+
+async def search_gifts(
+    *, query: str = "", retired: bool | None = None, limit: int, offset: int = 0
+) -> list[GiftRecord]:
+    """The admin's catalog: slug or name containing ``query``; on sale, retired or both."""
+    conditions, args = [], []
+    if retired is not None:
+        conditions.append("g.retired = {}")
+        args.append(retired)
+    if query.strip():
+        conditions.append("(LOWER(g.slug) LIKE {} OR LOWER(v.name) LIKE {})")
+        pattern = "%" + query.strip().lower().replace("%", "").replace("_", "") + "%"
+        args += [pattern, pattern]
+    where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
+    rows = await Gift.raw(
+        "SELECT g.id, g.slug, g.retired, v.id AS version_id, v.name, v.coin_cost, "  # noqa: S608 (only "{}" placeholders are formatted in)
+        "v.diamond_value, v.image_url FROM gift g JOIN gift_version v "
+        f"ON v.id = g.current_version_id{where} ORDER BY v.coin_cost, g.id LIMIT {{}} OFFSET {{}}",
+        *args,
+        limit,
+        offset,
+    )
+    return [_record(row) for row in rows]

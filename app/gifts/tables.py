@@ -22,6 +22,7 @@ class GiftVersion(Table, tablename="gift_version"):
     diamond_value = BigInt()
     image_url = Text(null=True, default=None)
     created_at = Timestamptz()
+    created_by = Varchar(length=24, null=True, default=None)  # staff handle; NULL: seed
 
 
 class GiftEvent(Table, tablename="gift_event"):

@@ -11,10 +11,15 @@ Guarantees
 
 from __future__ import annotations
 
+import csv
+import io
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from app.audit import service as audit
+from app.audit.service import Actor
 from app.core.clock import as_utc, utcnow
 from app.core.database import is_sqlite
 from app.core.errors import DomainError, ErrorCode
@@ -63,42 +68,222 @@ def _unavailable() -> DomainError:
     return DomainError(ErrorCode.OFFER_UNAVAILABLE, "This offer is not available.", "offerId")
 
 
-async def create_offer(*, brand: str, title: str, coin_cost: int, active: bool = True) -> int:
+MAX_BRAND_LENGTH = 64
+MAX_TITLE_LENGTH = 120
+MAX_CODE_LENGTH = 128
+MAX_CODES_PER_LOAD = 20_000
+_INSERT_BATCH = 200  # 3 parameters a row stays far below SQLite's parameter limit
+
+
+@dataclass(frozen=True, slots=True)
+class CodesLoaded:
+    """What a load did: codes added, and codes skipped as already in the pool or repeated."""
+
+    added: int
+    duplicates: list[str]
+
+
+def _validate_offer(brand: str, title: str, coin_cost: int) -> None:
+    if not brand.strip() or len(brand.strip()) > MAX_BRAND_LENGTH:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"A brand is 1 to {MAX_BRAND_LENGTH} characters.", "brand"
+        )
+    if not title.strip() or len(title.strip()) > MAX_TITLE_LENGTH:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"A title is 1 to {MAX_TITLE_LENGTH} characters.", "title"
+        )
     if coin_cost <= 0:
         raise DomainError(ErrorCode.INVALID_INPUT, "An offer costs at least 1 coin.", "coinCost")
+
+
+def _fields(row: dict) -> dict[str, object]:
+    return {
+        "brand": row["brand"],
+        "title": row["title"],
+        "coin_cost": row["coin_cost"],
+        "active": bool(row["active"]),
+    }
+
+
+async def create_offer(
+    *, brand: str, title: str, coin_cost: int, active: bool = True, actor: Actor | None = None
+) -> int:
+    """A new offer (its pool starts empty); a staff ``actor`` gets an audit entry."""
+    _validate_offer(brand, title, coin_cost)
+
+    async def work() -> int:
+        rows = await PartnerOffer.raw(
+            "INSERT INTO partner_offer (brand, title, coin_cost, active, created_at) "
+            "VALUES ({}, {}, {}, {}, {}) RETURNING id",
+            brand.strip(),
+            title.strip(),
+            coin_cost,
+            active,
+            utcnow(),
+        )
+        offer_id = rows[0]["id"]
+        if actor is not None:
+            await audit.record(
+                actor,
+                "offer.create",
+                target_type="partner_offer",
+                target_id=offer_id,
+                after={
+                    "brand": brand.strip(),
+                    "title": title.strip(),
+                    "coin_cost": coin_cost,
+                    "active": active,
+                },
+            )
+        return offer_id
+
+    return await in_transaction(work)
+
+
+async def _lock_offer(offer_id: int) -> dict:
+    """The offer's row, read and held inside the transaction."""
     rows = await PartnerOffer.raw(
-        "INSERT INTO partner_offer (brand, title, coin_cost, active, created_at) "
-        "VALUES ({}, {}, {}, {}, {}) RETURNING id",
-        brand.strip(),
-        title.strip(),
-        coin_cost,
-        active,
-        utcnow(),
+        "UPDATE partner_offer SET active = active WHERE id = {} "
+        "RETURNING id, brand, title, coin_cost, active",
+        offer_id,
     )
-    return rows[0]["id"]
+    if not rows:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such offer.", "offerId")
+    return rows[0]
 
 
-async def set_active(offer_id: int, active: bool) -> None:
-    await PartnerOffer.update({PartnerOffer.active: active}).where(PartnerOffer.id == offer_id)
+async def edit_offer(
+    offer_id: int, *, brand: str, title: str, coin_cost: int, active: bool, actor: Actor
+) -> None:
+    """Change an offer; redemptions already made keep the coins they cost."""
+    _validate_offer(brand, title, coin_cost)
+    after = {
+        "brand": brand.strip(),
+        "title": title.strip(),
+        "coin_cost": coin_cost,
+        "active": active,
+    }
+
+    async def work() -> None:
+        before = _fields(await _lock_offer(offer_id))
+        if before == after:
+            return
+        await PartnerOffer.update(
+            {
+                PartnerOffer.brand: after["brand"],
+                PartnerOffer.title: after["title"],
+                PartnerOffer.coin_cost: coin_cost,
+                PartnerOffer.active: active,
+            }
+        ).where(PartnerOffer.id == offer_id)
+        changed = [key for key in after if before[key] != after[key]]
+        await audit.record(
+            actor,
+            "offer.edit",
+            target_type="partner_offer",
+            target_id=offer_id,
+            before={key: before[key] for key in changed},
+            after={key: after[key] for key in changed},
+        )
+
+    await in_transaction(work)
+
+
+async def set_active(offer_id: int, active: bool, *, actor: Actor | None = None) -> None:
+    async def work() -> None:
+        before = await _lock_offer(offer_id)
+        if bool(before["active"]) == active:
+            return
+        await PartnerOffer.update({PartnerOffer.active: active}).where(PartnerOffer.id == offer_id)
+        if actor is not None:
+            await audit.record(
+                actor,
+                "offer.activate" if active else "offer.deactivate",
+                target_type="partner_offer",
+                target_id=offer_id,
+                before={"active": bool(before["active"])},
+                after={"active": active},
+            )
+
+    await in_transaction(work)
+
+
+def parse_codes(text: str) -> list[str]:
+    """Codes from pasted text or an uploaded text/CSV file: the first cell of each line.
+
+    Blank lines and a header line reading ``code`` are ignored; quotes around a cell are
+    removed. A code longer than the column or with spaces inside is refused with its line.
+    """
+    codes = []
+    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+        cell = row[0].strip() if row else ""
+        if not cell or (number == 1 and cell.lower() in ("code", "codes")):
+            continue
+        if len(cell) > MAX_CODE_LENGTH or any(c.isspace() or not c.isprintable() for c in cell):
+            raise DomainError(
+                ErrorCode.INVALID_INPUT,
+                f"Line {number}: a code is at most {MAX_CODE_LENGTH} characters, without spaces.",
+                "codes",
+            )
+        codes.append(cell)
+    return codes
+
+
+async def load_codes(
+    offer_id: int, codes: Sequence[str], *, actor: Actor | None = None
+) -> CodesLoaded:
+    """Load discount codes into an offer's pool in one transaction.
+
+    Codes already in the pool (handed out or not) and repeats within ``codes`` are skipped
+    and reported, never loaded twice.
+    """
+    wanted = [c.strip() for c in codes if c.strip()]
+    if len(wanted) > MAX_CODES_PER_LOAD:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"Load at most {MAX_CODES_PER_LOAD:,} codes at a time.",
+            "codes",
+        )
+    unique = list(dict.fromkeys(wanted))
+    repeated = len(wanted) - len(unique)
+
+    async def work() -> CodesLoaded:
+        await _lock_offer(offer_id)
+        now = utcnow()
+        added: set[str] = set()
+        for start in range(0, len(unique), _INSERT_BATCH):
+            batch = unique[start : start + _INSERT_BATCH]
+            values = ", ".join("({}, {}, {})" for _ in batch)
+            args: list[object] = []
+            for code in batch:
+                args += [offer_id, code, now]
+            rows = await OfferCode.raw(
+                f"INSERT INTO offer_code (offer_id, code, created_at) VALUES {values} "  # noqa: S608 (only "{}" placeholders are formatted in)
+                "ON CONFLICT DO NOTHING RETURNING code",
+                *args,
+            )
+            added.update(row["code"] for row in rows)
+        duplicates = [code for code in unique if code not in added]
+        if actor is not None and (added or duplicates):
+            await audit.record(
+                actor,
+                "offer.load_codes",
+                target_type="partner_offer",
+                target_id=offer_id,
+                after={"added": len(added), "skipped": len(duplicates) + repeated},
+            )
+        return CodesLoaded(added=len(added), duplicates=duplicates)
+
+    loaded = await in_transaction(work)
+    repeats = [
+        code for code, n in Counter(wanted).items() if n > 1 and code not in loaded.duplicates
+    ]
+    return CodesLoaded(added=loaded.added, duplicates=loaded.duplicates + repeats)
 
 
 async def add_codes(offer_id: int, codes: Sequence[str]) -> int:
     """Load discount codes into an offer's pool; codes already there are skipped."""
-
-    async def work() -> int:
-        added = 0
-        for code in dict.fromkeys(c.strip() for c in codes if c.strip()):
-            rows = await OfferCode.raw(
-                "INSERT INTO offer_code (offer_id, code, created_at) VALUES ({}, {}, {}) "
-                "ON CONFLICT DO NOTHING RETURNING id",
-                offer_id,
-                code,
-                utcnow(),
-            )
-            added += len(rows)
-        return added
-
-    return await in_transaction(work)
+    return (await load_codes(offer_id, codes)).added
 
 
 async def offers_by_ids(offer_ids: Sequence[int] | None = None) -> dict[int, OfferRecord]:
@@ -224,3 +409,18 @@ async def get_redemption(redemption_id: int) -> RedemptionRecord:
         coins=row["coins"],
         created_at=as_utc(row["created_at"]),
     )
+
+
+async def codes_loaded(offer_ids: Sequence[int]) -> dict[int, int]:
+    """How many codes each offer's pool ever held (handed out or not)."""
+    if not offer_ids:
+        return {}
+    ids = sorted(set(offer_ids))
+    placeholders = ", ".join("{}" for _ in ids)
+    rows = await OfferCode.raw(
+        "SELECT offer_id, COUNT(*) AS n FROM offer_code "  # noqa: S608 (only "{}" placeholders are formatted in)
+        f"WHERE offer_id IN ({placeholders}) GROUP BY offer_id",
+        *ids,
+    )
+    counts = {row["offer_id"]: row["n"] for row in rows}
+    return {offer_id: counts.get(offer_id, 0) for offer_id in ids}

@@ -14,12 +14,20 @@ from app.users.service import get_user
 from tests.admin.helpers import PASSWORD, make_staff, post_form, sign_in
 from tests.factories import make_user
 
-PAGES = ["/admin", "/admin/users", "/admin/payouts", "/admin/packages", "/admin/audit"]
+PAGES = [
+    "/admin",
+    "/admin/users",
+    "/admin/payouts",
+    "/admin/packages",
+    "/admin/gifts",
+    "/admin/offers",
+    "/admin/audit",
+]
 ALLOWED = {
     "ADMIN": set(PAGES),
     "MODERATOR": {"/admin", "/admin/users"},
     "FINANCE": {"/admin", "/admin/payouts"},
-    "CATALOG": {"/admin", "/admin/packages"},
+    "CATALOG": {"/admin", "/admin/packages", "/admin/gifts", "/admin/offers"},
 }
 
 

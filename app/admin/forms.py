@@ -1,0 +1,31 @@
+"""Reading admin form fields: whole numbers and tick boxes, errors named after the field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.core.errors import DomainError, ErrorCode
+
+
+def whole_number(form: Any, name: str, *, label: str, required: bool = True) -> int | None:
+    """An integer field (thousands separators allowed); blank is None when not required."""
+    raw = str(form.get(name, "")).strip().replace(",", "").replace("_", "")
+    if not raw:
+        if required:
+            raise DomainError(ErrorCode.INVALID_INPUT, f"Enter {label}.", name)
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"{label.capitalize()} is a whole number.", name
+        ) from None
+
+
+def ticked(form: Any, name: str) -> bool:
+    return str(form.get(name, "")) in ("yes", "on", "true", "1")
+
+
+def text(form: Any, name: str) -> str:
+    value = form.get(name, "")
+    return value if isinstance(value, str) else ""

@@ -1,0 +1,208 @@
+"""Partner offers (CATALOG): create, edit, load a pool of discount codes, see what is left."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.datastructures import UploadFile
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Template
+
+from app.admin.auth import current_staff
+from app.admin.forms import text, ticked, whole_number
+from app.admin.pages import redirect, render
+from app.audit import service as audit
+from app.core.errors import DomainError, ErrorCode
+from app.offers import service as offers
+from app.offers.service import OfferRecord
+from app.staff.service import Role
+
+ROLES = {"roles": [Role.CATALOG]}
+HOME = "/admin/offers"
+STATUSES = ("all", "active", "inactive")
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+SHOW_DUPLICATES_CHARS = 400  # the flash message rides in a cookie: keep it well under 4 KB
+
+
+class OffersController(Controller):
+    path = HOME
+
+    @get("/", opt=ROLES)
+    async def list_offers(
+        self, request: Request[Any, Any, Any], status: FromQuery[str] = "all"
+    ) -> Template:
+        return await _list_page(request, status=status)
+
+    @post("/", opt=ROLES)
+    async def create(self, request: Request[Any, Any, Any]) -> Template | Redirect:
+        form = await request.form()
+        try:
+            offer_id = await offers.create_offer(
+                brand=text(form, "brand"),
+                title=text(form, "title"),
+                coin_cost=whole_number(form, "coinCost", label="a coin cost") or 0,
+                active=ticked(form, "active"),
+                actor=current_staff(request).actor,
+            )
+        except DomainError as error:
+            return await _list_page(
+                request, status_code=400, errors={error.field or "title": error.message}, form=form
+            )
+        return redirect(f"{HOME}/{offer_id}", "Offer created. Load its discount codes below.")
+
+    @get("/{offer_id:int}", opt=ROLES)
+    async def show(self, request: Request[Any, Any, Any], offer_id: FromPath[int]) -> Template:
+        return await _detail_page(request, await _offer_or_404(offer_id))
+
+    @post("/{offer_id:int}", opt=ROLES)
+    async def edit(
+        self, request: Request[Any, Any, Any], offer_id: FromPath[int]
+    ) -> Template | Redirect:
+        offer = await _offer_or_404(offer_id)
+        form = await request.form()
+        try:
+            await offers.edit_offer(
+                offer.id,
+                brand=text(form, "brand"),
+                title=text(form, "title"),
+                coin_cost=whole_number(form, "coinCost", label="a coin cost") or 0,
+                active=ticked(form, "active"),
+                actor=current_staff(request).actor,
+            )
+        except DomainError as error:
+            return await _detail_page(
+                request,
+                offer,
+                status_code=400,
+                errors={error.field or "title": error.message},
+                form=form,
+            )
+        return redirect(f"{HOME}/{offer.id}", "Offer saved.")
+
+    @post("/{offer_id:int}/codes", opt=ROLES)
+    async def load_codes(
+        self, request: Request[Any, Any, Any], offer_id: FromPath[int]
+    ) -> Template | Redirect:
+        offer = await _offer_or_404(offer_id)
+        form = await request.form()
+        try:
+            codes = offers.parse_codes(text(form, "codes")) + await _uploaded_codes(
+                form.get("file")
+            )
+            if not codes:
+                raise DomainError(
+                    ErrorCode.INVALID_INPUT, "Paste codes or choose a file with codes.", "codes"
+                )
+            loaded = await offers.load_codes(offer.id, codes, actor=current_staff(request).actor)
+        except DomainError as error:
+            return await _detail_page(
+                request,
+                offer,
+                status_code=400,
+                errors={error.field or "codes": error.message},
+                codes=text(form, "codes"),
+            )
+        message = f"{loaded.added:,} code(s) added."
+        if loaded.duplicates:
+            shown = _first_codes(loaded.duplicates)
+            more = len(loaded.duplicates) - len(shown)
+            message += f" {len(loaded.duplicates):,} duplicate(s) skipped: {', '.join(shown)}"
+            message += f" and {more:,} more." if more > 0 else "."
+        return redirect(f"{HOME}/{offer.id}", message, kind="success" if loaded.added else "error")
+
+
+def _first_codes(codes: list[str]) -> list[str]:
+    shown: list[str] = []
+    for code in codes:
+        if shown and sum(map(len, shown)) + len(code) > SHOW_DUPLICATES_CHARS:
+            break
+        shown.append(code if len(code) <= 40 else code[:39] + "…")
+    return shown
+
+
+async def _uploaded_codes(upload: Any) -> list[str]:
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        return []
+    content = await upload.read(MAX_UPLOAD_BYTES + 1)
+    if len(content) > MAX_UPLOAD_BYTES:
+        raise DomainError(ErrorCode.INVALID_INPUT, "A file of codes is at most 2 MB.", "file")
+    try:
+        decoded = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "Upload a UTF-8 text or CSV file.", "file"
+        ) from None
+    try:
+        return offers.parse_codes(decoded)
+    except DomainError as error:
+        raise DomainError(error.code, f"{upload.filename}: {error.message}", "file") from None
+
+
+async def _offer_or_404(offer_id: int) -> OfferRecord:
+    found = await offers.offers_by_ids([offer_id])
+    if offer_id not in found:
+        raise NotFoundException("No such offer.")
+    return found[offer_id]
+
+
+async def _list_page(
+    request: Request[Any, Any, Any],
+    *,
+    status: str = "all",
+    status_code: int = 200,
+    errors: dict[str, str] | None = None,
+    form: Any = None,
+) -> Template:
+    status = status if status in STATUSES else "all"
+    listed = [
+        offer
+        for offer in (await offers.offers_by_ids()).values()
+        if status == "all" or offer.active == (status == "active")
+    ]
+    return render(
+        request,
+        "offers/list.html",
+        status_code=status_code,
+        offers=listed,
+        loaded=await offers.codes_loaded([offer.id for offer in listed]),
+        status=status,
+        errors=errors or {},
+        form=_values(form) if form is not None else {"active": "yes"},
+    )
+
+
+async def _detail_page(
+    request: Request[Any, Any, Any],
+    offer: OfferRecord,
+    *,
+    status_code: int = 200,
+    errors: dict[str, str] | None = None,
+    form: Any = None,
+    codes: str = "",
+) -> Template:
+    return render(
+        request,
+        "offers/detail.html",
+        status_code=status_code,
+        offer=offer,
+        loaded=(await offers.codes_loaded([offer.id]))[offer.id],
+        history=await audit.list_entries(
+            limit=20, target_type="partner_offer", target_id=str(offer.id)
+        ),
+        errors=errors or {},
+        form=_values(form)
+        if form is not None
+        else {
+            "brand": offer.brand,
+            "title": offer.title,
+            "coinCost": str(offer.coin_cost),
+            "active": "yes" if offer.active else "",
+        },
+        codes=codes,
+    )
+
+
+def _values(form: Any) -> dict[str, str]:
+    return {key: value for key, value in dict(form).items() if isinstance(value, str)}
