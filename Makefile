@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# Two workers for two cores; each gets its own PostgreSQL database (<name>_gw0, _gw1).
+TEST_WORKERS ?= 2
 export COINS_DATABASE_URL ?= sqlite:///var/coins.sqlite3
 
 .DEFAULT_GOAL := help
@@ -47,7 +49,7 @@ test: install chromium ## Run every test, on SQLite and (when COINS_TEST_POSTGRE
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/coins export-schema --check
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 test-sqlite: install ## Run the tests on SQLite only
 	COINS_TEST_POSTGRES_URL= CI= $(BIN)/pytest

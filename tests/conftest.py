@@ -80,6 +80,28 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _worker_database_url(url: str) -> str:
+    """Under pytest-xdist each worker gets its own database next to the configured one."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    base, _, name = url.rpartition("/")
+    return f"{base}/{name.split('?')[0]}_{worker}"
+
+
+async def _create_database(url: str, worker_url: str) -> None:
+    if worker_url == url:
+        return
+    name = worker_url.rpartition("/")[2]
+    connection = await asyncpg.connect(url, timeout=5)
+    try:
+        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """A migrated PostgreSQL database, or a skip (a failure in CI)."""
@@ -87,9 +109,11 @@ def postgres_url() -> str:
         if IN_CI:
             pytest.fail("CI=true but COINS_TEST_POSTGRES_URL is not set")
         pytest.skip("COINS_TEST_POSTGRES_URL is not set")
+    url = _worker_database_url(POSTGRES_URL)
 
     async def reset_schema() -> None:
-        connection = await asyncpg.connect(POSTGRES_URL, timeout=5)
+        await _create_database(POSTGRES_URL, url)
+        connection = await asyncpg.connect(url, timeout=5)
         try:
             await connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
         finally:
@@ -101,9 +125,9 @@ def postgres_url() -> str:
         if IN_CI:
             pytest.fail(f"PostgreSQL at COINS_TEST_POSTGRES_URL is unreachable: {error}")
         pytest.skip(f"PostgreSQL unreachable: {error}")
-    use_engine(create_engine(DatabaseSettings(url=POSTGRES_URL)))
+    use_engine(create_engine(DatabaseSettings(url=url)))
     run_sync(_migrate())
-    return POSTGRES_URL
+    return url
 
 
 async def _truncate_postgres(url: str) -> None:
