@@ -21,6 +21,7 @@ NAVIGATION: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
     ("Dashboard", "/admin", (Role.CATALOG, Role.MODERATOR, Role.FINANCE)),
     ("Packages", "/admin/packages", (Role.CATALOG,)),
     ("Users", "/admin/users", (Role.MODERATOR,)),
+    ("Fraud", "/admin/fraud", (Role.MODERATOR,)),
     ("Payouts", "/admin/payouts", (Role.FINANCE,)),
     ("Audit log", "/admin/audit", ()),
 )

@@ -13,6 +13,7 @@ from app.admin.auth import staff_guard
 from app.admin.pages import render
 from app.admin.routes.audit import AuditController
 from app.admin.routes.dashboard import DashboardController
+from app.admin.routes.fraud import FraudController
 from app.admin.routes.packages import PackagesController
 from app.admin.routes.payouts import PayoutsController
 from app.admin.routes.session import SessionController
@@ -44,6 +45,7 @@ def admin_router() -> Router:
             PackagesController,
             PayoutsController,
             AuditController,
+            FraudController,
         ],
         guards=[staff_guard],
         exception_handlers={

@@ -14,10 +14,17 @@ from app.users.service import get_user
 from tests.admin.helpers import PASSWORD, make_staff, post_form, sign_in
 from tests.factories import make_user
 
-PAGES = ["/admin", "/admin/users", "/admin/payouts", "/admin/packages", "/admin/audit"]
+PAGES = [
+    "/admin",
+    "/admin/users",
+    "/admin/payouts",
+    "/admin/packages",
+    "/admin/audit",
+    "/admin/fraud",
+]
 ALLOWED = {
     "ADMIN": set(PAGES),
-    "MODERATOR": {"/admin", "/admin/users"},
+    "MODERATOR": {"/admin", "/admin/users", "/admin/fraud"},
     "FINANCE": {"/admin", "/admin/payouts"},
     "CATALOG": {"/admin", "/admin/packages"},
 }
