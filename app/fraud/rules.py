@@ -69,13 +69,17 @@ async def _guarded(check: Callable[..., Awaitable[int]], *args: object) -> int:
 # 1. A young account spending fast ------------------------------------------------------
 
 
-async def check_young_account_spending(sender_id: int, rules: FraudSettings) -> bool:
+async def _created_at(user_id: int) -> datetime | None:
+    rows = await FraudFlag.raw("SELECT created_at FROM coins_user WHERE id = {}", user_id)
+    return as_utc(rows[0]["created_at"]) if rows else None
+
+
+async def check_young_account_spending(
+    sender_id: int, rules: FraudSettings, created_at: datetime | None = None
+) -> bool:
     now = utcnow()
-    account = await FraudFlag.raw("SELECT created_at FROM coins_user WHERE id = {}", sender_id)
-    if not account:
-        return False
-    created_at = as_utc(account[0]["created_at"])
-    if now - created_at >= timedelta(days=rules.young_account_days):
+    created_at = created_at or await _created_at(sender_id)
+    if created_at is None or now - created_at >= timedelta(days=rules.young_account_days):
         return False
     since = now - timedelta(hours=1)
     rows = await FraudFlag.raw(
@@ -202,18 +206,19 @@ async def check_new_account_swarm(host_id: int, rules: FraudSettings) -> bool:
 # When they run -------------------------------------------------------------------------
 
 
-async def _is_young(user_id: int, rules: FraudSettings) -> bool:
-    rows = await FraudFlag.raw("SELECT created_at FROM coins_user WHERE id = {}", user_id)
-    young_since = utcnow() - timedelta(days=rules.young_account_days)
-    return bool(rows) and as_utc(rows[0]["created_at"]) > young_since
-
-
-async def after_gift(sender_id: int, host_id: int, rules: FraudSettings) -> None:
-    """The cheap rules a committed gift can trip: two indexed reads for an established
-    sender's gift. A gift from an old account cannot tip the young-account or swarm rules,
-    so only a young sender's gift checks them."""
-    if await _guarded(_is_young, sender_id, rules):
-        await _guarded(check_young_account_spending, sender_id, rules)
+async def after_gift(
+    sender_id: int, host_id: int, rules: FraudSettings, sender_created_at: datetime | None = None
+) -> None:
+    """The cheap rules a committed gift can trip: one or two indexed reads for an
+    established sender's gift. A gift from an old account cannot tip the young-account or
+    swarm rules, so only a young sender's gift checks them."""
+    try:
+        created_at = sender_created_at or await _created_at(sender_id)
+    except Exception:
+        log.exception("fraud.rule_failed", rule="after_gift", sender_id=sender_id)
+        created_at = None
+    if created_at is not None and utcnow() - created_at < timedelta(days=rules.young_account_days):
+        await _guarded(check_young_account_spending, sender_id, rules, created_at)
         await _guarded(check_new_account_swarm, host_id, rules)
     await _guarded(check_circular_gifting, sender_id, host_id, rules)
 

@@ -58,6 +58,8 @@ class GiftEventRecord:
 class SentGift:
     event: GiftEventRecord
     replayed: bool = False
+    # When the sender's account was opened (for the fraud rules run after the commit).
+    sender_created_at: datetime | None = None
 
 
 def _record(row: dict) -> GiftEventRecord:
@@ -218,7 +220,8 @@ async def send_gift(
                 diamonds=diamonds,
                 combo_count=combo,
                 created_at=now,
-            )
+            ),
+            sender_created_at=sender.created_at,
         )
 
     sent = await in_transaction(work)
@@ -228,7 +231,9 @@ async def send_gift(
         except Exception:  # the gift is committed; a lost notification is not a lost coin
             log.exception("feed.publish_failed", event_id=sent.event.id)
     if fraud is not None and not sent.replayed:
-        await fraud_rules.after_gift(sent.event.sender_id, sent.event.host_id, fraud)
+        await fraud_rules.after_gift(
+            sent.event.sender_id, sent.event.host_id, fraud, sent.sender_created_at
+        )
     return sent
 
 
