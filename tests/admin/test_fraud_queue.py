@@ -135,3 +135,26 @@ async def test_finance_cannot_act_on_flags(client: AsyncTestClient) -> None:
 
     assert response.status_code == 403
     assert not (await get_user(sender.id)).frozen
+
+
+async def test_the_payouts_queue_marks_a_creator_whose_payouts_are_held(
+    client: AsyncTestClient,
+) -> None:
+    from app.payouts import service as payouts
+    from app.settings import EconomySettings
+    from tests.factories import give_diamonds, staff
+
+    creator = await make_user("held.creator")
+    await give_diamonds(creator.id, 5_000)
+    payout = await payouts.request_payout(creator.id, 2_000, "p", economy=EconomySettings())
+    await make_staff("fin", "FINANCE")
+    await sign_in(client, "fin")
+    row = f'data-payout="{payout.id}"'
+
+    before = (await client.get("/admin/payouts")).text
+    await fraud.set_payouts_held(creator.id, held=True, actor=staff("mod"), reason="review")
+    after = (await client.get("/admin/payouts")).text
+
+    assert row in before
+    assert "payouts held" not in before
+    assert "payouts held" in after
