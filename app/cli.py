@@ -1,4 +1,5 @@
-"""The ``coins`` command: serve, migrate, seed, users, staff, token, export-schema, ledger."""
+"""The ``coins`` command: serve, migrate, seed, users, staff, token, export-schema, ledger,
+fraud."""
 
 from __future__ import annotations
 
@@ -92,6 +93,10 @@ def _parser() -> argparse.ArgumentParser:
     ledger = commands.add_parser("ledger", help="ledger tools").add_subparsers(metavar="ACTION")
     verify = ledger.add_parser("verify", help="check every ledger invariant; non-zero on a breach")
     verify.set_defaults(handler=_ledger_verify)
+
+    fraud = commands.add_parser("fraud", help="fraud review").add_subparsers(metavar="ACTION")
+    scan = fraud.add_parser("scan", help="run every fraud rule over recent activity (repeatable)")
+    scan.set_defaults(handler=_fraud_scan)
     return parser
 
 
@@ -241,6 +246,14 @@ async def _ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     print(f"ledger FAILED: {len(report.breaches)} breach(es) in {summary}", file=sys.stderr)
     return 1
+
+
+async def _fraud_scan(args: argparse.Namespace, settings: Settings) -> int:
+    from app.fraud.rules import scan
+
+    report = await scan(settings.fraud)
+    print(f"fraud scan: {report.checks} checks, {report.flags_raised} new flag(s)")
+    return 0
 
 
 if __name__ == "__main__":

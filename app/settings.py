@@ -87,6 +87,27 @@ class SpendingSettings:
 
 
 @dataclass(frozen=True)
+class FraudSettings:
+    """Thresholds of the fraud rules (``app.fraud.rules``); coins and diamonds are whole units."""
+
+    # 1. An account younger than ``young_account_days`` spending more than this in an hour.
+    young_account_days: int = 7
+    young_account_hourly_coins: int = 5_000
+    # 2. A gifts B and B gifts A, each more than this, within ``circular_window_s``.
+    circular_min_coins: int = 1_000
+    circular_window_s: int = 24 * 3600
+    # 3. One sender gave more than this share of a creator's diamonds over the window, and
+    #    the creator asks for a payout (ignored below ``concentration_min_diamonds``).
+    concentration_percent: int = 80
+    concentration_window_days: int = 7
+    concentration_min_diamonds: int = 2_000
+    # 5. At least this many accounts younger than ``young_account_days`` gift one creator
+    #    within ``swarm_window_s``.
+    swarm_min_senders: int = 5
+    swarm_window_s: int = 3600
+
+
+@dataclass(frozen=True)
 class GraphQLSettings:
     max_depth: int = 12
     max_aliases: int = 30
@@ -120,6 +141,7 @@ class Settings:
     payouts: PayoutSettings = field(default_factory=PayoutSettings)
     graphql: GraphQLSettings = field(default_factory=GraphQLSettings)
     spending: SpendingSettings = field(default_factory=SpendingSettings)
+    fraud: FraudSettings = field(default_factory=FraudSettings)
     sandbox_payments: bool = True
     payments: PaymentSettings = field(default_factory=PaymentSettings)
     redis_url: str | None = None
@@ -191,6 +213,17 @@ class Settings:
             spending=SpendingSettings(
                 new_account_days=_int(env, "COINS_NEW_ACCOUNT_DAYS", 7),
                 new_account_daily_coins=_int(env, "COINS_NEW_ACCOUNT_DAILY_COINS", 50_000),
+            ),
+            fraud=FraudSettings(
+                young_account_hourly_coins=_int(
+                    env, "COINS_FRAUD_YOUNG_ACCOUNT_HOURLY_COINS", 5_000
+                ),
+                circular_min_coins=_int(env, "COINS_FRAUD_CIRCULAR_MIN_COINS", 1_000),
+                concentration_percent=_int(env, "COINS_FRAUD_CONCENTRATION_PERCENT", 80),
+                concentration_min_diamonds=_int(
+                    env, "COINS_FRAUD_CONCENTRATION_MIN_DIAMONDS", 2_000
+                ),
+                swarm_min_senders=_int(env, "COINS_FRAUD_SWARM_MIN_SENDERS", 5),
             ),
             sandbox_payments=_bool(env, "COINS_SANDBOX_PAYMENTS", default=not production),
             payments=PaymentSettings(

@@ -88,3 +88,13 @@ def test_the_cli_refuses_to_start_in_production_without_a_secret(
 
     assert main(["ledger", "verify"]) == 2
     assert "COINS_JWT_SECRET is not set" in capsys.readouterr().err
+
+
+def test_fraud_thresholds_come_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {"COINS_FRAUD_CIRCULAR_MIN_COINS": "250", "COINS_FRAUD_SWARM_MIN_SENDERS": "9"}
+    )
+
+    assert settings.fraud.circular_min_coins == 250
+    assert settings.fraud.swarm_min_senders == 9
+    assert settings.fraud.concentration_percent == 80

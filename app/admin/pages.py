@@ -23,6 +23,7 @@ NAVIGATION: tuple[tuple[str, str, tuple[Role, ...]], ...] = (
     ("Packages", "/admin/packages", (Role.CATALOG,)),
     ("Offers", "/admin/offers", (Role.CATALOG,)),
     ("Users", "/admin/users", (Role.MODERATOR,)),
+    ("Fraud", "/admin/fraud", (Role.MODERATOR,)),
     ("Payouts", "/admin/payouts", (Role.FINANCE,)),
     ("Audit log", "/admin/audit", ()),
 )

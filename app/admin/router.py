@@ -13,6 +13,7 @@ from app.admin.auth import staff_guard
 from app.admin.pages import render
 from app.admin.routes.audit import AuditController
 from app.admin.routes.dashboard import DashboardController
+from app.admin.routes.fraud import FraudController
 from app.admin.routes.gifts import GiftsController
 from app.admin.routes.offers import OffersController
 from app.admin.routes.packages import PackagesController
@@ -48,6 +49,7 @@ def admin_router() -> Router:
             OffersController,
             PayoutsController,
             AuditController,
+            FraudController,
         ],
         guards=[staff_guard],
         exception_handlers={

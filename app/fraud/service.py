@@ -1,16 +1,24 @@
-"""Fraud flags: raise them (deduplicated) and ask whether a user has one open.
+"""Fraud flags: raise them (deduplicated), list and close them; hold creators' payouts.
 
-Rules and moderator actions build on these two functions.
+Rules (``app.fraud.rules``) raise flags; moderators close them (``close_flag``) and hold
+payouts (``set_payouts_held``), each change audited in its own transaction.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from app.core.clock import utcnow
+from app.audit import service as audit
+from app.audit.service import Actor
+from app.core.clock import as_utc, utcnow
+from app.core.errors import DomainError, ErrorCode, invalid_input
+from app.core.transactions import in_transaction
 from app.fraud.codes import FlagStatus, FraudRule, Severity
-from app.fraud.tables import FraudFlag
+from app.fraud.tables import FraudFlag, PayoutReviewHold
 
 
 async def raise_flag(
@@ -53,3 +61,196 @@ async def open_flags(user_id: int) -> list[dict]:
         .where((FraudFlag.subject_user_id == user_id) & (FraudFlag.status == FlagStatus.OPEN.value))
         .order_by(FraudFlag.id)
     )
+
+
+# Reading flags for review ---------------------------------------------------------------
+
+SEVERITY_RANK = {Severity.HIGH: 0, Severity.MEDIUM: 1, Severity.LOW: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class FlagRecord:
+    id: int
+    subject_user_id: int
+    rule: FraudRule
+    pattern_key: str
+    severity: Severity
+    evidence: dict
+    status: FlagStatus
+    reviewer: str | None
+    note: str
+    created_at: datetime
+    reviewed_at: datetime | None
+
+
+def _flag(row: Mapping[str, Any]) -> FlagRecord:
+    evidence = row["evidence"]
+    if isinstance(evidence, str):
+        evidence = json.loads(evidence)
+    return FlagRecord(
+        id=row["id"],
+        subject_user_id=row["subject_user_id"],
+        rule=FraudRule(row["rule"]),
+        pattern_key=row["pattern_key"],
+        severity=Severity(row["severity"]),
+        evidence=evidence or {},
+        status=FlagStatus(row["status"]),
+        reviewer=row["reviewer"],
+        note=row["note"],
+        created_at=as_utc(row["created_at"]),
+        reviewed_at=as_utc(row["reviewed_at"]) if row["reviewed_at"] else None,
+    )
+
+
+async def get_flag(flag_id: int) -> FlagRecord:
+    row = await FraudFlag.select().where(FraudFlag.id == flag_id).first()
+    if row is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such flag.", "flagId")
+    return _flag(row)
+
+
+async def list_flags(
+    *,
+    status: FlagStatus | None = FlagStatus.OPEN,
+    rule: FraudRule | None = None,
+    subject_user_id: int | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[FlagRecord]:
+    """Most severe first, then oldest first (the longest-waiting suspicion on top)."""
+    where = []
+    args: list[object] = []
+    if status is not None:
+        where.append("status = {}")
+        args.append(status.value)
+    if rule is not None:
+        where.append("rule = {}")
+        args.append(rule.value)
+    if subject_user_id is not None:
+        where.append("subject_user_id = {}")
+        args.append(subject_user_id)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    rows = await FraudFlag.raw(
+        f"SELECT * FROM fraud_flag {clause} ORDER BY CASE severity "  # noqa: S608 (only "{}" placeholders are formatted in)
+        "WHEN 'HIGH' THEN 0 WHEN 'MEDIUM' THEN 1 ELSE 2 END, created_at, id LIMIT {} OFFSET {}",
+        *args,
+        limit,
+        offset,
+    )
+    return [_flag(row) for row in rows]
+
+
+async def flagged_user_ids(user_ids: Sequence[int]) -> set[int]:
+    if not user_ids:
+        return set()
+    rows = await FraudFlag.select(FraudFlag.subject_user_id).where(
+        FraudFlag.subject_user_id.is_in(list(set(user_ids)))
+        & (FraudFlag.status == FlagStatus.OPEN.value)
+    )
+    return {row["subject_user_id"] for row in rows}
+
+
+# Closing flags --------------------------------------------------------------------------
+
+MAX_NOTE_LENGTH = 2_000
+
+
+def validate_note(note: str, field: str = "note") -> str:
+    note = note.strip()
+    if not note or len(note) > MAX_NOTE_LENGTH:
+        raise invalid_input(f"Write a note of 1 to {MAX_NOTE_LENGTH} characters.", field)
+    return note
+
+
+async def close_flag(flag_id: int, to: FlagStatus, *, actor: Actor, note: str) -> bool:
+    """OPEN -> DISMISSED or ACTIONED, audited, in the caller's transaction if there is one.
+
+    Returns False (and changes nothing) when the flag was already closed."""
+    if to is FlagStatus.OPEN:
+        raise ValueError("a flag is closed as DISMISSED or ACTIONED")
+    note = validate_note(note)
+
+    async def work() -> bool:
+        rows = await FraudFlag.raw(
+            "UPDATE fraud_flag SET status = {}, reviewer = {}, note = {}, reviewed_at = {} "
+            "WHERE id = {} AND status = {} RETURNING id",
+            to.value,
+            actor.handle,
+            note,
+            utcnow(),
+            flag_id,
+            FlagStatus.OPEN.value,
+        )
+        if not rows:
+            await get_flag(flag_id)  # NOT_FOUND for an unknown id
+            return False
+        await audit.record(
+            actor,
+            "fraud_flag.dismiss" if to is FlagStatus.DISMISSED else "fraud_flag.action",
+            target_type="fraud_flag",
+            target_id=flag_id,
+            before={"status": FlagStatus.OPEN.value},
+            after={"status": to.value},
+            reason=note,
+        )
+        return True
+
+    return await in_transaction(work)
+
+
+async def dismiss_flag(flag_id: int, *, actor: Actor, note: str) -> FlagRecord:
+    if not await close_flag(flag_id, FlagStatus.DISMISSED, actor=actor, note=note):
+        raise invalid_input("This flag is already closed.", "flagId")
+    return await get_flag(flag_id)
+
+
+# Holding a creator's payouts ------------------------------------------------------------
+
+
+async def payouts_held(creator_id: int) -> bool:
+    return await PayoutReviewHold.exists().where(PayoutReviewHold.creator_id == creator_id)
+
+
+async def held_creator_ids(creator_ids: Sequence[int]) -> set[int]:
+    if not creator_ids:
+        return set()
+    rows = await PayoutReviewHold.select(PayoutReviewHold.creator_id).where(
+        PayoutReviewHold.creator_id.is_in(list(set(creator_ids)))
+    )
+    return {row["creator_id"] for row in rows}
+
+
+async def set_payouts_held(creator_id: int, *, held: bool, actor: Actor, reason: str) -> bool:
+    """Hold (no payout of theirs can be approved) or release a creator's payouts; audited.
+
+    Returns whether anything changed."""
+    reason = validate_note(reason, "reason")
+
+    async def work() -> bool:
+        if held:
+            rows = await PayoutReviewHold.raw(
+                "INSERT INTO payout_review_hold (creator_id, held_by, reason, created_at) "
+                "VALUES ({}, {}, {}, {}) ON CONFLICT DO NOTHING RETURNING id",
+                creator_id,
+                actor.handle,
+                reason,
+                utcnow(),
+            )
+        else:
+            rows = await PayoutReviewHold.raw(
+                "DELETE FROM payout_review_hold WHERE creator_id = {} RETURNING id", creator_id
+            )
+        if not rows:
+            return False
+        await audit.record(
+            actor,
+            "payouts.hold" if held else "payouts.release",
+            target_type="user",
+            target_id=creator_id,
+            before={"payouts_held": not held},
+            after={"payouts_held": held},
+            reason=reason,
+        )
+        return True
+
+    return await in_transaction(work)

@@ -16,3 +16,23 @@ class FraudFlag(Table, tablename="fraud_flag"):
     note = Text(default="")
     created_at = Timestamptz()
     reviewed_at = Timestamptz(null=True, default=None)
+
+
+class GiftReversal(Table, tablename="gift_reversal"):
+    """A moderator took a gift back: the compensating ledger operation, once per gift event."""
+
+    gift_event_id = BigInt()
+    operation_id = BigInt()
+    flag_id = BigInt(null=True, default=None)
+    reversed_by = Varchar(length=64)
+    reason = Text()
+    created_at = Timestamptz()
+
+
+class PayoutReviewHold(Table, tablename="payout_review_hold"):
+    """While a row exists, the creator's payouts wait: staff cannot approve them."""
+
+    creator_id = BigInt()
+    held_by = Varchar(length=64)
+    reason = Text()
+    created_at = Timestamptz()

@@ -22,11 +22,12 @@ from app.core.clock import as_utc, utcnow
 from app.core.database import current_engine
 from app.core.errors import DomainError, ErrorCode
 from app.core.transactions import in_transaction
+from app.fraud import rules as fraud_rules
 from app.gifts import catalog
 from app.gifts.tables import GiftEvent
 from app.ledger import service as ledger
 from app.ledger.codes import AccountCode, Currency, TransferKind
-from app.settings import SpendingSettings
+from app.settings import FraudSettings, SpendingSettings
 from app.spending import service as spending
 from app.streams import service as streams
 from app.streams.feed import GiftFeed
@@ -57,6 +58,8 @@ class GiftEventRecord:
 class SentGift:
     event: GiftEventRecord
     replayed: bool = False
+    # When the sender's account was opened (for the fraud rules run after the commit).
+    sender_created_at: datetime | None = None
 
 
 def _record(row: dict) -> GiftEventRecord:
@@ -93,12 +96,16 @@ async def send_gift(
     idempotency_key: str,
     platform: SpendingSettings,
     feed: GiftFeed | None = None,
+    fraud: FraudSettings | None = None,
 ) -> SentGift:
+    """Send a gift; then (after the commit) tell ``feed`` and run the cheap ``fraud`` rules."""
     validate_quantity(quantity, platform.max_gift_quantity)
     ledger.validate_idempotency_key(idempotency_key)
-    if feed is not None and current_engine().current_transaction.get() is not None:
-        # Joined to a caller's transaction, the feed would hear of the gift before commit.
-        raise RuntimeError("send_gift with a feed must own its transaction")
+    post_commit = feed is not None or fraud is not None
+    if post_commit and current_engine().current_transaction.get() is not None:
+        # Joined to a caller's transaction, the feed and the fraud rules would hear of
+        # the gift before it commits.
+        raise RuntimeError("send_gift with a feed or fraud rules must own its transaction")
 
     async def work() -> SentGift:
         started = await ledger.open_operation(
@@ -213,7 +220,8 @@ async def send_gift(
                 diamonds=diamonds,
                 combo_count=combo,
                 created_at=now,
-            )
+            ),
+            sender_created_at=sender.created_at,
         )
 
     sent = await in_transaction(work)
@@ -222,6 +230,10 @@ async def send_gift(
             await feed.publish(sent.event.stream_id, sent.event.id)
         except Exception:  # the gift is committed; a lost notification is not a lost coin
             log.exception("feed.publish_failed", event_id=sent.event.id)
+    if fraud is not None and not sent.replayed:
+        await fraud_rules.after_gift(
+            sent.event.sender_id, sent.event.host_id, fraud, sent.sender_created_at
+        )
     return sent
 
 

@@ -23,6 +23,7 @@ from strawberry.utils.logging import StrawberryLogger
 
 from app.graphql.errors import DomainAwareMaskErrors, is_unexpected
 from app.graphql.types.economy import EconomyQuery
+from app.graphql.types.fraud import FraudMutation
 from app.graphql.types.gifts import GiftsMutation, GiftsQuery
 from app.graphql.types.offers import OffersMutation, OffersQuery
 from app.graphql.types.payouts import PayoutsMutation
@@ -46,6 +47,7 @@ Mutation = merge_types(
         SpendingMutation,
         OffersMutation,
         PayoutsMutation,
+        FraudMutation,
     ),
 )
 Subscription = merge_types("Subscription", (StreamsSubscription,))

@@ -37,13 +37,14 @@ from app.core.clock import as_utc, utcnow
 from app.core.errors import DomainError, ErrorCode, invalid_input
 from app.core.money import Money, Rate
 from app.core.transactions import in_transaction
+from app.fraud import rules as fraud_rules
 from app.fraud import service as fraud
 from app.ledger import service as ledger
 from app.ledger.codes import AccountCode, Currency, TransferKind
 from app.payouts.codes import HELD_STATUSES, PayoutStatus
 from app.payouts.provider import PayoutProvider, PayoutProviderError
 from app.payouts.tables import Payout, PayoutDailyTotal
-from app.settings import EconomySettings, PayoutSettings
+from app.settings import EconomySettings, FraudSettings, PayoutSettings
 from app.users import service as users
 from app.users.service import UserRecord
 
@@ -199,8 +200,12 @@ async def request_payout(
     economy: EconomySettings,
     policy: PayoutSettings | None = None,
     provider: PayoutProvider | None = None,
+    fraud_rules_settings: FraudSettings | None = None,
 ) -> PayoutRecord:
     """Hold ``diamonds`` for a new PENDING payout, then auto-approve it when policy allows.
+
+    After the request commits and before any auto-approval, the concentration rule runs
+    (when ``fraud_rules_settings`` is given): a flag it raises keeps the payout for review.
 
     Checks, in order: the idempotency key (a replay returns the first payout), a positive
     amount, the minimum (BELOW_PAYOUT_MINIMUM), adult and not frozen, the daily cap
@@ -260,6 +265,8 @@ async def request_payout(
         return payout_id, False
 
     payout_id, replayed = await in_transaction(work)
+    if not replayed and fraud_rules_settings is not None:
+        await fraud_rules.after_payout_request(creator_id, payout_id, fraud_rules_settings)
     payout = await get_payout(payout_id)
     if not replayed and policy is not None and policy.auto_approve and provider is not None:
         payout = await _auto_approve(payout, policy, provider)
@@ -451,6 +458,13 @@ async def _approve(
             raise DomainError(
                 ErrorCode.ACCOUNT_FROZEN, "The creator's account is frozen pending review."
             )
+        if await fraud.payouts_held(creator.id):
+            raise DomainError(
+                ErrorCode.FORBIDDEN,
+                "A moderator holds this creator's payouts for fraud review; "
+                "they must release them first.",
+                "payoutId",
+            )
         row = await _decide(payout_id, PayoutStatus.APPROVED, decided_by=actor.handle)
         if row is None:
             raise await _already_decided(payout_id)
@@ -529,6 +543,7 @@ async def _auto_approve(
             and not creator.frozen
             and old_enough
             and not await fraud.has_open_flag(creator.id)
+            and not await fraud.payouts_held(creator.id)
         )
 
     if payout.diamonds > policy.auto_approve_max_diamonds:

@@ -22,10 +22,11 @@ PAGES = [
     "/admin/gifts",
     "/admin/offers",
     "/admin/audit",
+    "/admin/fraud",
 ]
 ALLOWED = {
     "ADMIN": set(PAGES),
-    "MODERATOR": {"/admin", "/admin/users"},
+    "MODERATOR": {"/admin", "/admin/users", "/admin/fraud"},
     "FINANCE": {"/admin", "/admin/payouts"},
     "CATALOG": {"/admin", "/admin/packages", "/admin/gifts", "/admin/offers"},
 }

@@ -48,6 +48,7 @@ class PayoutsController(Controller):
         balances = await ledger.user_balances(creator_ids)
         held = await payouts.held_diamonds(creator_ids)
         flagged = {cid for cid in creator_ids if await fraud.has_open_flag(cid)}
+        held_for_review = await fraud.held_creator_ids(creator_ids)
         return render(
             request,
             "payouts/queue.html",
@@ -56,6 +57,7 @@ class PayoutsController(Controller):
             available={cid: balances[cid][Currency.DIAMOND] for cid in creator_ids},
             held=held,
             flagged=flagged,
+            held_for_review=held_for_review,
             status=chosen.value if chosen else "ALL",
             statuses=[s.value for s in PayoutStatus],
             next_after=page[-1].id if len(rows) > PAGE else None,

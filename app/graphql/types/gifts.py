@@ -177,6 +177,7 @@ class GiftsMutation:
                 idempotency_key=input.idempotency_key,
                 platform=info.context.settings.spending,
                 feed=info.context.feed,
+                fraud=info.context.settings.fraud,
             )
             return SendGiftPayload(
                 gift_event=GiftEvent(record=sent.event), wallet=Wallet(user_id=viewer.id)

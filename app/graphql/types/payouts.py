@@ -147,6 +147,7 @@ class PayoutsMutation:
                 economy=settings.economy,
                 policy=settings.payouts,
                 provider=provider_if_configured(settings.sandbox_payments),
+                fraud_rules_settings=settings.fraud,
             )
             return PayoutPayload(payout=Payout(record=payout))
 

@@ -1,0 +1,225 @@
+"""The fraud queue (MODERATOR): open flags, the evidence behind one, and what to do about it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath, FromQuery
+from litestar.response import Redirect, Template
+
+from app.admin.auth import current_staff
+from app.admin.graphs import gift_graph
+from app.admin.pages import redirect, render
+from app.audit import service as audit
+from app.core.errors import DomainError
+from app.fraud import review
+from app.fraud import service as fraud
+from app.fraud.codes import FlagStatus, FraudRule
+from app.ledger import service as ledger
+from app.staff.service import Role
+from app.users import service as users
+
+PAGE = 25
+ROLES = {"roles": [Role.MODERATOR]}
+HOME = "/admin/fraud"
+
+
+class FraudController(Controller):
+    path = HOME
+
+    @get("/", opt=ROLES)
+    async def queue(
+        self,
+        request: Request[Any, Any, Any],
+        status: FromQuery[str] = FlagStatus.OPEN.value,
+        rule: FromQuery[str] = "",
+        page: FromQuery[int] = 0,
+    ) -> Template:
+        chosen = FlagStatus(status) if status in FlagStatus.__members__ else None
+        chosen_rule = FraudRule(rule) if rule in FraudRule.__members__ else None
+        page = max(page, 0)
+        found = await fraud.list_flags(
+            status=chosen, rule=chosen_rule, limit=PAGE + 1, offset=page * PAGE
+        )
+        flags = found[:PAGE]
+        subjects = await users.users_by_ids([f.subject_user_id for f in flags])
+        return render(
+            request,
+            "fraud/queue.html",
+            flags=flags,
+            subjects=subjects,
+            status=chosen.value if chosen else "ALL",
+            rule=chosen_rule.value if chosen_rule else "",
+            statuses=[s.value for s in FlagStatus],
+            rules=[r.value for r in FraudRule],
+            page=page,
+            has_next=len(found) > PAGE,
+        )
+
+    @get("/{flag_id:int}", opt=ROLES)
+    async def show_flag(self, request: Request[Any, Any, Any], flag_id: FromPath[int]) -> Template:
+        return await _flag_page(request, flag_id)
+
+    @post("/{flag_id:int}/dismiss", opt=ROLES)
+    async def dismiss(
+        self, request: Request[Any, Any, Any], flag_id: FromPath[int]
+    ) -> Template | Redirect:
+        form = await request.form()
+        try:
+            await fraud.dismiss_flag(
+                flag_id, actor=current_staff(request).actor, note=str(form.get("note", ""))
+            )
+        except DomainError as error:
+            return await _flag_page(request, flag_id, errors={"dismiss": error.message})
+        return redirect(HOME, f"Flag #{flag_id} dismissed.")
+
+    @post("/{flag_id:int}/freeze", opt=ROLES)
+    async def freeze(
+        self, request: Request[Any, Any, Any], flag_id: FromPath[int]
+    ) -> Template | Redirect:
+        return await _freeze(request, flag_id, frozen=True)
+
+    @post("/{flag_id:int}/unfreeze", opt=ROLES)
+    async def unfreeze(
+        self, request: Request[Any, Any, Any], flag_id: FromPath[int]
+    ) -> Template | Redirect:
+        return await _freeze(request, flag_id, frozen=False)
+
+    @post("/{flag_id:int}/hold", opt=ROLES)
+    async def hold(
+        self, request: Request[Any, Any, Any], flag_id: FromPath[int]
+    ) -> Template | Redirect:
+        return await _hold(request, flag_id, held=True)
+
+    @post("/{flag_id:int}/release", opt=ROLES)
+    async def release(
+        self, request: Request[Any, Any, Any], flag_id: FromPath[int]
+    ) -> Template | Redirect:
+        return await _hold(request, flag_id, held=False)
+
+    @post("/{flag_id:int}/reverse", opt=ROLES)
+    async def reverse(
+        self, request: Request[Any, Any, Any], flag_id: FromPath[int]
+    ) -> Template | Redirect:
+        flag = await _flag_or_404(flag_id)
+        form = await request.form()
+        if form.get("confirm") != "yes":
+            return await _flag_page(
+                request, flag_id, errors={"reverse": "Tick the box to confirm."}
+            )
+        try:
+            event_id = int(str(form.get("gift_event_id", "")))
+        except ValueError:
+            return await _flag_page(request, flag_id, errors={"reverse": "Choose a gift."})
+        involved = {
+            e.id for e in await review.gift_events_involving(flag.subject_user_id, limit=500)
+        }
+        if event_id not in involved:
+            return await _flag_page(
+                request, flag_id, errors={"reverse": "Choose one of this user's gifts."}
+            )
+        try:
+            done = await review.reverse_gift(
+                event_id,
+                actor=current_staff(request).actor,
+                reason=str(form.get("reason", "")),
+                flag_id=flag_id if flag.status is FlagStatus.OPEN else None,
+            )
+        except DomainError as error:
+            return await _flag_page(request, flag_id, errors={"reverse": error.message})
+        return redirect(
+            f"{HOME}/{flag_id}",
+            f"Gift #{done.gift_event_id} reversed: coins and diamonds returned.",
+        )
+
+
+async def _flag_or_404(flag_id: int) -> fraud.FlagRecord:
+    try:
+        return await fraud.get_flag(flag_id)
+    except DomainError:
+        raise NotFoundException("No such flag.") from None
+
+
+async def _flag_page(
+    request: Request[Any, Any, Any], flag_id: int, *, errors: dict[str, str] | None = None
+) -> Template:
+    flag = await _flag_or_404(flag_id)
+    subject = await users.get_user(flag.subject_user_id)
+    parties = await review.counterparties(subject.id)
+    events = await review.gift_events_involving(subject.id, limit=30)
+    people = await users.users_by_ids(
+        [subject.id, *(p.user_id for p in parties)]
+        + [e.sender_id for e in events]
+        + [e.host_id for e in events]
+    )
+    graph = gift_graph(
+        subject.id,
+        subject.handle,
+        [(p.user_id, people[p.user_id].handle, p.coins_sent, p.coins_received) for p in parties],
+    )
+    return render(
+        request,
+        "fraud/flag.html",
+        status_code=400 if errors else 200,
+        flag=flag,
+        subject=subject,
+        balances=(await ledger.user_balances([subject.id]))[subject.id],
+        payouts_held=await fraud.payouts_held(subject.id),
+        entries=await ledger.list_entries(subject.id, limit=20),
+        parties=parties,
+        events=events,
+        reversals=await review.reversals_of([e.id for e in events]),
+        people=people,
+        graph=graph,
+        other_flags=[
+            f
+            for f in await fraud.list_flags(status=None, subject_user_id=subject.id, limit=20)
+            if f.id != flag.id
+        ],
+        history=await audit.list_entries(
+            limit=20, target_type="fraud_flag", target_id=str(flag.id)
+        ),
+        errors=errors or {},
+    )
+
+
+async def _freeze(
+    request: Request[Any, Any, Any], flag_id: int, *, frozen: bool
+) -> Template | Redirect:
+    await _flag_or_404(flag_id)
+    form = await request.form()
+    if form.get("confirm") != "yes":
+        return await _flag_page(request, flag_id, errors={"freeze": "Tick the box to confirm."})
+    try:
+        await review.freeze_from_flag(
+            flag_id,
+            frozen=frozen,
+            actor=current_staff(request).actor,
+            reason=str(form.get("reason", "")),
+        )
+    except DomainError as error:
+        return await _flag_page(request, flag_id, errors={"freeze": error.message})
+    return redirect(
+        f"{HOME}/{flag_id}", "Account frozen." if frozen else "Account no longer frozen."
+    )
+
+
+async def _hold(
+    request: Request[Any, Any, Any], flag_id: int, *, held: bool
+) -> Template | Redirect:
+    await _flag_or_404(flag_id)
+    form = await request.form()
+    try:
+        await review.hold_from_flag(
+            flag_id,
+            held=held,
+            actor=current_staff(request).actor,
+            reason=str(form.get("reason", "")),
+        )
+    except DomainError as error:
+        return await _flag_page(request, flag_id, errors={"hold": error.message})
+    return redirect(
+        f"{HOME}/{flag_id}", "Payouts held for review." if held else "Payouts released."
+    )

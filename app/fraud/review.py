@@ -1,0 +1,273 @@
+"""What moderators (and creators) do about suspicious gifts: report, reverse, review.
+
+Guarantees
+- ``reverse_gift`` is one ledger operation of two ADJUSTMENT transfers (coins from the coin
+  sink back to the sender; diamonds from the host back to diamond issuance, even into a
+  negative balance), the ``gift_reversal`` row that links it to the gift event (unique per
+  event, so a gift is reversed at most once), the stream totals, the audit entry and the
+  flag it closes: all in one transaction, or none of it.
+- Every moderator action is audited in the transaction of its change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from app.audit import service as audit
+from app.audit.service import Actor
+from app.core.clock import as_utc, utcnow
+from app.core.database import is_unique_violation
+from app.core.errors import DomainError, ErrorCode, invalid_input
+from app.core.transactions import RetryTransaction, in_transaction
+from app.fraud import service as fraud
+from app.fraud.codes import FlagStatus, FraudRule, Severity
+from app.fraud.tables import GiftReversal
+from app.gifts import service as gifts
+from app.gifts.service import GiftEventRecord
+from app.gifts.tables import GiftEvent
+from app.ledger import service as ledger
+from app.ledger.codes import AccountCode, Currency, TransferKind
+from app.users import service as users
+
+OPERATION_KIND = "GIFT_REVERSAL"
+MAX_REPORT_REASON_LENGTH = 500
+
+
+# A creator reports a gift ---------------------------------------------------------------
+
+
+async def report_gift(reporter_id: int, gift_event_id: int, reason: str) -> bool:
+    """The host of the gift's stream reports its sender: a CREATOR_REPORT flag on the sender."""
+    reason = reason.strip()
+    if not reason or len(reason) > MAX_REPORT_REASON_LENGTH:
+        raise invalid_input(f"Say why in 1 to {MAX_REPORT_REASON_LENGTH} characters.", "reason")
+    event = await gifts.get_event(gift_event_id)
+    if event.host_id != reporter_id:
+        raise DomainError(
+            ErrorCode.FORBIDDEN, "Only the stream's host can report its gifts.", "giftEventId"
+        )
+    await in_transaction(
+        lambda: fraud.raise_flag(
+            event.sender_id,
+            FraudRule.CREATOR_REPORT,
+            Severity.MEDIUM,
+            {
+                "gift_event_id": event.id,
+                "stream_id": event.stream_id,
+                "reported_by": reporter_id,
+                "coins": event.coins,
+                "diamonds": event.diamonds,
+                "sent_at": event.created_at.isoformat(),
+                "reason": reason,
+            },
+            pattern_key=f"gift_event:{event.id}",
+        )
+    )
+    return True
+
+
+# Reversing a gift -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Reversal:
+    id: int
+    gift_event_id: int
+    operation_id: int
+    reversed_by: str
+    reason: str
+    created_at: datetime
+
+
+async def reversals_of(gift_event_ids: Sequence[int]) -> dict[int, Reversal]:
+    if not gift_event_ids:
+        return {}
+    rows = await GiftReversal.select().where(
+        GiftReversal.gift_event_id.is_in(list(set(gift_event_ids)))
+    )
+    return {
+        row["gift_event_id"]: Reversal(
+            id=row["id"],
+            gift_event_id=row["gift_event_id"],
+            operation_id=row["operation_id"],
+            reversed_by=row["reversed_by"],
+            reason=row["reason"],
+            created_at=as_utc(row["created_at"]),
+        )
+        for row in rows
+    }
+
+
+async def reverse_gift(
+    gift_event_id: int, *, actor: Actor, reason: str, flag_id: int | None = None
+) -> Reversal:
+    """Give the sender their coins back and take the host's diamonds back, once.
+
+    ``flag_id``, when given, is closed as ACTIONED in the same transaction."""
+    reason = fraud.validate_note(reason, "reason")
+
+    async def work() -> int:
+        event = await gifts.get_event(gift_event_id)
+        if (await reversals_of([event.id])).get(event.id) is not None:
+            raise invalid_input("This gift was already reversed.", "giftEventId")
+        operation = await ledger.open_operation(OPERATION_KIND, user_id=event.sender_id)
+        assert isinstance(operation, ledger.OpenOperation)
+        # The reversal row first: its unique index makes a concurrent reversal of the same
+        # event wait here for this one, then retry and find it done.
+        try:
+            rows = await GiftReversal.raw(
+                "INSERT INTO gift_reversal (gift_event_id, operation_id, flag_id, reversed_by, "
+                "reason, created_at) VALUES ({}, {}, {}, {}, {}, {}) RETURNING id",
+                event.id,
+                operation.id,
+                flag_id,
+                actor.handle,
+                reason,
+                utcnow(),
+            )
+        except Exception as error:
+            if is_unique_violation(error):
+                # A concurrent reversal committed first: start over and refuse it then.
+                raise RetryTransaction("gift reversed concurrently") from error
+            raise
+        accounts = await ledger.user_account_ids([event.sender_id, event.host_id])
+        description = f"Reversal of gift event #{event.id}"
+        await ledger.post_transfers(
+            operation,
+            [
+                ledger.Leg(
+                    TransferKind.ADJUSTMENT,
+                    await ledger.system_account_id(AccountCode.COIN_SINK),
+                    accounts[event.sender_id][Currency.COIN],
+                    event.coins,
+                    f"{description}: coins back to the sender",
+                ),
+                ledger.Leg(
+                    TransferKind.ADJUSTMENT,
+                    accounts[event.host_id][Currency.DIAMOND],
+                    await ledger.system_account_id(AccountCode.DIAMOND_ISSUANCE),
+                    event.diamonds,
+                    f"{description}: diamonds back from the host",
+                ),
+            ],
+        )
+        await ledger.set_result(operation, str(rows[0]["id"]))
+        await GiftEvent.raw(
+            "UPDATE live_stream SET coins_received = coins_received - {}, "
+            "gift_count = gift_count - {} WHERE id = {}",
+            event.coins,
+            event.quantity,
+            event.stream_id,
+        )
+        await GiftEvent.raw(
+            "UPDATE stream_gifter SET coins = coins - {} WHERE stream_id = {} AND sender_id = {}",
+            event.coins,
+            event.stream_id,
+            event.sender_id,
+        )
+        await audit.record(
+            actor,
+            "gift.reverse",
+            target_type="gift_event",
+            target_id=event.id,
+            before={"reversed": False},
+            after={
+                "reversed": True,
+                "operation_id": operation.id,
+                "coins_to_sender": event.coins,
+                "diamonds_from_host": event.diamonds,
+            },
+            reason=reason,
+        )
+        if flag_id is not None:
+            await fraud.close_flag(flag_id, FlagStatus.ACTIONED, actor=actor, note=reason)
+        return event.id
+
+    event_id = await in_transaction(work)
+    return (await reversals_of([event_id]))[event_id]
+
+
+# Freezing and holding from a flag -------------------------------------------------------
+
+
+async def freeze_from_flag(flag_id: int, *, frozen: bool, actor: Actor, reason: str) -> None:
+    """Freeze (closing the flag as ACTIONED) or unfreeze the flag's subject; audited."""
+    reason = fraud.validate_note(reason, "reason")
+    flag = await fraud.get_flag(flag_id)
+
+    async def work() -> None:
+        await users.set_frozen(flag.subject_user_id, frozen=frozen, reason=reason, actor=actor)
+        if frozen:
+            await fraud.close_flag(flag_id, FlagStatus.ACTIONED, actor=actor, note=reason)
+
+    await in_transaction(work)
+
+
+async def hold_from_flag(flag_id: int, *, held: bool, actor: Actor, reason: str) -> bool:
+    """Hold (closing the flag as ACTIONED) or release the subject's payouts; audited."""
+    reason = fraud.validate_note(reason, "reason")
+    flag = await fraud.get_flag(flag_id)
+
+    async def work() -> bool:
+        changed = await fraud.set_payouts_held(
+            flag.subject_user_id, held=held, actor=actor, reason=reason
+        )
+        if held:
+            await fraud.close_flag(flag_id, FlagStatus.ACTIONED, actor=actor, note=reason)
+        return changed
+
+    return await in_transaction(work)
+
+
+# Evidence: who the subject gifts and who gifts them --------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Counterparty:
+    user_id: int
+    coins_sent: int  # by the subject to this user
+    coins_received: int  # by the subject from this user
+    gifts: int
+    last_at: datetime
+
+
+async def gift_events_involving(user_id: int, *, limit: int) -> list[GiftEventRecord]:
+    """The user's gift events, sent or received, newest first."""
+    rows = await GiftEvent.raw(
+        "SELECT * FROM gift_event WHERE sender_id = {} OR host_id = {} ORDER BY id DESC LIMIT {}",
+        user_id,
+        user_id,
+        limit,
+    )
+    return [gifts._record(row) for row in rows]
+
+
+async def counterparties(user_id: int, *, limit: int = 20) -> list[Counterparty]:
+    """Who the user gifted and who gifted them, with coins each way, biggest first."""
+    rows = await GiftEvent.raw(
+        "SELECT host_id AS other, SUM(coins) AS sent, 0 AS received, COUNT(*) AS gifts, "
+        "MAX(created_at) AS last_at FROM gift_event WHERE sender_id = {} GROUP BY host_id "
+        "UNION ALL "
+        "SELECT sender_id AS other, 0 AS sent, SUM(coins) AS received, COUNT(*) AS gifts, "
+        "MAX(created_at) AS last_at FROM gift_event WHERE host_id = {} GROUP BY sender_id",
+        user_id,
+        user_id,
+    )
+    merged: dict[int, Counterparty] = {}
+    for row in rows:
+        other = row["other"]
+        last_at = as_utc(row["last_at"]) if isinstance(row["last_at"], datetime) else None
+        if last_at is None:
+            last_at = as_utc(datetime.fromisoformat(str(row["last_at"])))
+        before = merged.get(other)
+        merged[other] = Counterparty(
+            user_id=other,
+            coins_sent=int(row["sent"]) + (before.coins_sent if before else 0),
+            coins_received=int(row["received"]) + (before.coins_received if before else 0),
+            gifts=int(row["gifts"]) + (before.gifts if before else 0),
+            last_at=max(last_at, before.last_at) if before else last_at,
+        )
+    ranked = sorted(merged.values(), key=lambda c: (-(c.coins_sent + c.coins_received), c.user_id))
+    return ranked[:limit]

@@ -1,0 +1,277 @@
+"""Fraud rules: each reads committed gift events and raises a flag when its pattern shows.
+
+Guarantees
+- Rules never run inside a money transaction: ``after_gift`` and ``after_payout_request``
+  are called once the gift or payout request has committed, and ``scan`` runs on its own.
+- A rule that fails is logged and skipped; it never fails the user's request.
+- Every rule is idempotent: an open flag for the same subject, rule and pattern is not
+  raised twice (``raise_flag``), so ``scan`` is safe to run as often as you like.
+
+Rules and their thresholds (``FraudSettings``):
+1. YOUNG_ACCOUNT_SPENDING: an account younger than ``young_account_days`` sent more than
+   ``young_account_hourly_coins`` coins of gifts in the last hour (after each gift).
+2. CIRCULAR_GIFTING: A gifted B and B gifted A more than ``circular_min_coins`` each within
+   ``circular_window_s`` (after each gift; both users are flagged).
+3. CONCENTRATION_BEFORE_PAYOUT: more than ``concentration_percent`` of a creator's diamonds
+   of the last ``concentration_window_days`` came from one sender, and the creator asked for
+   a payout (after each payout request, and in ``scan`` for pending payouts).
+4. REFUND_AFTER_SPEND: raised by ``app.purchases`` when a clawback finds the coins spent.
+5. NEW_ACCOUNT_SWARM: ``swarm_min_senders`` or more young accounts gifted one creator within
+   ``swarm_window_s`` (after each gift).
+6. CREATOR_REPORT: raised by ``reportGift`` (``app.fraud.review.report_gift``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import structlog
+
+from app.core.clock import as_utc, utcnow
+from app.core.transactions import in_transaction
+from app.fraud import service as fraud
+from app.fraud.codes import FraudRule, Severity
+from app.fraud.tables import FraudFlag
+from app.settings import FraudSettings
+
+log = structlog.get_logger(__name__)
+
+MAX_EVIDENCE_EVENTS = 20
+
+
+async def _raise(
+    subject_user_id: int,
+    rule: FraudRule,
+    severity: Severity,
+    evidence: dict[str, object],
+    pattern_key: str = "",
+) -> bool:
+    raised = await in_transaction(
+        lambda: fraud.raise_flag(subject_user_id, rule, severity, evidence, pattern_key=pattern_key)
+    )
+    if raised:
+        log.info("fraud.flag_raised", rule=rule.value, subject=subject_user_id, key=pattern_key)
+    return raised
+
+
+async def _guarded(check: Callable[..., Awaitable[int]], *args: object) -> int:
+    """Run one rule (it returns how many flags it raised); its failure is logged, never
+    passed on to the request that ran it."""
+    try:
+        return await check(*args)
+    except Exception:
+        log.exception("fraud.rule_failed", rule=check.__name__, args=args)
+        return 0
+
+
+# 1. A young account spending fast ------------------------------------------------------
+
+
+async def _created_at(user_id: int) -> datetime | None:
+    rows = await FraudFlag.raw("SELECT created_at FROM coins_user WHERE id = {}", user_id)
+    return as_utc(rows[0]["created_at"]) if rows else None
+
+
+async def check_young_account_spending(
+    sender_id: int, rules: FraudSettings, created_at: datetime | None = None
+) -> bool:
+    now = utcnow()
+    created_at = created_at or await _created_at(sender_id)
+    if created_at is None or now - created_at >= timedelta(days=rules.young_account_days):
+        return False
+    since = now - timedelta(hours=1)
+    rows = await FraudFlag.raw(
+        "SELECT id, coins, created_at FROM gift_event WHERE sender_id = {} AND created_at >= {} "
+        "ORDER BY id DESC",
+        sender_id,
+        since,
+    )
+    spent = sum(row["coins"] for row in rows)
+    if spent <= rules.young_account_hourly_coins:
+        return False
+    return await _raise(
+        sender_id,
+        FraudRule.YOUNG_ACCOUNT_SPENDING,
+        Severity.MEDIUM,
+        {
+            "coins_last_hour": spent,
+            "threshold_coins": rules.young_account_hourly_coins,
+            "account_created_at": created_at.isoformat(),
+            "gift_event_ids": [row["id"] for row in rows[:MAX_EVIDENCE_EVENTS]],
+        },
+    )
+
+
+# 2. Circular gifting -------------------------------------------------------------------
+
+
+async def _coins_between(sender_id: int, host_id: int, since: datetime) -> tuple[int, list[int]]:
+    rows = await FraudFlag.raw(
+        "SELECT id, coins FROM gift_event WHERE sender_id = {} AND host_id = {} "
+        "AND created_at >= {} ORDER BY id DESC",
+        sender_id,
+        host_id,
+        since,
+    )
+    return sum(row["coins"] for row in rows), [row["id"] for row in rows[:MAX_EVIDENCE_EVENTS]]
+
+
+async def check_circular_gifting(a_id: int, b_id: int, rules: FraudSettings) -> int:
+    since = utcnow() - timedelta(seconds=rules.circular_window_s)
+    a_to_b, a_events = await _coins_between(a_id, b_id, since)
+    if a_to_b <= rules.circular_min_coins:
+        return 0
+    b_to_a, b_events = await _coins_between(b_id, a_id, since)
+    if b_to_a <= rules.circular_min_coins:
+        return 0
+    evidence: dict[str, object] = {
+        "users": [a_id, b_id],
+        "coins_a_to_b": a_to_b,
+        "coins_b_to_a": b_to_a,
+        "threshold_coins": rules.circular_min_coins,
+        "window_hours": rules.circular_window_s / 3600,
+        "gift_event_ids": sorted(a_events + b_events),
+    }
+    first = await _raise(a_id, FraudRule.CIRCULAR_GIFTING, Severity.HIGH, evidence, str(b_id))
+    second = await _raise(b_id, FraudRule.CIRCULAR_GIFTING, Severity.HIGH, evidence, str(a_id))
+    return int(first) + int(second)
+
+
+# 3. Most of a creator's diamonds from one sender, then a payout ------------------------
+
+
+async def check_concentration(creator_id: int, payout_id: int, rules: FraudSettings) -> bool:
+    since = utcnow() - timedelta(days=rules.concentration_window_days)
+    rows = await FraudFlag.raw(
+        "SELECT sender_id, SUM(diamonds) AS diamonds FROM gift_event "
+        "WHERE host_id = {} AND created_at >= {} GROUP BY sender_id",
+        creator_id,
+        since,
+    )
+    total = sum(int(row["diamonds"]) for row in rows)
+    if not rows or total < rules.concentration_min_diamonds:
+        return False
+    top = max(rows, key=lambda row: (int(row["diamonds"]), -row["sender_id"]))
+    top_diamonds = int(top["diamonds"])
+    if top_diamonds * 100 <= total * rules.concentration_percent:
+        return False
+    return await _raise(
+        creator_id,
+        FraudRule.CONCENTRATION_BEFORE_PAYOUT,
+        Severity.HIGH,
+        {
+            "sender_id": top["sender_id"],
+            "sender_diamonds": top_diamonds,
+            "total_diamonds": total,
+            "share_percent": round(top_diamonds * 100 / total, 1),
+            "threshold_percent": rules.concentration_percent,
+            "window_days": rules.concentration_window_days,
+            "payout_id": payout_id,
+        },
+        f"sender:{top['sender_id']}",
+    )
+
+
+# 5. Many new accounts gifting one creator ----------------------------------------------
+
+
+async def check_new_account_swarm(host_id: int, rules: FraudSettings) -> bool:
+    now = utcnow()
+    rows = await FraudFlag.raw(
+        "SELECT g.sender_id AS sender_id, SUM(g.coins) AS coins FROM gift_event g "
+        "JOIN coins_user u ON u.id = g.sender_id "
+        "WHERE g.host_id = {} AND g.created_at >= {} AND u.created_at > {} "
+        "GROUP BY g.sender_id ORDER BY g.sender_id",
+        host_id,
+        now - timedelta(seconds=rules.swarm_window_s),
+        now - timedelta(days=rules.young_account_days),
+    )
+    if len(rows) < rules.swarm_min_senders:
+        return False
+    return await _raise(
+        host_id,
+        FraudRule.NEW_ACCOUNT_SWARM,
+        Severity.HIGH,
+        {
+            "new_senders": len(rows),
+            "threshold_senders": rules.swarm_min_senders,
+            "window_minutes": rules.swarm_window_s // 60,
+            "coins_by_sender": {str(row["sender_id"]): int(row["coins"]) for row in rows},
+        },
+    )
+
+
+# When they run -------------------------------------------------------------------------
+
+
+async def after_gift(
+    sender_id: int, host_id: int, rules: FraudSettings, sender_created_at: datetime | None = None
+) -> None:
+    """The cheap rules a committed gift can trip: one or two indexed reads for an
+    established sender's gift. A gift from an old account cannot tip the young-account or
+    swarm rules, so only a young sender's gift checks them."""
+    try:
+        created_at = sender_created_at or await _created_at(sender_id)
+    except Exception:
+        log.exception("fraud.rule_failed", rule="after_gift", sender_id=sender_id)
+        created_at = None
+    if created_at is not None and utcnow() - created_at < timedelta(days=rules.young_account_days):
+        await _guarded(check_young_account_spending, sender_id, rules, created_at)
+        await _guarded(check_new_account_swarm, host_id, rules)
+    await _guarded(check_circular_gifting, sender_id, host_id, rules)
+
+
+async def after_payout_request(creator_id: int, payout_id: int, rules: FraudSettings) -> None:
+    await _guarded(check_concentration, creator_id, payout_id, rules)
+
+
+@dataclass(frozen=True, slots=True)
+class ScanReport:
+    checks: int
+    flags_raised: int
+
+
+async def scan(rules: FraudSettings) -> ScanReport:
+    """Run every rule over the recent gift events and the pending payouts.
+
+    Catches what a post-commit check missed (a crash between commit and check, a rule
+    switched on later). Safe to run repeatedly: open flags are never raised twice.
+    """
+    now = utcnow()
+    outcomes: list[int] = []
+
+    recent_senders = await FraudFlag.raw(
+        "SELECT DISTINCT sender_id FROM gift_event WHERE created_at >= {} ORDER BY sender_id",
+        now - timedelta(hours=1),
+    )
+    for row in recent_senders:
+        sender_id = row["sender_id"]
+        outcomes.append(await _guarded(check_young_account_spending, sender_id, rules))
+
+    pairs = await FraudFlag.raw(
+        "SELECT DISTINCT sender_id, host_id FROM gift_event WHERE created_at >= {}",
+        now - timedelta(seconds=rules.circular_window_s),
+    )
+    seen = {(row["sender_id"], row["host_id"]) for row in pairs}
+    for a_id, b_id in sorted(seen):
+        if a_id < b_id and (b_id, a_id) in seen:
+            outcomes.append(await _guarded(check_circular_gifting, a_id, b_id, rules))
+
+    hosts = await FraudFlag.raw(
+        "SELECT DISTINCT host_id FROM gift_event WHERE created_at >= {} ORDER BY host_id",
+        now - timedelta(seconds=rules.swarm_window_s),
+    )
+    for row in hosts:
+        host_id = row["host_id"]
+        outcomes.append(await _guarded(check_new_account_swarm, host_id, rules))
+
+    pending = await FraudFlag.raw(
+        "SELECT creator_id, MAX(id) AS payout_id FROM payout WHERE status = 'PENDING' "
+        "GROUP BY creator_id ORDER BY creator_id"
+    )
+    for row in pending:
+        creator_id, payout_id = row["creator_id"], row["payout_id"]
+        outcomes.append(await _guarded(check_concentration, creator_id, payout_id, rules))
+    return ScanReport(checks=len(outcomes), flags_raised=sum(outcomes))
