@@ -106,7 +106,8 @@ async def seed_catalog(creator_share: Fraction) -> list[str]:
                 name=name,
                 coin_cost=coins,
                 creator_share=creator_share,
-                image_url=f"/static/gifts/{slug}.png",
+                # No artwork ships with the demo; a null imageUrl beats a link that 404s.
+                image_url=None,
             )
             done.append(f"gift {name} ({coins} coins)")
     return done
