@@ -305,14 +305,25 @@ def _record(row: dict) -> GiftRecord:
     )
 
 
+# A gift as priced by one version: at its current version, or at the version an event used.
+_GIFT_COLUMNS = (
+    "SELECT g.id, g.slug, g.retired, v.id AS version_id, v.name, v.coin_cost, "
+    "v.diamond_value, v.image_url "
+)
+_AT_CURRENT_VERSION = _GIFT_COLUMNS + (
+    "FROM gift g JOIN gift_version v ON v.id = g.current_version_id"
+)
+_AT_GIVEN_VERSION = _GIFT_COLUMNS + "FROM gift_version v JOIN gift g ON g.id = v.gift_id"
+
+
+def _placeholders(ids: Sequence[int]) -> str:
+    return ", ".join("{}" for _ in ids)
+
+
 async def list_gifts(*, include_retired: bool = False) -> list[GiftRecord]:
     """The catalog at current prices, cheapest first."""
     where = "" if include_retired else " WHERE NOT g.retired"
-    rows = await Gift.raw(
-        "SELECT g.id, g.slug, g.retired, v.id AS version_id, v.name, v.coin_cost, "  # noqa: S608 (only "{}" placeholders are formatted in)
-        "v.diamond_value, v.image_url FROM gift g JOIN gift_version v "
-        f"ON v.id = g.current_version_id{where} ORDER BY v.coin_cost, g.id"
-    )
+    rows = await Gift.raw(f"{_AT_CURRENT_VERSION}{where} ORDER BY v.coin_cost, g.id")
     return [_record(row) for row in rows]
 
 
@@ -321,13 +332,7 @@ async def gifts_by_ids(gift_ids: Sequence[int]) -> dict[int, GiftRecord]:
     if not gift_ids:
         return {}
     ids = sorted(set(gift_ids))
-    placeholders = ", ".join("{}" for _ in ids)
-    rows = await Gift.raw(
-        "SELECT g.id, g.slug, g.retired, v.id AS version_id, v.name, v.coin_cost, "  # noqa: S608 (only "{}" placeholders are formatted in)
-        "v.diamond_value, v.image_url FROM gift g JOIN gift_version v "
-        f"ON v.id = g.current_version_id WHERE g.id IN ({placeholders})",
-        *ids,
-    )
+    rows = await Gift.raw(f"{_AT_CURRENT_VERSION} WHERE g.id IN ({_placeholders(ids)})", *ids)
     return {row["id"]: _record(row) for row in rows}
 
 
@@ -336,13 +341,7 @@ async def gifts_by_version_ids(version_ids: Sequence[int]) -> dict[int, GiftReco
     if not version_ids:
         return {}
     ids = sorted(set(version_ids))
-    placeholders = ", ".join("{}" for _ in ids)
-    rows = await Gift.raw(
-        "SELECT g.id, g.slug, g.retired, v.id AS version_id, v.name, v.coin_cost, "  # noqa: S608 (only "{}" placeholders are formatted in)
-        "v.diamond_value, v.image_url FROM gift_version v JOIN gift g "
-        f"ON g.id = v.gift_id WHERE v.id IN ({placeholders})",
-        *ids,
-    )
+    rows = await Gift.raw(f"{_AT_GIVEN_VERSION} WHERE v.id IN ({_placeholders(ids)})", *ids)
     return {row["version_id"]: _record(row) for row in rows}
 
 
@@ -394,9 +393,7 @@ async def search_gifts(
         args += [pattern, pattern]
     where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
     rows = await Gift.raw(
-        "SELECT g.id, g.slug, g.retired, v.id AS version_id, v.name, v.coin_cost, "  # noqa: S608 (only "{}" placeholders are formatted in)
-        "v.diamond_value, v.image_url FROM gift g JOIN gift_version v "
-        f"ON v.id = g.current_version_id{where} ORDER BY v.coin_cost, g.id LIMIT {{}} OFFSET {{}}",
+        f"{_AT_CURRENT_VERSION}{where} ORDER BY v.coin_cost, g.id LIMIT {{}} OFFSET {{}}",
         *args,
         limit,
         offset,
