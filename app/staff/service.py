@@ -200,6 +200,10 @@ async def staff_for_session(
     return await get_staff(row["staff_id"])
 
 
+async def staff_exists(handle: str) -> bool:
+    return await StaffUser.exists().where(StaffUser.handle == handle)
+
+
 async def get_staff(staff_id: int) -> StaffRecord:
     row = await StaffUser.select().where(StaffUser.id == staff_id).first()
     if row is None:
