@@ -14,6 +14,7 @@ from strawberry.exceptions import ConnectionRejectionError
 from strawberry.litestar import make_graphql_controller
 from strawberry.types.unset import UnsetType
 
+from app import wiring
 from app.admin.router import admin_router
 from app.admin.templating import template_config
 from app.core.database import close_pool, create_engine, open_pool, use_engine
@@ -41,16 +42,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
     engine = create_engine(settings.database)
     use_engine(engine)
 
+    feed = create_feed(settings.redis_url, settings.redis_channel_prefix)
+
     @asynccontextmanager
     async def database(_: Litestar) -> AsyncIterator[None]:
         use_engine(engine)
         await open_pool(engine, settings.database.pool_max_size)
+        unsubscribe = wiring.subscribe(settings, feed)
         try:
             yield
         finally:
+            unsubscribe()
             await close_pool(engine)
-
-    feed = create_feed(settings.redis_url, settings.redis_channel_prefix)
 
     async def context_getter() -> Context:
         return Context(settings=settings, feed=feed)

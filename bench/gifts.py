@@ -45,7 +45,7 @@ async def prepare(url: str, viewers: int, coins_each: int) -> tuple[list[str], s
 
     from app.core.ids import encode_id
     from app.gifts import catalog
-    from app.ledger.service import ensure_system_accounts
+    from app.ledger import ensure_system_accounts
     from app.streams import service as streams
     from tests.factories import fund, make_user
 
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         server.should_exit = True
 
-    from app.ledger.service import user_balances
+    from app.ledger import user_balances
     from app.ledger.verify import verify_ledger
 
     use_engine(create_engine(DatabaseSettings(url=url)))

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
+from app import ledger, wiring
 from app.audit.service import Actor
 from app.core.clock import utcnow
 from app.gifts.catalog import GiftRecord
 from app.gifts.service import SentGift
-from app.ledger import service as ledger
 from app.ledger.codes import AccountCode, Currency, TransferKind
-from app.settings import SpendingSettings
+from app.settings import Settings, SpendingSettings
 from app.streams.feed import GiftFeed
 from app.streams.service import StreamRecord
 from app.users import service as users
@@ -95,7 +97,6 @@ async def send(
     *,
     key: str | None = None,
     platform: SpendingSettings | None = None,
-    feed: GiftFeed | None = None,
 ) -> SentGift:
     from app.gifts import service as gifts
 
@@ -106,5 +107,15 @@ async def send(
         quantity=quantity,
         idempotency_key=key or f"key-{next(_counter)}",
         platform=platform or SpendingSettings(),
-        feed=feed,
     )
+
+
+@contextmanager
+def subscribed(settings: Settings, feed: GiftFeed | None = None) -> Iterator[None]:
+    """The after-commit subscribers for ``settings`` (and ``feed``), as an app would wire
+    them; they shadow the test run's defaults until the block ends."""
+    unsubscribe = wiring.subscribe(settings, feed)
+    try:
+        yield
+    finally:
+        unsubscribe()

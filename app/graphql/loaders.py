@@ -8,15 +8,15 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
+from app import ledger
 from app.gifts import catalog
-from app.gifts import service as gifts
+from app.gifts import queries as gift_events
 from app.gifts.catalog import GiftRecord
-from app.gifts.service import GiftEventRecord
-from app.ledger import service as ledger
+from app.gifts.queries import GiftEventRecord
 from app.ledger.codes import Currency
-from app.payouts import service as payouts
-from app.purchases import service as purchases
-from app.purchases.service import PackageRecord
+from app.payouts import queries as payouts
+from app.purchases import packages as purchases
+from app.purchases.packages import PackageRecord
 from app.spending import service as spending
 from app.spending.service import SpendingTotals
 from app.streams import service as streams
@@ -109,7 +109,7 @@ class TopGiftersByStreamLoader(DataLoader[tuple[int, int], list[GifterRank]]):
 
 class RecentGiftsByStreamLoader(DataLoader[tuple[int, int], list[GiftEventRecord]]):
     def __init__(self) -> None:
-        super().__init__(load_fn=lambda keys: _per_first(keys, gifts.recent_events))
+        super().__init__(load_fn=lambda keys: _per_first(keys, gift_events.recent_events))
 
 
 class SpendingTotalsByUserIdLoader(DataLoader[int, SpendingTotals]):

@@ -1,7 +1,9 @@
 """Live streams: going live, ending, reading streams, their totals and leaderboards.
 
-The per-stream totals (``coins_received``, ``gift_count``) and each sender's total
-(``stream_gifter``) are written by ``app.gifts.service.send_gift`` in the gift's transaction.
+This package owns ``live_stream`` and ``stream_gifter``. A gift is counted in the stream's
+totals, the sender's total and their combo by ``record_gift`` (called by
+``app.gifts.service.send_gift`` in the gift's transaction) and taken out by
+``unrecord_gift`` (a reversal); nothing else writes them.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from app.core.clock import as_utc, utcnow
 from app.core.database import is_unique_violation
@@ -165,7 +167,8 @@ async def list_live(*, limit: int, after: tuple[int, int] | None = None) -> list
 
 
 async def top_gifters(stream_ids: Sequence[int], first: int) -> dict[int, list[GifterRank]]:
-    """The ``first`` biggest senders of each stream, by coins; ties go to who got there first."""
+    """The ``first`` biggest senders of each stream, by coins; ties go to who got there first
+    (the earlier last gift)."""
     if not stream_ids or first <= 0:
         return {stream_id: [] for stream_id in stream_ids}
     ids = sorted(set(stream_ids))
@@ -173,7 +176,7 @@ async def top_gifters(stream_ids: Sequence[int], first: int) -> dict[int, list[G
     rows = await StreamGifter.raw(
         "SELECT stream_id, sender_id, coins, position FROM ("  # noqa: S608 (only "{}" placeholders are formatted in)
         "SELECT stream_id, sender_id, coins, ROW_NUMBER() OVER ("
-        "PARTITION BY stream_id ORDER BY coins DESC, last_event_id ASC) AS position "
+        "PARTITION BY stream_id ORDER BY coins DESC, last_sent_at ASC, sender_id ASC) AS position "
         f"FROM stream_gifter WHERE stream_id IN ({placeholders}) AND coins > 0"
         ") ranked WHERE position <= {} ORDER BY stream_id, position",
         *ids,
@@ -185,3 +188,74 @@ async def top_gifters(stream_ids: Sequence[int], first: int) -> dict[int, list[G
             GifterRank(rank=row["position"], sender_id=row["sender_id"], coins=row["coins"])
         )
     return found
+
+
+# Counting gifts ------------------------------------------------------------------------
+
+
+async def record_gift(
+    *,
+    stream_id: int,
+    sender_id: int,
+    gift_id: int,
+    coins: int,
+    quantity: int,
+    combo_window_s: int,
+) -> int:
+    """Count a gift in the stream's totals and the sender's standing; returns its combo count.
+
+    Consecutive sends of one gift by one sender within ``combo_window_s`` count up the
+    combo. STREAM_NOT_LIVE when the stream has ended. Runs in the gift's transaction.
+    """
+    still_live = await LiveStream.raw(
+        "UPDATE live_stream SET coins_received = coins_received + {}, "
+        "gift_count = gift_count + {} WHERE id = {} AND status = 'LIVE' RETURNING id",
+        coins,
+        quantity,
+        stream_id,
+    )
+    if not still_live:
+        raise DomainError(ErrorCode.STREAM_NOT_LIVE, "This stream has ended.", "streamId")
+    now = utcnow()
+    previous = (
+        await StreamGifter.select(
+            StreamGifter.last_gift_id, StreamGifter.last_sent_at, StreamGifter.combo_count
+        )
+        .where((StreamGifter.stream_id == stream_id) & (StreamGifter.sender_id == sender_id))
+        .first()
+    )
+    combo = 1
+    window = timedelta(seconds=combo_window_s)
+    if (
+        previous
+        and previous["last_gift_id"] == gift_id
+        and now - as_utc(previous["last_sent_at"]) <= window
+    ):
+        combo = previous["combo_count"] + 1
+    await StreamGifter.raw(
+        "INSERT INTO stream_gifter (stream_id, sender_id, coins, last_gift_id, last_sent_at, "
+        "combo_count) VALUES ({}, {}, {}, {}, {}, {}) "
+        "ON CONFLICT (stream_id, sender_id) DO UPDATE SET "
+        "coins = stream_gifter.coins + excluded.coins, last_gift_id = excluded.last_gift_id, "
+        "last_sent_at = excluded.last_sent_at, combo_count = excluded.combo_count",
+        stream_id,
+        sender_id,
+        coins,
+        gift_id,
+        now,
+        combo,
+    )
+    return combo
+
+
+async def unrecord_gift(*, stream_id: int, sender_id: int, coins: int, quantity: int) -> None:
+    """Take a reversed gift out of the stream's totals and the sender's standing."""
+    await LiveStream.update(
+        {
+            LiveStream.coins_received: LiveStream.coins_received - coins,
+            LiveStream.gift_count: LiveStream.gift_count - quantity,
+        }
+    ).where(LiveStream.id == stream_id)
+    await StreamGifter.update({StreamGifter.coins: StreamGifter.coins - coins}).where(
+        (StreamGifter.stream_id == stream_id) & (StreamGifter.sender_id == sender_id)
+    )

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from app import ledger
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.core.clock import as_utc, utcnow
 from app.core.database import is_unique_violation
 from app.core.errors import DomainError, ErrorCode
 from app.core.transactions import in_transaction
-from app.ledger import service as ledger
 from app.users.passwords import hash_password, verify_password
 from app.users.tables import User
 

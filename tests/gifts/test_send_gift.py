@@ -12,8 +12,8 @@ from app.core.database import current_engine, is_sqlite, open_pool
 from app.core.errors import DomainError, ErrorCode
 from app.gifts import catalog
 from app.gifts.tables import GiftEvent
+from app.ledger import account_balance, system_account_id
 from app.ledger.codes import AccountCode
-from app.ledger.service import account_balance, system_account_id
 from app.ledger.tables import Operation, Transfer
 from app.spending.tables import SpendingDay
 from app.streams import service as streams

@@ -12,9 +12,9 @@ from piccolo.engine.sqlite import SQLiteEngine
 from app.core.clock import set_clock
 from app.core.ids import encode_id
 from app.core.money import Money
-from app.ledger.verify import verify_ledger
+from app.integrity import verify_all
 from app.purchases.codes import Platform
-from app.purchases.service import create_package
+from app.purchases.packages import create_package
 from app.seed import seed_catalog
 from app.users.tokens import issue_token
 from tests.factories import coins_of, diamonds_of, make_gift, make_stream, make_user
@@ -162,7 +162,7 @@ async def test_viewer_sends_a_rose_combo_and_a_lion(client: AsyncTestClient, set
     assert me["spending"]["moneySpentThisMonth"] == [{"amount": "299.99", "currencyCode": "USD"}]
     assert await coins_of(viewer.id) == 4_986
     assert await diamonds_of(creator.id) == 15_015
-    assert (await verify_ledger()).ok
+    assert (await verify_all()).ok
 
     ended = (
         await gql(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from litestar.testing import AsyncTestClient
 
+from app import ledger
 from app.core.money import Rate
 from app.graphql.types.users import User
-from app.ledger import service as ledger
 from app.ledger.codes import AccountCode, Currency, TransferKind
 from app.main import create_app
 from app.settings import EconomySettings, Settings

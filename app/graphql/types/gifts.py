@@ -12,7 +12,7 @@ from app.core.ids import decode_id, encode_id
 from app.gifts import catalog
 from app.gifts import service as gifts
 from app.gifts.catalog import GiftRecord
-from app.gifts.service import GiftEventRecord
+from app.gifts.queries import GiftEventRecord
 from app.graphql.context import CoinsInfo, require_viewer
 from app.graphql.errors import MutationError, run_mutation
 from app.graphql.types.users import User
@@ -176,8 +176,6 @@ class GiftsMutation:
                 quantity=input.quantity,
                 idempotency_key=input.idempotency_key,
                 platform=info.context.settings.spending,
-                feed=info.context.feed,
-                fraud=info.context.settings.fraud,
             )
             return SendGiftPayload(
                 gift_event=GiftEvent(record=sent.event), wallet=Wallet(user_id=viewer.id)

@@ -11,8 +11,10 @@ from app.core.ids import decode_id, encode_id
 from app.graphql.context import CoinsInfo, require_viewer
 from app.graphql.errors import MutationError, run_mutation
 from app.graphql.types.wallet import Wallet
-from app.offers import service as offers
-from app.offers.service import OfferRecord, RedemptionRecord
+from app.offers import catalog as offers
+from app.offers import redeeming
+from app.offers.catalog import OfferRecord
+from app.offers.redeeming import RedemptionRecord
 
 
 @strawberry.type
@@ -98,7 +100,7 @@ class OffersMutation:
                 raise DomainError(
                     ErrorCode.OFFER_UNAVAILABLE, "This offer is not available.", "offerId"
                 ) from None
-            redeemed = await offers.redeem_offer(
+            redeemed = await redeeming.redeem_offer(
                 user_id=viewer.id,
                 offer_id=offer_id,
                 idempotency_key=input.idempotency_key,

@@ -12,9 +12,10 @@ from app.graphql.errors import MutationError, run_mutation
 from app.graphql.pagination import PageInfo, check_page_size, decode_cursor, encode_cursor
 from app.graphql.types.common import Money
 from app.ledger.codes import Currency
+from app.payouts import queries as payout_queries
+from app.payouts import records as payout_records
 from app.payouts import service as payouts
 from app.payouts.codes import PayoutStatus as DomainPayoutStatus
-from app.payouts.provider import provider_if_configured
 
 PayoutStatus = strawberry.enum(DomainPayoutStatus, name="PayoutStatus")
 
@@ -23,7 +24,7 @@ PAYOUT_CURSOR = "Payout"
 
 @strawberry.type
 class Payout:
-    record: strawberry.Private[payouts.PayoutRecord]
+    record: strawberry.Private[payout_records.PayoutRecord]
 
     @strawberry.field
     def id(self) -> strawberry.ID:
@@ -86,7 +87,9 @@ class CreatorEarnings:
 async def earnings_of(info: CoinsInfo, user_id: int) -> CreatorEarnings:
     balances = await info.context.loaders.balances_by_user_id.load(user_id)
     held = await info.context.loaders.held_diamonds_by_user_id.load(user_id)
-    earned = payouts.earnings_of(balances[Currency.DIAMOND], held, info.context.settings.economy)
+    earned = payout_records.earnings_of(
+        balances[Currency.DIAMOND], held, info.context.settings.economy
+    )
     return CreatorEarnings(
         diamonds=earned.diamonds,
         available_diamonds=earned.available_diamonds,
@@ -101,7 +104,7 @@ async def payouts_of(
 ) -> PayoutConnection:
     """The user's payouts, newest first."""
     limit = check_page_size(first, info.context.settings.graphql.max_page_size)
-    rows = await payouts.list_payouts(
+    rows = await payout_queries.list_payouts(
         creator_id=user_id, limit=limit + 1, after=decode_cursor(PAYOUT_CURSOR, after)
     )
     edges = [
@@ -145,9 +148,6 @@ class PayoutsMutation:
                 input.diamonds,
                 input.idempotency_key,
                 economy=settings.economy,
-                policy=settings.payouts,
-                provider=provider_if_configured(settings.sandbox_payments),
-                fraud_rules_settings=settings.fraud,
             )
             return PayoutPayload(payout=Payout(record=payout))
 

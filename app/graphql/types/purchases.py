@@ -13,9 +13,9 @@ from app.graphql.errors import MutationError, run_mutation
 from app.graphql.pagination import PageInfo, check_page_size, decode_cursor, encode_cursor
 from app.graphql.types.common import Money
 from app.graphql.types.wallet import Wallet
-from app.purchases import codes
-from app.purchases import service as purchases
-from app.purchases.service import PackageRecord, PurchaseRecord
+from app.purchases import buying, codes, packages
+from app.purchases.buying import PurchaseRecord
+from app.purchases.packages import PackageRecord
 from app.purchases.verifiers import verifier_for
 
 Platform = strawberry.enum(codes.Platform, name="Platform")
@@ -120,7 +120,7 @@ async def purchase_connection(
     info: CoinsInfo, user_id: int, first: int, after: str | None
 ) -> CoinPurchaseConnection:
     limit = check_page_size(first, info.context.settings.graphql.max_page_size)
-    rows = await purchases.list_purchases(
+    rows = await buying.list_purchases(
         user_id, limit=limit + 1, before_id=decode_cursor(PURCHASE_CURSOR, after)
     )
     edges = [
@@ -163,7 +163,7 @@ class PurchasesQuery:
     async def coin_packages(
         self, platform: Platform = codes.Platform.WEB, country: str | None = None
     ) -> list[CoinPackage]:
-        return [CoinPackage(record=p) for p in await purchases.packages_on_sale(platform, country)]
+        return [CoinPackage(record=p) for p in await packages.packages_on_sale(platform, country)]
 
 
 @strawberry.type
@@ -175,7 +175,7 @@ class PurchasesMutation:
         async def action() -> PurchaseCoinsPayload:
             viewer = await require_viewer(info)
             provider = codes.Provider(input.provider)
-            purchase = await purchases.purchase_coins(
+            purchase = await buying.purchase_coins(
                 user_id=viewer.id,
                 package_id=decode_id("CoinPackage", input.package_id, "packageId"),
                 provider=provider,

@@ -9,7 +9,7 @@ import strawberry
 from app.graphql.context import CoinsInfo, require_viewer
 from app.graphql.errors import MutationError, run_mutation
 from app.graphql.types.common import Money
-from app.purchases import service as purchases
+from app.purchases import buying as purchases
 from app.spending import service as spending
 from app.spending.service import Limits, LimitsState
 

@@ -9,7 +9,7 @@ import strawberry
 
 from app.core.errors import DomainError, ErrorCode
 from app.core.ids import decode_id, decode_opaque, encode_id, encode_opaque
-from app.gifts import service as gifts
+from app.gifts import queries as gift_events
 from app.graphql.context import CoinsInfo, require_viewer
 from app.graphql.errors import MutationError, run_mutation
 from app.graphql.loaders import Loaders
@@ -205,4 +205,4 @@ class StreamsSubscription:
         async for event_id in info.context.feed.subscribe(stream):
             # Fresh loaders per event: totals and names change while a socket stays open.
             info.context.loaders = Loaders()
-            yield GiftEvent(record=await gifts.get_event(event_id))
+            yield GiftEvent(record=await gift_events.get_event(event_id))

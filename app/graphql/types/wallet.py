@@ -6,10 +6,10 @@ from datetime import datetime
 
 import strawberry
 
+from app import ledger
 from app.core.ids import encode_id
 from app.graphql.context import CoinsInfo
 from app.graphql.pagination import PageInfo, check_page_size, decode_cursor, encode_cursor
-from app.ledger import service as ledger
 from app.ledger.codes import Currency, TransferKind
 
 WalletCurrency = strawberry.enum(Currency, name="WalletCurrency")
