@@ -137,8 +137,10 @@ async def received_by_sender(host_id: int, since: datetime) -> dict[int, tuple[i
 
 async def active_since(since: datetime) -> list[tuple[int, int]]:
     """Every distinct (sender, host) pair with a gift since ``since``, sorted."""
-    rows = await GiftEvent.raw(
-        "SELECT DISTINCT sender_id, host_id FROM gift_event WHERE created_at >= {}", since
+    rows = (
+        await GiftEvent.select(GiftEvent.sender_id, GiftEvent.host_id)
+        .where(GiftEvent.created_at >= since)
+        .distinct()
     )
     return sorted((row["sender_id"], row["host_id"]) for row in rows)
 

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from piccolo.query.functions.aggregate import Count
+
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.core.clock import utcnow
@@ -78,15 +80,15 @@ async def create_offer(
     _validate_offer(brand, title, coin_cost)
 
     async def work() -> int:
-        rows = await PartnerOffer.raw(
-            "INSERT INTO partner_offer (brand, title, coin_cost, active, created_at) "
-            "VALUES ({}, {}, {}, {}, {}) RETURNING id",
-            brand.strip(),
-            title.strip(),
-            coin_cost,
-            active,
-            utcnow(),
-        )
+        rows = await PartnerOffer.insert(
+            PartnerOffer(
+                brand=brand.strip(),
+                title=title.strip(),
+                coin_cost=coin_cost,
+                active=active,
+                created_at=utcnow(),
+            )
+        ).returning(PartnerOffer.id)
         offer_id = rows[0]["id"]
         if actor is not None:
             await audit.record(
@@ -262,8 +264,10 @@ async def offers_by_ids(offer_ids: Sequence[int] | None = None) -> dict[int, Off
     rows = await query.order_by(PartnerOffer.id)
     if not rows:
         return {}
-    left = await OfferCode.raw(
-        "SELECT offer_id, COUNT(*) AS n FROM offer_code WHERE redeemed_by IS NULL GROUP BY offer_id"
+    left = (
+        await OfferCode.select(OfferCode.offer_id, Count(alias="n"))
+        .where(OfferCode.redeemed_by.is_null())
+        .group_by(OfferCode.offer_id)
     )
     counts = {row["offer_id"]: row["n"] for row in left}
     return {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from piccolo.query.functions.aggregate import Max, Sum
+from piccolo.query.functions.aggregate import Count, Max, Sum
 
 from app.core.errors import DomainError, ErrorCode
 from app.payouts.codes import HELD_STATUSES, PayoutStatus
@@ -78,9 +78,9 @@ async def newest_pending_by_creator() -> dict[int, int]:
 
 async def totals_by_status() -> dict[PayoutStatus, tuple[int, int]]:
     """(payouts, diamonds) per status, for the dashboard."""
-    rows = await Payout.raw(
-        "SELECT status, COUNT(*) AS payouts, SUM(diamonds) AS diamonds FROM payout GROUP BY status"
-    )
+    rows = await Payout.select(
+        Payout.status, Count(alias="payouts"), Sum(Payout.diamonds).as_alias("diamonds")
+    ).group_by(Payout.status)
     found = dict.fromkeys(PayoutStatus, (0, 0))
     for row in rows:
         found[PayoutStatus(row["status"])] = (int(row["payouts"]), int(row["diamonds"]))

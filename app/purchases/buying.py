@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from piccolo.query.functions.aggregate import Sum
 
 from app import ledger
 from app.core.clock import as_utc, utcnow
@@ -258,10 +259,10 @@ async def money_spent_this_month(user_id: int) -> list[Money]:
 
 async def money_taken_since(since: datetime) -> list[Money]:
     """Real money of purchases made since ``since`` that still stand (refunds excluded)."""
-    rows = await Purchase.raw(
-        "SELECT currency, SUM(price_minor) AS total FROM purchase "
-        "WHERE created_at >= {} AND status = {} GROUP BY currency ORDER BY currency",
-        since,
-        PurchaseStatus.COMPLETED.value,
+    rows = (
+        await Purchase.select(Purchase.currency, Sum(Purchase.price_minor).as_alias("total"))
+        .where((Purchase.created_at >= since) & (Purchase.status == PurchaseStatus.COMPLETED.value))
+        .group_by(Purchase.currency)
+        .order_by(Purchase.currency)
     )
     return [Money(int(row["total"]), row["currency"]) for row in rows]

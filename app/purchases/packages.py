@@ -123,28 +123,27 @@ async def create_package(
         raise DomainError(ErrorCode.INVALID_INPUT, "Coins and price must be positive.")
 
     async def work() -> int:
-        rows = await CoinPackage.raw(
-            "INSERT INTO purchase_coin_package (platform, product_id, coins, bonus_coins, "
-            "price_minor, currency, active, created_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}) "
-            "RETURNING id",
-            platform.value,
-            product_id,
-            coins,
-            bonus_coins,
-            price.amount_minor,
-            price.currency,
-            True,
-            utcnow(),
-        )
+        rows = await CoinPackage.insert(
+            CoinPackage(
+                platform=platform.value,
+                product_id=product_id,
+                coins=coins,
+                bonus_coins=bonus_coins,
+                price_minor=price.amount_minor,
+                currency=price.currency,
+                active=True,
+                created_at=utcnow(),
+            )
+        ).returning(CoinPackage.id)
         package_id = rows[0]["id"]
         for country, money in (country_prices or {}).items():
-            await CoinPackagePrice.raw(
-                "INSERT INTO purchase_coin_package_price (package_id, country, price_minor, "
-                "currency) VALUES ({}, {}, {}, {})",
-                package_id,
-                normalize_country(country),
-                money.amount_minor,
-                money.currency,
+            await CoinPackagePrice.insert(
+                CoinPackagePrice(
+                    package_id=package_id,
+                    country=normalize_country(country),
+                    price_minor=money.amount_minor,
+                    currency=money.currency,
+                )
             )
         if actor is not None:
             await audit.record(

@@ -73,15 +73,16 @@ async def create_staff(
 
     async def work() -> int:
         try:
-            rows = await StaffUser.raw(
-                "INSERT INTO staff_user (handle, display_name, password_hash, role, "
-                "failed_sign_ins, created_at) VALUES ({}, {}, {}, {}, 0, {}) RETURNING id",
-                handle,
-                name,
-                password_hash,
-                role_value.value,
-                utcnow(),
-            )
+            rows = await StaffUser.insert(
+                StaffUser(
+                    handle=handle,
+                    display_name=name,
+                    password_hash=password_hash,
+                    role=role_value.value,
+                    failed_sign_ins=0,
+                    created_at=utcnow(),
+                )
+            ).returning(StaffUser.id)
         except Exception as error:
             if is_unique_violation(error):
                 raise DomainError(

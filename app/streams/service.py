@@ -93,14 +93,9 @@ async def start_stream(host_id: int, title: str) -> StreamRecord:
         ):
             raise _already_live()
         try:
-            rows = await LiveStream.raw(
-                "INSERT INTO live_stream (host_id, title, status, started_at, coins_received, "
-                "gift_count) VALUES ({}, {}, {}, {}, 0, 0) RETURNING id",
-                host_id,
-                title,
-                LIVE,
-                utcnow(),
-            )
+            rows = await LiveStream.insert(
+                LiveStream(host_id=host_id, title=title, status=LIVE, started_at=utcnow())
+            ).returning(LiveStream.id)
         except Exception as error:
             if is_unique_violation(error):
                 raise _already_live() from error
