@@ -183,6 +183,18 @@ async def test_alias_flood_is_refused(client: AsyncTestClient) -> None:
     assert "aliases" in body["errors"][0]["message"].lower()
 
 
+async def test_a_query_nested_too_deep_is_refused(client: AsyncTestClient, settings) -> None:
+    depth = settings.graphql.max_depth
+    nested = "handle"
+    for _ in range(depth // 2 + 1):
+        nested = f"currentLiveStream {{ host {{ {nested} }} }}"
+
+    body = await gql_response(client, f"{{ me {{ {nested} }} }}")
+
+    assert body["data"] is None
+    assert "exceeds maximum operation depth" in body["errors"][0]["message"]
+
+
 async def test_production_hides_graphiql_introspection_and_suggestions(db) -> None:
     production: Settings = db.settings(env="production")
     async with AsyncTestClient(create_app(production)) as client:
