@@ -1,14 +1,16 @@
-"""What a GraphQL request costs before any resolver runs: parsing and validation are cached."""
+"""What a GraphQL request costs around its resolvers: no parsing or validation twice, no thread."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pytest
 import strawberry.schema.schema
 from graphql.language.parser import Parser
+from litestar.concurrency import get_asyncio_executor, set_asyncio_executor
 from litestar.testing import AsyncTestClient
 
 from tests.graphql.helpers import gql
@@ -40,3 +42,33 @@ async def test_a_repeated_query_is_parsed_and_validated_once(
 
     assert first == second
     assert (len(parses), len(validations)) == (1, 1)
+
+
+class CountingExecutor(ThreadPoolExecutor):
+    def __init__(self) -> None:
+        super().__init__(max_workers=1)
+        self.submitted: list[str] = []
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.submitted.append(repr(args[0] if args else fn))
+        return super().submit(fn, *args, **kwargs)
+
+
+@pytest.fixture
+def litestar_threads() -> Iterator[CountingExecutor]:
+    """Litestar runs every sync dependency and handler on this executor (``sync_to_thread``)."""
+    previous = get_asyncio_executor()
+    executor = CountingExecutor()
+    set_asyncio_executor(executor)
+    yield executor
+    set_asyncio_executor(previous)
+    executor.shutdown()
+
+
+async def test_a_graphql_request_never_hops_to_a_thread(
+    client: AsyncTestClient, litestar_threads: CountingExecutor
+) -> None:
+    await gql(client, "{ economy { creatorShare } }")
+    await gql(client, 'mutation { logIn(input: {handle: "nobody", password: "x"}) { token } }')
+
+    assert litestar_threads.submitted == []
