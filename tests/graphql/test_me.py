@@ -6,7 +6,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from app.core.money import Rate
-from app.graphql.types.users import User
+from app.graphql.types.nodes import User
 from app.ledger import service as ledger
 from app.ledger.codes import AccountCode, Currency, TransferKind
 from app.main import create_app
