@@ -1,4 +1,4 @@
-"""``create_app(settings) -> Litestar``: the GraphQL API, the admin and the health check."""
+"""``create_app(settings) -> Litestar``: the GraphQL API, the admin, webhooks, health check."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ from app.core.database import close_pool, create_engine, open_pool, use_engine
 from app.core.logging import configure_logging
 from app.graphql.context import Context
 from app.graphql.schema import build_schema
-from app.purchases.webhooks import webhook_handlers
 from app.settings import Settings
 from app.streams.feed import create_feed
+from app.web.webhooks import webhook_handlers
 
 
 @get("/", include_in_schema=False)
