@@ -11,11 +11,15 @@ kind of its own (``dataclasses.replace``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TypeVar
 
 import strawberry
+from strawberry.dataloader import DataLoader
 
 from app.core.errors import DomainError, ErrorCode
 from app.core.ids import decode_opaque, encode_opaque
+
+RowT = TypeVar("RowT")
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,11 @@ class IdKind:
             message = self.message or f"Not a valid {self.type_name} id."
             raise DomainError(self.code, message, field)
         return row_id
+
+    async def load(self, value: str, loader: DataLoader[int, RowT | None]) -> RowT | None:
+        """The row an id names, through ``loader``; None for a bad id or a missing row."""
+        row_id = self.find(value)
+        return None if row_id is None else await loader.load(row_id)
 
 
 USER = IdKind("User")

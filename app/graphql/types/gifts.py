@@ -44,10 +44,7 @@ class GiftsQuery:
 
     @strawberry.field
     async def gift(self, info: CoinsInfo, id: strawberry.ID) -> Gift | None:
-        gift_id = ids.GIFT.find(id)
-        if gift_id is None:
-            return None
-        record = await info.context.loaders.gift_by_id.load(gift_id)
+        record = await ids.GIFT.load(id, info.context.loaders.gift_by_id)
         return Gift(record=record) if record else None
 
 

@@ -55,10 +55,7 @@ class LiveStreamPayload:
 class StreamsQuery:
     @strawberry.field
     async def live_stream(self, info: CoinsInfo, id: strawberry.ID) -> LiveStream | None:
-        stream_id = ids.LIVE_STREAM.find(id)
-        if stream_id is None:
-            return None
-        record = await info.context.loaders.stream_by_id.load(stream_id)
+        record = await ids.LIVE_STREAM.load(id, info.context.loaders.stream_by_id)
         return LiveStream(record=record) if record else None
 
     @strawberry.field(description="Streams that are live now, most coins received first.")
