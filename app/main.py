@@ -39,11 +39,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings)
     engine = create_engine(settings.database)
-    use_engine(engine)
+    use_engine(engine, settings.database.retry_attempts)
 
     @asynccontextmanager
     async def database(_: Litestar) -> AsyncIterator[None]:
-        use_engine(engine)
+        use_engine(engine, settings.database.retry_attempts)
         await open_pool(engine, settings.database.pool_max_size)
         try:
             yield

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from fractions import Fraction
 from operator import attrgetter
 from pathlib import Path
@@ -10,8 +12,11 @@ from pathlib import Path
 import pytest
 
 from app.cli import main
+from app.core.database import transaction_attempts
 from app.core.money import Rate
+from app.core.transactions import RetryTransaction, TransactionConflict, in_transaction
 from app.settings import AuthSettings, Settings, SettingsError, variables
+from tests.conftest import Database, run_sync
 
 SECRET = "settings-test-secret-that-is-long-enough"
 README = Path(__file__).parent.parent / "README.md"
@@ -219,3 +224,43 @@ def test_fraud_thresholds_come_from_the_environment() -> None:
     assert settings.fraud.circular_min_coins == 250
     assert settings.fraud.swarm_min_senders == 9
     assert settings.fraud.concentration_percent == 80
+
+
+def test_retry_attempts_bound_the_transaction_retries(
+    db: Database, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COINS_DATABASE_URL", db.url)
+    monkeypatch.setenv("COINS_DATABASE_RETRY_ATTEMPTS", "3")
+    assert main(["ledger", "verify"]) == 0
+    runs = 0
+
+    async def always_conflicting() -> None:
+        nonlocal runs
+        runs += 1
+        raise RetryTransaction
+
+    with pytest.raises(TransactionConflict, match="after 3 attempts"):
+        run_sync(in_transaction(always_conflicting))
+    assert runs == 3
+    assert transaction_attempts() == 3
+
+
+def test_importing_piccolo_conf_opens_nothing(tmp_path: Path) -> None:
+    """Piccolo's ``DB`` is the engine settings name, opened (and its directory made) on use."""
+    directory = tmp_path / "var"
+    script = f"""
+import os
+import app.piccolo_conf as conf
+from app.core import database
+assert database._engine is None
+assert not os.path.exists({str(directory)!r})
+assert conf.DB is database.current_engine()
+assert conf.DB.path == {str(directory / "coins.sqlite3")!r}
+"""
+    environment = {"COINS_DATABASE_URL": f"sqlite:///{directory}/coins.sqlite3"}
+
+    subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=environment, check=True, timeout=60
+    )
+
+    assert directory.is_dir()
