@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"coins: {error}", file=sys.stderr)
         return 2
     if getattr(args, "needs_database", True):
-        use_engine(create_engine(settings.database))
+        use_engine(create_engine(settings.database), settings.database.retry_attempts)
     try:
         outcome = args.handler(args, settings)
         code = asyncio.run(outcome) if asyncio.iscoroutine(outcome) else outcome

@@ -48,13 +48,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings)
     engine = create_engine(settings.database)
-    use_engine(engine)
+    use_engine(engine, settings.database.retry_attempts)
 
     feed = create_feed(settings.redis_url, settings.redis_channel_prefix)
 
     @asynccontextmanager
     async def database(_: Litestar) -> AsyncIterator[None]:
-        use_engine(engine)
+        use_engine(engine, settings.database.retry_attempts)
         await open_pool(engine, settings.database.pool_max_size)
         unsubscribe = wiring.subscribe(settings, feed)
         try:

@@ -23,13 +23,10 @@ from typing import TypeVar
 import structlog
 from piccolo.engine.sqlite import TransactionType
 
-from app.core.database import current_engine, is_sqlite, is_transient
+from app.core.database import current_engine, is_sqlite, is_transient, transaction_attempts
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
-
-DEFAULT_ATTEMPTS = 8
-
 
 # SQLite has one writer at a time. Queueing this process's writers on an asyncio lock hands
 # the database over at once, where SQLite's busy handler would sleep and poll (tens to
@@ -75,13 +72,12 @@ class TransactionConflict(RuntimeError):
     """Still conflicting after every retry: an overloaded database, not a user error."""
 
 
-async def in_transaction(
-    work: Callable[[], Awaitable[T]], *, attempts: int = DEFAULT_ATTEMPTS
-) -> T:
+async def in_transaction(work: Callable[[], Awaitable[T]]) -> T:
     """Run ``work`` in one transaction; nested calls join the transaction already open."""
     engine = current_engine()
     if engine.current_transaction.get() is not None:
         return await work()
+    attempts = transaction_attempts()
     for attempt in range(1, attempts + 1):
         callbacks: list[AfterCommit] = []
         token = _after_commit.set(callbacks)
