@@ -127,7 +127,7 @@ async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     if not result.success:
         print(f"coins: migration failed: {result.message}", file=sys.stderr)
         return 1
-    await ensure_system_accounts()
+    await ensure_system_accounts(settings.ledger.system_account_shards)
     print("database is up to date")
     return 0
 

@@ -6,10 +6,11 @@ with the ledger's balances live with the domain and are gathered here.
 
 from __future__ import annotations
 
+from app.gifts.settlement import reconcile as gifts_settled
 from app.ledger.verify import Report, verify_ledger
 from app.payouts.reconcile import holds_match_ledger
 
-RECONCILERS = (holds_match_ledger,)
+RECONCILERS = (gifts_settled, holds_match_ledger)
 
 
 async def verify_all() -> Report:

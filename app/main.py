@@ -22,6 +22,7 @@ from app.admin.router import admin_router
 from app.admin.templating import template_config
 from app.core.database import close_pool, create_engine, open_pool, use_engine
 from app.core.logging import configure_logging
+from app.gifts.settlement import Settler
 from app.graphql.context import Context
 from app.graphql.schema import build_schema
 from app.settings import Settings
@@ -56,10 +57,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def database(_: Litestar) -> AsyncIterator[None]:
         use_engine(engine, settings.database.retry_attempts)
         await open_pool(engine, settings.database.pool_max_size)
-        unsubscribe = wiring.subscribe(settings, feed)
+        settler = Settler()
+        settler.start()
+        unsubscribe = wiring.subscribe(settings, feed, settler)
         try:
             yield
         finally:
+            await settler.stop()
             unsubscribe()
             await close_pool(engine)
 

@@ -64,7 +64,7 @@ async def seed(creator_share: Fraction = Fraction(1, 2)) -> list[str]:
     assert viewer is not None
     result = await ledger.transfer(
         TransferKind.ADJUSTMENT,
-        debit_account_id=await ledger.system_account_id(AccountCode.COIN_ISSUANCE),
+        debit_account_id=await ledger.system_account_id(AccountCode.COIN_ISSUANCE, viewer.id),
         credit_account_id=await ledger.user_account_id(viewer.id, Currency.COIN),
         amount=WELCOME_COINS,
         user_id=viewer.id,

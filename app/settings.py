@@ -164,6 +164,14 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True)
+class LedgerSettings:
+    # Accounts each busy system account (coin issuance, coin sink, diamond issuance) is split
+    # into, by user: gifts from different people rarely meet on one lock. Raising it adds
+    # shards at the next ``coins migrate``; shards are never removed.
+    system_account_shards: int = setting("COINS_LEDGER_SHARDS", 32, _whole_number(1))
+
+
+@dataclass(frozen=True)
 class AuthSettings:
     jwt_secret: str = setting("COINS_JWT_SECRET", DEVELOPMENT_JWT_SECRET)
     token_ttl_s: int = setting("COINS_TOKEN_TTL_S", 7 * 24 * 3600)
@@ -264,6 +272,7 @@ class Settings:
 
     env: str = setting("COINS_ENV", "development")
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    ledger: LedgerSettings = field(default_factory=LedgerSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     economy: EconomySettings = field(default_factory=EconomySettings)
     payouts: PayoutSettings = field(default_factory=PayoutSettings)

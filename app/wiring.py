@@ -4,7 +4,8 @@ Lower packages emit events without knowing who listens (``app.core.events``): gi
 import the live feed or the fraud rules, payouts and purchases do not import fraud. Here,
 at the top, the app subscribes them, in this order:
 
-- ``GiftSent``: the live feed publishes the gift; the fraud rules check sender and host.
+- ``GiftSent``: the settler wakes to credit the host; the live feed publishes the gift; the
+  fraud rules check sender and host.
 - ``PayoutRequested``: the concentration rule first, then auto-approval, which leaves a
   creator with an open flag (perhaps the one just raised) for staff.
 - ``Clawback``: the refund-after-spend rule.
@@ -18,6 +19,7 @@ from app.core.events import bus
 from app.fraud import rules as fraud_rules
 from app.fraud import service as fraud
 from app.gifts.service import GiftSent
+from app.gifts.settlement import Settler
 from app.payouts import service as payouts
 from app.payouts.provider import provider_if_configured
 from app.purchases.refunds import Clawback
@@ -29,7 +31,9 @@ async def _creator_cleared(creator_id: int) -> bool:
     return not await fraud.has_open_flag(creator_id)
 
 
-def subscribe(settings: Settings, feed: GiftFeed | None = None) -> Callable[[], None]:
+def subscribe(
+    settings: Settings, feed: GiftFeed | None = None, settler: Settler | None = None
+) -> Callable[[], None]:
     """Register every subscriber for ``settings``; returns the function that removes them."""
 
     async def publish_gift(event: GiftSent) -> None:
@@ -57,6 +61,8 @@ def subscribe(settings: Settings, feed: GiftFeed | None = None) -> Callable[[], 
     ]
     if feed is not None:
         unsubscribers.insert(0, bus.subscribe(GiftSent, publish_gift, name="feed"))
+    if settler is not None:
+        unsubscribers.insert(0, bus.subscribe(GiftSent, settler.wake, name="settler"))
 
     def unsubscribe() -> None:
         for remove in unsubscribers:

@@ -40,7 +40,7 @@ async def fund(user_id: int, coins: int) -> None:
     """Credit coins from issuance, as a purchase would."""
     await ledger.transfer(
         TransferKind.PURCHASE,
-        debit_account_id=await ledger.system_account_id(AccountCode.COIN_ISSUANCE),
+        debit_account_id=await ledger.system_account_id(AccountCode.COIN_ISSUANCE, user_id),
         credit_account_id=await ledger.user_account_id(user_id, Currency.COIN),
         amount=coins,
     )
@@ -54,7 +54,7 @@ async def give_diamonds(user_id: int, diamonds: int) -> None:
     """Credit diamonds from issuance, as received gifts would."""
     await ledger.transfer(
         TransferKind.GIFT_RECEIVED,
-        debit_account_id=await ledger.system_account_id(AccountCode.DIAMOND_ISSUANCE),
+        debit_account_id=await ledger.system_account_id(AccountCode.DIAMOND_ISSUANCE, user_id),
         credit_account_id=await ledger.user_account_id(user_id, Currency.DIAMOND),
         amount=diamonds,
     )
@@ -80,7 +80,16 @@ async def make_stream(host: UserRecord | None = None, title: str = "Live now") -
     return await streams.start_stream(host.id, title)
 
 
+async def settled() -> None:
+    """Settle every gift sent so far, as the app's settler does within milliseconds."""
+    from app.gifts.settlement import settle_all
+
+    await settle_all()
+
+
 async def diamonds_of(user_id: int) -> int:
+    """The user's diamonds once every gift sent so far is settled."""
+    await settled()
     return (await ledger.user_balances([user_id]))[user_id][Currency.DIAMOND]
 
 

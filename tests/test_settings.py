@@ -28,6 +28,7 @@ READS: dict[str, tuple[str, str, object]] = {
     "COINS_DATABASE_URL": ("postgresql://db/coins", "database.url", "postgresql://db/coins"),
     "COINS_DATABASE_POOL_MAX_SIZE": ("0", "database.pool_max_size", 0),
     "COINS_DATABASE_RETRY_ATTEMPTS": ("3", "database.retry_attempts", 3),
+    "COINS_LEDGER_SHARDS": ("4", "ledger.system_account_shards", 4),
     "COINS_JWT_SECRET": (SECRET, "auth.jwt_secret", SECRET),
     "COINS_TOKEN_TTL_S": ("3600", "auth.token_ttl_s", 3600),
     "COINS_CREATOR_SHARE": ("0.6", "economy.creator_share", Fraction(3, 5)),

@@ -20,6 +20,7 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
 
+from app.core.errors import DomainError, ErrorCode
 from app.settings import DatabaseSettings, Settings
 
 os.environ.setdefault("PICCOLO_CONF", "app.piccolo_conf")
@@ -83,6 +84,21 @@ def is_unique_violation(error: BaseException) -> bool:
     if isinstance(error, asyncpg.UniqueViolationError):
         return True
     return isinstance(error, sqlite3.IntegrityError) and "UNIQUE" in str(error)
+
+
+# What the server-side functions raise for a DomainError (see coins_domain_error).
+DOMAIN_ERROR_SQLSTATE = "CN001"
+
+
+def domain_error_from(error: BaseException) -> DomainError | None:
+    """The DomainError a server-side function raised (code in DETAIL, field in HINT)."""
+    if getattr(error, "sqlstate", None) != DOMAIN_ERROR_SQLSTATE:
+        return None
+    return DomainError(
+        ErrorCode(getattr(error, "detail", "")),
+        getattr(error, "message", None) or str(error),
+        getattr(error, "hint", None) or None,
+    )
 
 
 def is_transient(error: BaseException) -> bool:

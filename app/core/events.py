@@ -13,7 +13,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from app.core.transactions import on_commit
+from app.core.transactions import on_commit, run_callbacks
 
 E = TypeVar("E")
 Handler = Callable[[Any], Awaitable[None]]
@@ -51,3 +51,8 @@ def emit(event: object) -> None:
     """Tell the event's subscribers once the current transaction commits."""
     for handler in bus.handlers(type(event)):
         on_commit(functools.partial(handler, event))
+
+
+async def emit_committed(event: object) -> None:
+    """Tell the event's subscribers now: its operation committed in a statement of its own."""
+    await run_callbacks([functools.partial(h, event) for h in bus.handlers(type(event))])

@@ -55,7 +55,8 @@ def on_commit(callback: AfterCommit) -> None:
     pending.append(callback)
 
 
-async def _run_after_commit(callbacks: list[AfterCommit]) -> None:
+async def run_callbacks(callbacks: list[AfterCommit]) -> None:
+    """Run each callback, logging (never raising) a failure: the work they follow is done."""
     for callback in callbacks:
         try:
             await callback()
@@ -101,6 +102,6 @@ async def in_transaction(work: Callable[[], Awaitable[T]]) -> T:
             continue
         finally:
             _after_commit.reset(token)
-        await _run_after_commit(callbacks)
+        await run_callbacks(callbacks)
         return result
     raise AssertionError("unreachable")

@@ -26,6 +26,7 @@ from app.fraud import service as fraud
 from app.fraud.codes import FlagStatus, FraudRule, Severity
 from app.fraud.tables import GiftReversal
 from app.gifts import queries as gift_events
+from app.gifts import settlement
 from app.ledger import AccountCode, Currency, TransferKind
 from app.payouts import holds
 from app.streams import service as streams
@@ -127,11 +128,14 @@ async def reverse_gift(
                 # A concurrent reversal committed first: start over and refuse it then.
                 raise RetryTransaction("gift reversed concurrently") from error
             raise
+        # A gift still queued is taken off the queue: its diamonds never reach the host.
+        settled = not await settlement.withdraw(event.id, event.host_id)
         await streams.unrecord_gift(
             stream_id=event.stream_id,
             sender_id=event.sender_id,
             coins=event.coins,
             quantity=event.quantity,
+            in_totals=settled,
         )
         await audit.record(
             actor,
@@ -150,23 +154,32 @@ async def reverse_gift(
         if flag_id is not None:
             await fraud.close_flag(flag_id, FlagStatus.ACTIONED, actor=actor, note=reason)
         accounts = await ledger.user_account_ids([event.sender_id, event.host_id])
+        # The coins come back from the very sink shard the gift paid into.
+        [sink] = [
+            t.credit_account_id
+            for t in await ledger.transfers_of(event.operation_id)
+            if t.kind is TransferKind.GIFT_SENT
+        ]
         description = f"Reversal of gift event #{event.id}"
         legs = [
             ledger.Leg(
                 TransferKind.ADJUSTMENT,
-                await ledger.system_account_id(AccountCode.COIN_SINK),
+                sink,
                 accounts[event.sender_id][Currency.COIN],
                 event.coins,
                 f"{description}: coins back to the sender",
             ),
-            ledger.Leg(
-                TransferKind.ADJUSTMENT,
-                accounts[event.host_id][Currency.DIAMOND],
-                await ledger.system_account_id(AccountCode.DIAMOND_ISSUANCE),
-                event.diamonds,
-                f"{description}: diamonds back from the host",
-            ),
         ]
+        if settled:
+            legs.append(
+                ledger.Leg(
+                    TransferKind.ADJUSTMENT,
+                    accounts[event.host_id][Currency.DIAMOND],
+                    await ledger.system_account_id(AccountCode.DIAMOND_ISSUANCE, event.host_id),
+                    event.diamonds,
+                    f"{description}: diamonds back from the host",
+                )
+            )
         return ledger.Plan(legs, str(rows[0]["id"]), event.id)
 
     async def work() -> None:

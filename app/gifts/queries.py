@@ -67,14 +67,6 @@ async def get_event(event_id: int) -> GiftEventRecord:
     return found[event_id]
 
 
-async def events_by_operation_ids(operation_ids: Sequence[int]) -> dict[int, GiftEventRecord]:
-    """The gift event each ledger operation recorded (creator statements)."""
-    if not operation_ids:
-        return {}
-    rows = await GiftEvent.select().where(GiftEvent.operation_id.is_in(list(set(operation_ids))))
-    return {row["operation_id"]: _record(row) for row in rows}
-
-
 async def recent_events(stream_ids: Sequence[int], first: int) -> dict[int, list[GiftEventRecord]]:
     """The ``first`` newest gift events of each stream, newest first, in one query."""
     found: dict[int, list[GiftEventRecord]] = {stream_id: [] for stream_id in stream_ids}

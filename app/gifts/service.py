@@ -2,12 +2,19 @@
 
 Guarantees
 - One ``send_gift`` is one ledger operation (``ledger.run_operation``): the sender's coins go
-  to the coin sink (GIFT_SENT), diamonds go from diamond issuance to the host
-  (GIFT_RECEIVED), the gift event with its price snapshot, the stream's totals, the sender's
-  per-stream total, the day's spend counter and the idempotency key all commit together,
-  or nothing does.
-- Lock order: the sender's spend counter for today, then the stream row and the sender's
-  per-stream row (``streams.record_gift``), then the ledger accounts in ascending id order.
+  to their shard of the coin sink (GIFT_SENT); the gift event with its price snapshot, the
+  queued credit of the host's diamonds and the stream's totals (``app.gifts.settlement``
+  settles them in batches, at most a few tens of milliseconds later), the sender's
+  per-stream total and combo, the day's spend counter and the idempotency key all commit
+  together, or nothing does.
+- Only the sender's rows are locked (spend counter, per-stream row, coin account) and their
+  sink shard: gifts from different senders, to one creator or many, do not wait for each
+  other.
+- On PostgreSQL the whole send is one statement (``gifts_send``, a function the gifts
+  migrations create from the owning packages' functions), committing on its own when no
+  caller's transaction is open: one round trip. SQLite, one writer, runs the same steps
+  through ``ledger.run_operation``. The two paths check and write the same things in the
+  same order; every gift test runs on both.
 - ``GiftSent`` is emitted in the transaction and heard (by the live feed, the fraud rules)
   only after it commits; never for a replay or a rolled-back gift.
 """
@@ -18,10 +25,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from app import ledger
-from app.core.clock import utcnow
+from app.core.clock import as_utc, utcnow
+from app.core.database import current_engine, domain_error_from, is_sqlite, is_transient
 from app.core.errors import DomainError, ErrorCode
-from app.core.events import emit
-from app.gifts import catalog
+from app.core.events import emit, emit_committed
+from app.gifts import catalog, settlement
 from app.gifts.queries import GiftEventRecord, get_event
 from app.gifts.tables import GiftEvent
 from app.ledger import AccountCode, Currency, TransferKind
@@ -68,6 +76,10 @@ async def send_gift(
 ) -> SentGift:
     """Send ``quantity`` of a gift to a live stream's host, once per idempotency key."""
     validate_quantity(quantity, platform.max_gift_quantity)
+    if not is_sqlite():
+        return await _send_in_one_statement(
+            sender_id, stream_id, gift_id, quantity, idempotency_key, platform
+        )
 
     async def build(operation: ledger.OpenOperation) -> ledger.Plan[GiftEventRecord]:
         sender = users.require_can_transact(await users.get_user(sender_id))
@@ -86,7 +98,6 @@ async def send_gift(
             sender_id=sender_id,
             gift_id=gift_id,
             coins=coins,
-            quantity=quantity,
             combo_window_s=platform.combo_window_s,
         )
         fields = {
@@ -104,26 +115,23 @@ async def send_gift(
         }
         rows = await GiftEvent.insert(GiftEvent(**fields)).returning(GiftEvent.id)
         event = GiftEventRecord(id=rows[0]["id"], **fields)
+        await settlement.queue_credit(
+            event_id=event.id,
+            host_id=stream.host_id,
+            stream_id=stream_id,
+            coins=coins,
+            quantity=quantity,
+            diamonds=diamonds,
+        )
         emit(GiftSent(event, sender.created_at))
-        accounts = await ledger.user_account_ids([sender_id, stream.host_id])
-        description = f"{gift.name} x{quantity}"
-        legs = [
-            ledger.Leg(
-                TransferKind.GIFT_SENT,
-                accounts[sender_id][Currency.COIN],
-                await ledger.system_account_id(AccountCode.COIN_SINK),
-                coins,
-                description,
-            ),
-            ledger.Leg(
-                TransferKind.GIFT_RECEIVED,
-                await ledger.system_account_id(AccountCode.DIAMOND_ISSUANCE),
-                accounts[stream.host_id][Currency.DIAMOND],
-                diamonds,
-                description,
-            ),
-        ]
-        return ledger.Plan(legs, str(event.id), event)
+        leg = ledger.Leg(
+            TransferKind.GIFT_SENT,
+            await ledger.user_account_id(sender_id, Currency.COIN),
+            await ledger.system_account_id(AccountCode.COIN_SINK, sender_id),
+            coins,
+            f"{gift.name} x{quantity}",
+        )
+        return ledger.Plan([leg], str(event.id), event)
 
     outcome = await ledger.run_operation(
         OPERATION_KIND,
@@ -135,3 +143,65 @@ async def send_gift(
     if outcome.value is None:
         return SentGift(await get_event(int(outcome.result_ref or 0)), replayed=True)
     return SentGift(outcome.value)
+
+
+_SEND = "SELECT * FROM gifts_send({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})"
+# A lone statement retries its own conflicts (in_transaction retries the others').
+_STATEMENT_ATTEMPTS = 8
+
+
+async def _send_in_one_statement(
+    sender_id: int,
+    stream_id: int,
+    gift_id: int,
+    quantity: int,
+    idempotency_key: str,
+    platform: SpendingSettings,
+) -> SentGift:
+    request = {"stream": stream_id, "gift": gift_id, "quantity": quantity}
+    args = (
+        sender_id,
+        stream_id,
+        gift_id,
+        quantity,
+        ledger.validate_idempotency_key(idempotency_key),
+        ledger.request_fingerprint({"kind": OPERATION_KIND, **request}),
+        utcnow(),
+        await ledger.system_account_id(AccountCode.COIN_SINK, sender_id),
+        platform.combo_window_s,
+        platform.new_account_days,
+        platform.new_account_daily_coins,
+    )
+    joined = current_engine().current_transaction.get() is not None
+    for attempt in range(1, _STATEMENT_ATTEMPTS + 1):
+        try:
+            [row] = await GiftEvent.raw(_SEND, *args)
+            break
+        except Exception as error:
+            domain = domain_error_from(error)
+            if domain is not None:
+                raise domain from None
+            if joined or not is_transient(error) or attempt == _STATEMENT_ATTEMPTS:
+                raise
+    if row["replayed"]:
+        return SentGift(await get_event(row["event_id"]), replayed=True)
+    event = GiftEventRecord(
+        id=row["event_id"],
+        operation_id=row["operation_id"],
+        stream_id=stream_id,
+        gift_id=gift_id,
+        gift_version_id=row["gift_version_id"],
+        sender_id=sender_id,
+        host_id=row["host_id"],
+        quantity=quantity,
+        coins=row["coins"],
+        diamonds=row["diamonds"],
+        combo_count=row["combo_count"],
+        created_at=args[6],
+    )
+    sent = GiftSent(event, as_utc(row["sender_created_at"]))
+    if joined:
+        emit(sent)
+    else:
+        await emit_committed(sent)
+    return SentGift(event)

@@ -14,8 +14,7 @@ from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from app import ledger
-from app.gifts import catalog
+from app.gifts import catalog, settlement
 from app.gifts import queries as gift_events
 from app.ledger.codes import Currency
 from app.payouts import queries as payouts
@@ -65,12 +64,14 @@ class Loaders:
 
     def __init__(self) -> None:
         self.user_by_id = loader(users.users_by_ids, None)
-        self.balances_by_user_id = loader(ledger.user_balances, NO_BALANCES)
+        # Diamonds count gifts received and not settled yet: what a wallet shows is exact.
+        self.balances_by_user_id = loader(settlement.exact_balances, NO_BALANCES)
         # Gifts at their current price, and as priced by a version (what an event cost).
         self.gift_by_id = loader(catalog.gifts_by_ids, None)
         self.gift_by_version_id = loader(catalog.gifts_by_version_ids, None)
-        self.stream_by_id = loader(streams.streams_by_ids, None)
-        self.live_stream_by_host_id = loader(streams.live_streams_of_hosts, None)
+        # Stream totals count what is still queued, likewise.
+        self.stream_by_id = loader(settlement.streams_by_ids, None)
+        self.live_stream_by_host_id = loader(settlement.live_streams_of_hosts, None)
         self.top_gifters_by_stream = loader(per_page_size(streams.top_gifters), ())
         self.recent_gifts_by_stream = loader(per_page_size(gift_events.recent_events), ())
         self.spending_totals_by_user_id = loader(spending.totals_of, SpendingTotals(0, 0, 0))

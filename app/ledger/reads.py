@@ -14,8 +14,9 @@ from typing import Any
 
 from app.core.clock import as_utc, utcnow
 from app.core.database import is_sqlite
-from app.ledger.accounts import user_account_ids
-from app.ledger.codes import Currency, TransferKind
+from app.ledger.accounts import system_account_ids, user_account_ids
+from app.ledger.codes import AccountCode, Currency, TransferKind
+from app.ledger.service import PostedTransfer, posted_transfer
 from app.ledger.tables import Account, Transfer
 
 
@@ -32,11 +33,25 @@ async def user_balances(user_ids: Sequence[int]) -> dict[int, dict[Currency, int
     return found
 
 
+async def system_balance(code: AccountCode) -> int:
+    """A system account's balance: the sum of its shards."""
+    rows = await Account.select(Account.balance).where(
+        Account.id.is_in(await system_account_ids(code))
+    )
+    return sum(row["balance"] for row in rows)
+
+
 async def account_balance(account_id: int) -> int:
     row = await Account.select(Account.balance).where(Account.id == account_id).first()
     if row is None:
         raise RuntimeError(f"no ledger account {account_id}")
     return row["balance"]
+
+
+async def transfers_of_kind(kind: TransferKind) -> dict[int, PostedTransfer]:
+    """Every transfer of ``kind`` by id (reconciling a domain with the ledger)."""
+    rows = await Transfer.select().where(Transfer.kind == kind.value)
+    return {row["id"]: posted_transfer(row) for row in rows}
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,12 +4,14 @@ Guarantees
 - Every movement is a ``Transfer`` from one account to another of the same currency, with a
   positive integer amount, a kind, its operation, and both balances after it.
 - Transfers are never updated or deleted; a mistake is corrected by a compensating transfer.
-- A debit is one conditional ``UPDATE ... WHERE balance >= amount``: no read-then-write, so
-  concurrent spends can never take a user below zero. Only ``OVERDRAFT_KINDS`` (clawbacks,
-  staff adjustments) may.
+- A debit is checked against the balance read under the account's row lock and written by
+  an ``UPDATE`` conditional on that balance: concurrent spends can never take a user below
+  zero. Only ``OVERDRAFT_KINDS`` (clawbacks, staff adjustments) may. The server-side twin
+  (``ledger_post_transfer``, PostgreSQL) debits with ``UPDATE ... WHERE balance >= amount``.
 - The rows an operation touches are locked in ascending id order, so operations never
   deadlock each other. A domain's own rows are written first (in ``build``), the ledger's
-  accounts last, so the busiest locks are held for the shortest time.
+  accounts last, so the busiest locks are held for the shortest time; posting takes three
+  statements however many legs an operation has.
 - An operation's transfers, its idempotency key and its result commit in one transaction.
   The same key with the same request replays the first result; with another request it is
   ``IDEMPOTENCY_KEY_REUSED``; two concurrent requests with one key move value once.
@@ -23,7 +25,7 @@ import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from app.core.clock import as_utc, utcnow
 from app.core.database import is_sqlite, is_unique_violation
@@ -37,21 +39,6 @@ T = TypeVar("T")
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 128
 
-# The debit is one conditional update: it succeeds only while the balance covers it.
-_DEBIT_COVERED = (
-    "UPDATE ledger_account SET balance = balance - {}, head_hash = {} "
-    "WHERE id = {} AND (balance >= {} OR may_go_negative) RETURNING balance"
-)
-# Clawbacks and staff adjustments take back value the user had, even into the negative.
-_DEBIT_ANY = (
-    "UPDATE ledger_account SET balance = balance - {}, head_hash = {} WHERE id = {} "
-    "RETURNING balance"
-)
-_CREDIT = (
-    "UPDATE ledger_account SET balance = balance + {}, head_hash = {} WHERE id = {} "
-    "RETURNING balance"
-)
-
 
 @dataclass(frozen=True, slots=True)
 class Leg:
@@ -62,6 +49,8 @@ class Leg:
     credit_account_id: int
     amount: int
     description: str = ""
+    # A digest of what the transfer stands for in bulk; its hash covers it (see chain.py).
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +65,7 @@ class PostedTransfer:
     credit_balance_after: int
     description: str
     created_at: datetime
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,21 +208,23 @@ async def transfers_of(operation_id: int) -> list[PostedTransfer]:
     rows = (
         await Transfer.select().where(Transfer.operation_id == operation_id).order_by(Transfer.id)
     )
-    return [
-        PostedTransfer(
-            id=row["id"],
-            operation_id=row["operation_id"],
-            kind=TransferKind(row["kind"]),
-            debit_account_id=row["debit_account_id"],
-            credit_account_id=row["credit_account_id"],
-            amount=row["amount"],
-            debit_balance_after=row["debit_balance_after"],
-            credit_balance_after=row["credit_balance_after"],
-            description=row["description"],
-            created_at=as_utc(row["created_at"]),
-        )
-        for row in rows
-    ]
+    return [posted_transfer(row) for row in rows]
+
+
+def posted_transfer(row: Mapping[str, Any]) -> PostedTransfer:
+    return PostedTransfer(
+        id=row["id"],
+        operation_id=row["operation_id"],
+        kind=TransferKind(row["kind"]),
+        debit_account_id=row["debit_account_id"],
+        credit_account_id=row["credit_account_id"],
+        amount=row["amount"],
+        debit_balance_after=row["debit_balance_after"],
+        credit_balance_after=row["credit_balance_after"],
+        description=row["description"],
+        created_at=as_utc(row["created_at"]),
+        detail=row["detail"],
+    )
 
 
 async def _open(
@@ -257,10 +249,12 @@ async def _open(
 
 
 async def _post(operation: OpenOperation, legs: Sequence[Leg]) -> list[PostedTransfer]:
-    """Post ``legs`` in order, all or nothing.
+    """Post ``legs`` in order, all or nothing, in three statements whatever their number.
 
-    Raises INSUFFICIENT_FUNDS when a debit would take an account below zero and the
-    transfer kind does not allow it; the transaction then rolls everything back.
+    The accounts are locked in ascending id order and read (balances, chain heads); each
+    debit is checked against the balance under that lock (INSUFFICIENT_FUNDS unless the
+    account or the transfer kind may overdraw); then one UPDATE writes every touched
+    account, conditional on the balance it locked, and one INSERT writes the transfers.
     """
     for leg in legs:
         if not isinstance(leg.amount, int) or isinstance(leg.amount, bool) or leg.amount <= 0:
@@ -269,15 +263,19 @@ async def _post(operation: OpenOperation, legs: Sequence[Leg]) -> list[PostedTra
             raise ValueError("a transfer needs two different accounts")
     if not legs:
         return []
-    heads = await _lock_accounts(
+    accounts = await _lock_accounts(
         {a for leg in legs for a in (leg.debit_account_id, leg.credit_account_id)}
     )
     now = utcnow()
     posted: list[PostedTransfer] = []
+    hashes: list[str] = []
     for leg in legs:
-        debit, credit = heads[leg.debit_account_id], heads[leg.credit_account_id]
+        debit, credit = accounts[leg.debit_account_id], accounts[leg.credit_account_id]
         if debit.currency != credit.currency:
             raise ValueError("a transfer moves one currency between accounts of that currency")
+        covered = debit.balance >= leg.amount or debit.may_go_negative
+        if not covered and leg.kind not in OVERDRAFT_KINDS:
+            raise DomainError(ErrorCode.INSUFFICIENT_FUNDS, "Not enough balance for this.")
         new_hash = transfer_hash(
             prev_debit_hash=debit.head_hash,
             prev_credit_hash=credit.head_hash,
@@ -287,29 +285,30 @@ async def _post(operation: OpenOperation, legs: Sequence[Leg]) -> list[PostedTra
             credit_account_id=leg.credit_account_id,
             amount=leg.amount,
             created_at=now,
+            detail=leg.detail,
         )
-        if leg.kind in OVERDRAFT_KINDS:
-            debited = await Account.raw(_DEBIT_ANY, leg.amount, new_hash, leg.debit_account_id)
-        else:
-            debited = await Account.raw(
-                _DEBIT_COVERED, leg.amount, new_hash, leg.debit_account_id, leg.amount
+        debit.balance -= leg.amount
+        credit.balance += leg.amount
+        debit.head_hash = credit.head_hash = new_hash
+        hashes.append(new_hash)
+        posted.append(
+            PostedTransfer(
+                id=0,
+                operation_id=operation.id,
+                kind=leg.kind,
+                debit_account_id=leg.debit_account_id,
+                credit_account_id=leg.credit_account_id,
+                amount=leg.amount,
+                debit_balance_after=debit.balance,
+                credit_balance_after=credit.balance,
+                description=leg.description,
+                created_at=now,
+                detail=leg.detail,
             )
-        if not debited:
-            raise DomainError(ErrorCode.INSUFFICIENT_FUNDS, "Not enough balance for this.")
-        credited = await Account.raw(_CREDIT, leg.amount, new_hash, leg.credit_account_id)
-        record = PostedTransfer(
-            id=0,
-            operation_id=operation.id,
-            kind=leg.kind,
-            debit_account_id=leg.debit_account_id,
-            credit_account_id=leg.credit_account_id,
-            amount=leg.amount,
-            debit_balance_after=debited[0]["balance"],
-            credit_balance_after=credited[0]["balance"],
-            description=leg.description,
-            created_at=now,
         )
-        inserted = await Transfer.insert(
+    await _write_accounts(accounts)
+    rows = await Transfer.insert(
+        *(
             Transfer(
                 operation_id=record.operation_id,
                 kind=record.kind.value,
@@ -321,38 +320,72 @@ async def _post(operation: OpenOperation, legs: Sequence[Leg]) -> list[PostedTra
                 description=record.description,
                 created_at=now,
                 hash=new_hash,
+                detail=record.detail,
             )
-        ).returning(Transfer.id)
-        debit.head_hash = credit.head_hash = new_hash
-        posted.append(replace(record, id=inserted[0]["id"]))
-    return posted
+            for record, new_hash in zip(posted, hashes, strict=True)
+        )
+    ).returning(Transfer.id)
+    ids = sorted(row["id"] for row in rows)  # one statement: ids ascend in insertion order
+    return [
+        replace(record, id=transfer_id) for record, transfer_id in zip(posted, ids, strict=True)
+    ]
 
 
 @dataclass(slots=True)
-class _Head:
+class _Locked:
+    """An account as this transaction holds it: its balance and chain head, as they go."""
+
     currency: str
+    may_go_negative: bool
+    locked_balance: int
+    balance: int
     head_hash: str
 
 
-async def _lock_accounts(account_ids: set[int]) -> dict[int, _Head]:
-    """Lock the accounts in ascending id order and read their chain heads.
+async def _lock_accounts(account_ids: set[int]) -> dict[int, _Locked]:
+    """Lock the accounts in ascending id order (one statement) and read them.
 
     SQLite's ``BEGIN IMMEDIATE`` already gives this transaction the only write lock.
     """
     ordered = sorted(account_ids)
-    if is_sqlite():
-        rows = await Account.select(Account.id, Account.currency, Account.head_hash).where(
-            Account.id.is_in(ordered)
+    lock = "" if is_sqlite() else " ORDER BY id FOR UPDATE"
+    rows = await Account.raw(
+        "SELECT id, currency, may_go_negative, balance, head_hash FROM ledger_account "  # noqa: S608 (only "{}" placeholders are formatted in)
+        f"WHERE id IN ({', '.join('{}' for _ in ordered)}){lock}",
+        *ordered,
+    )
+    found = {
+        row["id"]: _Locked(
+            row["currency"],
+            bool(row["may_go_negative"]),
+            row["balance"],
+            row["balance"],
+            row["head_hash"],
         )
-    else:
-        rows = []
-        for account_id in ordered:
-            rows += await Account.raw(
-                "SELECT id, currency, head_hash FROM ledger_account WHERE id = {} FOR UPDATE",
-                account_id,
-            )
-    heads = {row["id"]: _Head(row["currency"], row["head_hash"]) for row in rows}
-    missing = set(ordered) - heads.keys()
+        for row in rows
+    }
+    missing = set(ordered) - found.keys()
     if missing:
         raise ValueError(f"no ledger accounts {sorted(missing)}")
-    return heads
+    return found
+
+
+async def _write_accounts(accounts: dict[int, _Locked]) -> None:
+    """One UPDATE for every account: its new balance and head, where the balance is still
+    the one this transaction locked (it always is; a mismatch is a bug, never a retry)."""
+    values = ", ".join(
+        "(CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS VARCHAR(64)))"
+        for _ in accounts
+    )
+    args: list[object] = []
+    for account_id, account in sorted(accounts.items()):
+        args += [account_id, account.locked_balance, account.balance, account.head_hash]
+    rows = await Account.raw(
+        "UPDATE ledger_account SET balance = v.column3, head_hash = v.column4 "  # noqa: S608 (only "{}" placeholders are formatted in)
+        f"FROM (VALUES {values}) AS v "
+        "WHERE ledger_account.id = v.column1 AND ledger_account.balance = v.column2 "
+        "RETURNING ledger_account.id",
+        *args,
+    )
+    if len(rows) != len(accounts):
+        raise RuntimeError("a locked ledger account changed under its lock")

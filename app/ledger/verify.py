@@ -158,6 +158,7 @@ def _check_transfer(
         credit_account_id=credit_id,
         amount=amount,
         created_at=row["created_at"],
+        detail=row["detail"],
     )
     if expected != row["hash"]:
         found.append(

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from app import ledger
 from app.core.errors import DomainError, ErrorCode
 from app.core.money import Money
-from app.gifts import catalog
+from app.gifts import catalog, settlement
 from app.gifts import queries as gift_events
 from app.ledger import Currency, TransferKind
 from app.payouts.queries import list_payouts
@@ -83,7 +83,8 @@ async def creator_statement(creator: UserRecord, month: str, economy: EconomySet
     start, end = month_bounds(month)
     history = await ledger.account_history(creator.id, Currency.DIAMOND, since=start, until=end)
     received = [e for e in history.entries if e.kind is TransferKind.GIFT_RECEIVED and e.amount > 0]
-    events = await gift_events.events_by_operation_ids([e.operation_id for e in received])
+    settled = await settlement.events_settled_by([e.transfer_id for e in received])
+    events = await gift_events.events_by_ids([i for ids in settled.values() for i in ids])
     names = {
         version_id: gift.name
         for version_id, gift in (
@@ -96,18 +97,17 @@ async def creator_statement(creator: UserRecord, month: str, economy: EconomySet
             await streams.streams_by_ids([e.stream_id for e in events.values()])
         ).items()
     }
-    gift_entries = {e.transfer_id for e in received}
     grouped: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     other: list[LedgerLine] = []
     for entry in history.entries:
-        event = events.get(entry.operation_id) if entry.transfer_id in gift_entries else None
-        if event is None:
+        credited = [events[i] for i in settled.get(entry.transfer_id, []) if i in events]
+        if not credited:
             other.append(LedgerLine(entry.created_at, entry.kind, entry.amount, entry.description))
-            continue
-        key = (event.stream_id, names.get(event.gift_version_id, "?"))
-        grouped[key][0] += 1
-        grouped[key][1] += event.quantity
-        grouped[key][2] += entry.amount
+        for event in credited:
+            key = (event.stream_id, names.get(event.gift_version_id, "?"))
+            grouped[key][0] += 1
+            grouped[key][1] += event.quantity
+            grouped[key][2] += event.diamonds
     gifts = [
         GiftLine(stream_id, titles.get(stream_id, ""), name, sends, quantity, diamonds)
         for (stream_id, name), (sends, quantity, diamonds) in sorted(grouped.items())

@@ -176,7 +176,7 @@ async def _credit(
     bonus = f" + {package.bonus_coins} bonus" if package.bonus_coins else ""
     leg = ledger.Leg(
         TransferKind.PURCHASE,
-        await ledger.system_account_id(AccountCode.COIN_ISSUANCE),
+        await ledger.system_account_id(AccountCode.COIN_ISSUANCE, user_id),
         await ledger.user_account_id(user_id, Currency.COIN),
         package.total_coins,
         f"Bought {package.coins} coins{bonus} ({provider.value.lower()})",

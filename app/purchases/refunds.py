@@ -78,7 +78,7 @@ async def refund_purchase(
             leg = ledger.Leg(
                 TransferKind.REFUND_CLAWBACK,
                 await ledger.user_account_id(purchase.user_id, Currency.COIN),
-                await ledger.system_account_id(AccountCode.COIN_ISSUANCE),
+                await ledger.system_account_id(AccountCode.COIN_ISSUANCE, purchase.user_id),
                 purchase.total_coins,
                 f"Coins taken back: purchase refunded ({reason})",
             )

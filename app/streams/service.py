@@ -1,16 +1,17 @@
 """Live streams: going live, ending, reading streams, their totals and leaderboards.
 
-This package owns ``live_stream`` and ``stream_gifter``. A gift is counted in the stream's
-totals, the sender's total and their combo by ``record_gift`` (called by
-``app.gifts.service.send_gift`` in the gift's transaction) and taken out by
-``unrecord_gift`` (a reversal); nothing else writes them.
+This package owns ``live_stream`` and ``stream_gifter``. A gift is counted in the sender's
+total and combo by ``record_gift`` (in the gift's transaction), in the stream's totals by
+``add_gift_totals`` (when the gifts settlement settles it, in batches) and taken out by
+``unrecord_gift`` (a reversal); nothing else writes them. Reads that must be exact add
+what is still queued (``app.gifts.settlement``).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from app.core.clock import as_utc, utcnow
@@ -144,21 +145,43 @@ async def live_streams_of_hosts(host_ids: Sequence[int]) -> dict[int, StreamReco
     return {row["host_id"]: _record(row) for row in rows}
 
 
-async def list_live(*, limit: int, after: tuple[int, int] | None = None) -> list[StreamRecord]:
-    """Live streams, most coins first (then oldest id first); keyset after (coins, id)."""
-    query = LiveStream.select().where(LiveStream.status == LIVE)
-    if after is not None:
-        coins, stream_id = after
-        query = query.where(
-            (LiveStream.coins_received < coins)
-            | ((LiveStream.coins_received == coins) & (LiveStream.id > stream_id))
-        )
-    rows = (
-        await query.order_by(LiveStream.coins_received, ascending=False)
-        .order_by(LiveStream.id)
-        .limit(limit)
+def with_pending(stream: StreamRecord, pending: Mapping[int, tuple[int, int]]) -> StreamRecord:
+    """The stream with the (coins, gifts) not added to its totals yet counted in."""
+    coins, gifts = pending.get(stream.id, (0, 0))
+    if not coins and not gifts:
+        return stream
+    return replace(
+        stream, coins_received=stream.coins_received + coins, gift_count=stream.gift_count + gifts
     )
-    return [_record(row) for row in rows]
+
+
+async def list_live(
+    *,
+    limit: int,
+    after: tuple[int, int] | None = None,
+    pending: Mapping[int, tuple[int, int]] | None = None,
+) -> list[StreamRecord]:
+    """Live streams, most coins first (then oldest id first); keyset after (coins, id).
+
+    ``pending`` (coins, gifts) per stream, not in the totals yet, count in the order and in
+    the records: the caller knows what is queued, this package does not."""
+    extra = {stream_id: coins for stream_id, (coins, _) in (pending or {}).items() if coins}
+    values = ", ".join("(CAST({} AS BIGINT), CAST({} AS BIGINT))" for _ in extra) or (
+        "(CAST(0 AS BIGINT), CAST(0 AS BIGINT))"
+    )
+    args: list[object] = [n for item in sorted(extra.items()) for n in item]
+    keyset = ""
+    if after is not None:
+        keyset = " AND (total < {} OR (total = {} AND id > {}))"
+        args += [after[0], after[0], after[1]]
+    rows = await LiveStream.raw(
+        "SELECT * FROM (SELECT live_stream.*, coins_received + COALESCE(p.column2, 0) AS total "  # noqa: S608 (only "{}" placeholders are formatted in)
+        f"FROM live_stream LEFT JOIN (VALUES {values}) AS p ON p.column1 = live_stream.id "
+        f"WHERE status = 'LIVE') ranked WHERE 1 = 1{keyset} ORDER BY total DESC, id LIMIT {{}}",
+        *args,
+        limit,
+    )
+    return [with_pending(_record(row), pending or {}) for row in rows]
 
 
 async def top_gifters(stream_ids: Sequence[int], first: int) -> dict[int, list[GifterRank]]:
@@ -194,23 +217,14 @@ async def record_gift(
     sender_id: int,
     gift_id: int,
     coins: int,
-    quantity: int,
     combo_window_s: int,
 ) -> int:
-    """Count a gift in the stream's totals and the sender's standing; returns its combo count.
+    """Count a gift in the sender's standing on the stream; returns its combo count.
 
     Consecutive sends of one gift by one sender within ``combo_window_s`` count up the
-    combo. STREAM_NOT_LIVE when the stream has ended. Runs in the gift's transaction.
+    combo. Only the sender's own row is written: the stream's totals arrive in batches
+    (``add_gift_totals``), so gifts to one stream do not queue for its row.
     """
-    still_live = await LiveStream.raw(
-        "UPDATE live_stream SET coins_received = coins_received + {}, "
-        "gift_count = gift_count + {} WHERE id = {} AND status = 'LIVE' RETURNING id",
-        coins,
-        quantity,
-        stream_id,
-    )
-    if not still_live:
-        raise DomainError(ErrorCode.STREAM_NOT_LIVE, "This stream has ended.", "streamId")
     now = utcnow()
     previous = (
         await StreamGifter.select(
@@ -243,14 +257,36 @@ async def record_gift(
     return combo
 
 
-async def unrecord_gift(*, stream_id: int, sender_id: int, coins: int, quantity: int) -> None:
-    """Take a reversed gift out of the stream's totals and the sender's standing."""
-    await LiveStream.update(
-        {
-            LiveStream.coins_received: LiveStream.coins_received - coins,
-            LiveStream.gift_count: LiveStream.gift_count - quantity,
-        }
-    ).where(LiveStream.id == stream_id)
+async def add_gift_totals(totals: Mapping[int, tuple[int, int]]) -> None:
+    """Add (coins, gifts) to each stream's totals in one statement (a settled batch)."""
+    if not totals:
+        return
+    values = ", ".join(
+        "(CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS BIGINT))" for _ in totals
+    )
+    args: list[object] = []
+    for stream_id, (coins, quantity) in sorted(totals.items()):
+        args += [stream_id, coins, quantity]
+    await LiveStream.raw(
+        "UPDATE live_stream SET coins_received = coins_received + v.column2, "  # noqa: S608 (only "{}" placeholders are formatted in)
+        f"gift_count = gift_count + v.column3 FROM (VALUES {values}) AS v "
+        "WHERE live_stream.id = v.column1",
+        *args,
+    )
+
+
+async def unrecord_gift(
+    *, stream_id: int, sender_id: int, coins: int, quantity: int, in_totals: bool
+) -> None:
+    """Take a reversed gift out of the sender's standing, and out of the stream's totals
+    when it had reached them (``in_totals``: it was settled, not still queued)."""
+    if in_totals:
+        await LiveStream.update(
+            {
+                LiveStream.coins_received: LiveStream.coins_received - coins,
+                LiveStream.gift_count: LiveStream.gift_count - quantity,
+            }
+        ).where(LiveStream.id == stream_id)
     await StreamGifter.update({StreamGifter.coins: StreamGifter.coins - coins}).where(
         (StreamGifter.stream_id == stream_id) & (StreamGifter.sender_id == sender_id)
     )

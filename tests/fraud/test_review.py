@@ -37,6 +37,7 @@ from tests.factories import (
     make_stream,
     make_user,
     send,
+    settled,
     staff,
 )
 from tests.graphql.helpers import gql
@@ -94,6 +95,7 @@ async def test_reversing_a_gift_restores_both_balances_once_and_closes_the_flag(
 
 async def test_a_reversal_takes_diamonds_already_paid_out_into_the_negative(db) -> None:
     viewer, host, _, event = await gifted(coins=200, quantity=1)
+    await settled()
     payout = await payouts.request_payout(host.id, 100, "cash-out", economy=ECONOMY)
     await payouts.approve_payout(payout.id, MOD, provider=SandboxPayoutProvider())
 

@@ -23,7 +23,7 @@ from app.settings import EconomySettings, FraudSettings, PayoutSettings, Setting
 from app.streams.service import StreamRecord
 from app.users.service import UserRecord
 from app.users.tables import User
-from tests.factories import make_gift, make_stream, make_user, subscribed
+from tests.factories import make_gift, make_stream, make_user, settled, subscribed
 
 pytestmark = pytest.mark.usefixtures("db")
 
@@ -181,6 +181,7 @@ async def creator_gifted(top_coins: int, other_coins: int) -> UserRecord:
     stream = await make_stream(creator)
     await gift(whale, stream, top_coins)
     await gift(fan, stream, other_coins)
+    await settled()
     return creator
 
 

@@ -43,8 +43,7 @@ async def test_transfer_is_balanced_and_records_both_balances() -> None:
     sink = await ledger.system_account_id(AccountCode.COIN_SINK)
     assert await ledger.account_balance(sink) == posted.credit_balance_after == 30
     assert await coins_of(alice.id) == 70
-    issuance = await ledger.system_account_id(AccountCode.COIN_ISSUANCE)
-    assert await ledger.account_balance(issuance) == -100
+    assert await ledger.system_balance(AccountCode.COIN_ISSUANCE) == -100
     assert (await verify_ledger()).ok
 
 
@@ -271,7 +270,8 @@ async def test_verify_notices_a_consistent_forgery() -> None:
     await Account.update({Account.balance: 95}).where(
         (Account.user_id == alice.id) & (Account.currency == Currency.COIN.value)
     )
-    await Account.update({Account.balance: 5}).where(Account.code == AccountCode.COIN_SINK.value)
+    sink = await ledger.system_account_id(AccountCode.COIN_SINK)
+    await Account.update({Account.balance: 5}).where(Account.id == sink)
 
     breaches = (await verify_ledger()).breaches
 

@@ -55,7 +55,7 @@ async def request(
 
 
 async def account(code: AccountCode) -> int:
-    return await ledger.account_balance(await ledger.system_account_id(code))
+    return await ledger.system_balance(code)
 
 
 async def assert_hold_matches_payouts() -> None:

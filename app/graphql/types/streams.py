@@ -7,6 +7,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from app.gifts import queries as gift_events
+from app.gifts import settlement
 from app.graphql import ids
 from app.graphql.context import CoinsInfo, require_viewer, require_viewer_id
 from app.graphql.errors import MutationError
@@ -29,7 +30,7 @@ async def live_streams_after(
     """A page of live streams, each primed in the loader its fields read it from."""
     # The cursor says (id, coins); the service continues after (coins, id).
     keyset = None if after is None else (after[1], after[0])
-    rows = await streams.list_live(limit=limit, after=keyset)
+    rows = await settlement.live_streams(limit=limit, after=keyset)
     for row in rows:
         info.context.loaders.stream_by_id.prime(row.id, row)
     return rows
