@@ -244,8 +244,8 @@ def render(latest: Mapping[str, Any], baseline: Mapping[str, Any] | None) -> str
         f"{config.get('workers')} app worker(s), {config.get('rounds')} rounds, medians"
     )
     header = (
-        f"{'scenario':<16} {'req/s':>8} {'p50':>7} {'p99':>7} {'p99.9':>7} {'@ req/s':>8} "
-        f"{'app ms':>7} {'pg ms':>7} {'stmts':>6} {'trips':>6} {'fail':>5}"
+        f"{'scenario':<16} {'req/s':>8} {'p50':>7} {'p99':>7} {'p99.9':>7} {'n':>5} "
+        f"{'@ req/s':>8} {'app ms':>7} {'pg ms':>7} {'stmts':>6} {'trips':>6} {'fail':>5}"
     )
     lines += ["", header, "-" * len(header)]
     for name, scenario in latest["scenarios"].items():
@@ -253,13 +253,15 @@ def render(latest: Mapping[str, Any], baseline: Mapping[str, Any] | None) -> str
         lines.append(
             f"{name:<16} {_fmt(scenario['throughput_per_s']):>8} {_fmt(latency['open_p50']):>7} "
             f"{_fmt(latency['open_p99']):>7} {_fmt(latency['open_p999']):>7} "
-            f"{_fmt(latency['open_rate_per_s'], 0):>8} {_fmt(cpu['app'], 2):>7} "
-            f"{_fmt(cpu['postgres'], 2):>7} {_fmt(sql.get('statements_per_request')):>6} "
+            f"{_fmt(latency['open_samples'], 0):>5} {_fmt(latency['open_rate_per_s'], 0):>8} "
+            f"{_fmt(cpu['app'], 2):>7} {_fmt(cpu['postgres'], 2):>7} "
+            f"{_fmt(sql.get('statements_per_request')):>6} "
             f"{_fmt(sql.get('round_trips_per_request')):>6} {scenario['failures']:>5}"
         )
     lines.append(
-        "latencies in ms in the open loop at half the closed-loop maximum (@ req/s); "
-        "CPU ms per request; statements and round trips per request from the wire"
+        "req/s: closed loop; latencies (ms) of n requests in the open loop at half that "
+        "(@ req/s);\nCPU ms per request of the app and PostgreSQL; statements and round "
+        "trips per request on the wire"
     )
     lines += ["", "ratios (median of per-round ratios of throughput):"]
     for name, value in latest["ratios"].items():

@@ -764,6 +764,9 @@ async def main_async(config: Config) -> int:
     except BenchFailed as failed:
         print(f"\nbenchmark failed: {failed}", file=sys.stderr)
         return 1
+    except (OSError, asyncpg.PostgresError) as error:
+        print(f"\nbenchmark failed: PostgreSQL at {config.url}: {error}", file=sys.stderr)
+        return 1
     finally:
         await bench.close()
     baseline = write_results(results)

@@ -4,7 +4,8 @@
 is the "minimal Litestar handler": it authenticates the bearer token and calls the very
 service function ``sendGift`` calls (``app.gifts.service.send_gift``) with the same
 arguments, so the difference between the two is the cost of the GraphQL layer. It exists
-only in this module; ``app.main`` never mounts it.
+only in this module; ``app.main`` never mounts it. When the resolver's call changes (say,
+``send_gift`` loses its ``feed`` and ``fraud`` parameters), change this one to match.
 """
 
 from __future__ import annotations

@@ -46,3 +46,16 @@ def test_ratio_is_the_median_of_per_round_ratios() -> None:
     # Round 2 ran on a slow machine: both sides slowed, its ratio is still 0.5.
     assert ratio_of_rounds([100, 10, 120], [200, 20, 200]) == 0.5
     assert ratio_of_rounds([1.0], [0.0]) is None
+
+
+def test_diamonds_follow_the_published_share_rounded_half_up() -> None:
+    from fractions import Fraction
+
+    from bench.checks import diamonds_half_up
+
+    half = Fraction(1, 2)
+    assert diamonds_half_up(1, half) == 1  # a 1-coin rose still earns a diamond
+    assert diamonds_half_up(3, half) == 2
+    assert diamonds_half_up(10, half) == 5
+    assert diamonds_half_up(7, Fraction(1, 3)) == 2
+    assert diamonds_half_up(5, Fraction(3, 10)) == 2
