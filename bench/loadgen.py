@@ -19,7 +19,6 @@ Modes:
 - ``open``: requests start on a fixed schedule at ``rate`` per second over ``duration_s``,
   whatever the answers; latency is measured from the scheduled start, so a backlog shows
   as latency (no coordinated omission). Connections come from a pool of ``clients``.
-- ``sequence``: ``count`` requests one at a time, the first ``count`` templates in order.
 
 This module imports nothing from the app.
 """
@@ -332,21 +331,10 @@ async def open_loop(spec: dict[str, Any], attempts: list[Attempt]) -> dict[str, 
     }
 
 
-async def sequence(spec: dict[str, Any], attempts: list[Attempt]) -> dict[str, Any]:
-    """``count`` requests one after another on one connection: the same requests each time,
-    for counting statements exactly (the orchestrator compares page sizes with it)."""
-    tally = Tally()
-    for _ in range(spec["count"]):
-        started = time.perf_counter()
-        ok, detail = await attempts[0]()
-        tally.record(time.perf_counter() - started, ok, detail, in_window=True)
-    return {"mode": "sequence", "ok": tally.ok, "failed": tally.failed, **tally.totals(0)}
-
-
 async def phase(spec: dict[str, Any]) -> dict[str, Any]:
     make = http_attempts if spec["kind"] == "http" else floor_attempts
     attempts, close = await make(spec, spec["clients"])
-    modes = {"closed": closed_loop, "open": open_loop, "sequence": sequence}
+    modes = {"closed": closed_loop, "open": open_loop}
     try:
         return await modes[spec["mode"]](spec, attempts)
     finally:

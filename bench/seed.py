@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from fractions import Fraction
@@ -36,6 +37,10 @@ GIFT_SLUG = "bench-rose"
 
 class BenchDatabaseRefused(RuntimeError):
     """The URL names a database the benchmark must never empty."""
+
+
+class SeedFailed(RuntimeError):
+    """The database could not be migrated."""
 
 
 @dataclass(frozen=True)
@@ -90,15 +95,23 @@ async def recreate_schema(url: str) -> None:
         await connection.close()
 
 
-def migrate(url: str, environ: dict[str, str]) -> None:
-    """``coins migrate``, exactly as an operator runs it."""
+def migrate(url: str, environ: dict[str, str], attempts: int = 10) -> None:
+    """``coins migrate``, exactly as an operator runs it (again while the shared server
+    has no connection to spare: a migration that could not connect changed nothing)."""
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("COINS_")}
-    subprocess.run(
-        [sys.executable, "-m", "app.cli", "migrate"],
-        env={**inherited, **environ, "COINS_DATABASE_URL": url},
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
+    for attempt in range(1, attempts + 1):
+        done = subprocess.run(
+            [sys.executable, "-m", "app.cli", "migrate"],
+            env={**inherited, **environ, "COINS_DATABASE_URL": url},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode == 0:
+            return
+        if "too many clients" not in done.stderr or attempt == attempts:
+            raise SeedFailed(f"coins migrate failed:\n{done.stderr[-2000:]}")
+        time.sleep(5)
 
 
 async def seed(url: str, settings: Settings, *, viewers: int, creators: int) -> Fixture:
@@ -111,7 +124,7 @@ async def seed(url: str, settings: Settings, *, viewers: int, creators: int) -> 
 
     engine = create_engine(settings.database)
     use_engine(engine)
-    await open_pool(engine, 2)
+    await pg.patiently(lambda: open_pool(engine, 2))
     try:
         connection = await pg.connect(url)
         try:

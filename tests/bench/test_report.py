@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from bench import report
+from bench.run import via_proxy
+from bench.seed import BenchDatabaseRefused, check_database_allowed
 
 
 def _round(throughput: float, *, p50: float = 10.0, p99: float = 30.0) -> dict[str, Any]:
@@ -101,3 +105,14 @@ def test_speedup_points_the_right_way_for_each_figure() -> None:
     text = report.render(latest, baseline)
     assert "graphql_over_litestar" in text
     assert "MISSED round_trips_per_send" in text
+
+
+def test_the_benchmark_never_empties_a_database_it_does_not_own() -> None:
+    check_database_allowed("postgresql://postgres@127.0.0.1:5432/coins_bench")
+    for name in ("test", "h_lead", "h_bench", "postgres", ""):
+        with pytest.raises(BenchDatabaseRefused):
+            check_database_allowed(f"postgresql://postgres@127.0.0.1:5432/{name}")
+    assert (
+        via_proxy("postgresql://postgres@db.example:5432/coins_bench", 7000)
+        == "postgresql://postgres@127.0.0.1:7000/coins_bench"
+    )
