@@ -162,7 +162,10 @@ Attempt = Callable[[], Awaitable[tuple[bool, str]]]
 TRANSPORT_ERRORS = (HttpError, OSError, asyncio.IncompleteReadError)
 
 
-async def http_attempts(spec: dict[str, Any], count: int) -> tuple[list[Attempt], Callable]:
+Closer = Callable[[], Awaitable[None]]
+
+
+async def http_attempts(spec: dict[str, Any], count: int) -> tuple[list[Attempt], Closer]:
     """``count`` independent request loops over keep-alive connections."""
     requests = Requests(spec)
     marker = spec["ok_marker"].encode()
@@ -177,14 +180,14 @@ async def http_attempts(spec: dict[str, Any], count: int) -> tuple[list[Attempt]
 
         return attempt
 
-    def close() -> None:
+    async def close() -> None:
         for connection in connections:
             connection.close()
 
     return [attempt_on(c) for c in connections], close
 
 
-async def floor_attempts(spec: dict[str, Any], count: int) -> tuple[list[Attempt], Callable]:
+async def floor_attempts(spec: dict[str, Any], count: int) -> tuple[list[Attempt], Closer]:
     """``count`` loops sharing ``pool_size`` dedicated connections (no pool reset between)."""
     import asyncpg
 
@@ -215,9 +218,12 @@ async def floor_attempts(spec: dict[str, Any], count: int) -> tuple[list[Attempt
             idle.put_nowait(connection)
         return True, ""
 
-    def close() -> None:
+    async def close() -> None:
         for connection in connections:
-            connection.terminate()
+            try:
+                await connection.close(timeout=5)
+            except (asyncpg.InterfaceError, OSError, TimeoutError):
+                connection.terminate()  # still busy with a request that timed out
 
     return [attempt] * count, close
 
@@ -338,7 +344,7 @@ async def phase(spec: dict[str, Any]) -> dict[str, Any]:
     try:
         return await modes[spec["mode"]](spec, attempts)
     finally:
-        close()
+        await close()
 
 
 async def run(spec: dict[str, Any]) -> dict[str, Any]:
