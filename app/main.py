@@ -20,6 +20,7 @@ from strawberry.types.unset import UnsetType
 from app import wiring
 from app.admin.router import admin_router
 from app.admin.templating import template_config
+from app.core.background import Background
 from app.core.database import close_pool, create_engine, open_pool, use_engine
 from app.core.logging import configure_logging
 from app.gifts.settlement import Settler
@@ -54,17 +55,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
     feed = create_feed(settings.redis_url, settings.redis_channel_prefix)
 
     @asynccontextmanager
-    async def database(_: Litestar) -> AsyncIterator[None]:
+    async def database(app: Litestar) -> AsyncIterator[None]:
         use_engine(engine, settings.database.retry_attempts)
         await open_pool(engine, settings.database.pool_max_size)
         settler = Settler()
         settler.start()
-        unsubscribe = wiring.subscribe(settings, feed, settler)
+        after_response = Background("after-response")
+        after_response.start()
+        app.state.after_response = after_response
+        unsubscribe = wiring.subscribe(settings, feed, settler, after_response)
         try:
             yield
         finally:
-            await settler.stop()
             unsubscribe()
+            await after_response.stop()
+            await settler.stop()
             await close_pool(engine)
 
     async def context_getter() -> Context:

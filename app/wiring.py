@@ -4,8 +4,8 @@ Lower packages emit events without knowing who listens (``app.core.events``): gi
 import the live feed or the fraud rules, payouts and purchases do not import fraud. Here,
 at the top, the app subscribes them, in this order:
 
-- ``GiftSent``: the settler wakes to credit the host; the live feed publishes the gift; the
-  fraud rules check sender and host.
+- ``GiftSent``: the settler wakes to credit the host; the live feed publishes the gift and
+  the fraud rules check sender and host, both after the response (the app's background).
 - ``PayoutRequested``: the concentration rule first, then auto-approval, which leaves a
   creator with an open flag (perhaps the one just raised) for staff.
 - ``Clawback``: the refund-after-spend rule.
@@ -13,8 +13,10 @@ at the top, the app subscribes them, in this order:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 
+from app.core.background import Background
 from app.core.events import bus
 from app.fraud import rules as fraud_rules
 from app.fraud import service as fraud
@@ -32,19 +34,36 @@ async def _creator_cleared(creator_id: int) -> bool:
 
 
 def subscribe(
-    settings: Settings, feed: GiftFeed | None = None, settler: Settler | None = None
+    settings: Settings,
+    feed: GiftFeed | None = None,
+    settler: Settler | None = None,
+    background: Background | None = None,
 ) -> Callable[[], None]:
-    """Register every subscriber for ``settings``; returns the function that removes them."""
+    """Register every subscriber for ``settings``; returns the function that removes them.
+
+    With ``background`` (the app's), the live feed and the gift's fraud rules run after the
+    response instead of before it; without (tests, scripts), right after the commit."""
+
+    async def after_response(job: Callable[[], Awaitable[None]]) -> None:
+        if background is None:
+            await job()
+        else:
+            background.submit(job)
 
     async def publish_gift(event: GiftSent) -> None:
         assert feed is not None
-        await feed.publish(event.event.stream_id, event.event.id)
+        await after_response(partial(feed.publish, event.event.stream_id, event.event.id))
 
     async def check_gift(event: GiftSent) -> None:
         gift = event.event
-        await fraud_rules.after_gift(
-            gift.sender_id, gift.host_id, settings.fraud, event.sender_created_at
+        job = partial(
+            fraud_rules.after_gift,
+            gift.sender_id,
+            gift.host_id,
+            settings.fraud,
+            event.sender_created_at,
         )
+        await after_response(job)
 
     async def review_payout(event: payouts.PayoutRequested) -> None:
         await fraud_rules.after_payout_request(event.creator_id, event.payout_id, settings.fraud)

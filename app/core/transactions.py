@@ -21,6 +21,7 @@ from contextvars import ContextVar
 from typing import TypeVar
 
 import structlog
+from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
 from piccolo.engine.sqlite import TransactionType
 
 from app.core.database import current_engine, is_sqlite, is_transient, transaction_attempts
@@ -63,6 +64,27 @@ async def run_callbacks(callbacks: list[AfterCommit]) -> None:
         except Exception:  # the operation is committed: a lost side effect is not lost money
             target = getattr(callback, "func", callback)  # functools.partial of a handler
             log.exception("after_commit.failed", callback=getattr(target, "__qualname__", "?"))
+
+
+class _Snapshot(PostgresTransaction):
+    """A read-only REPEATABLE READ transaction: every statement sees one snapshot."""
+
+    async def begin(self) -> None:
+        self.transaction = self.connection.transaction(isolation="repeatable_read", readonly=True)
+        await self.transaction.start()
+
+
+async def in_snapshot(work: Callable[[], Awaitable[T]]) -> T:
+    """Run reads that must agree with each other (a balance and what is still queued for it)
+    against one snapshot of the database; inside an open transaction, in that one."""
+    engine = current_engine()
+    if engine.current_transaction.get() is not None:
+        return await work()
+    if isinstance(engine, PostgresEngine):
+        async with _Snapshot(engine):
+            return await work()
+    async with engine.transaction():  # SQLite: a deferred transaction reads one snapshot
+        return await work()
 
 
 class RetryTransaction(Exception):

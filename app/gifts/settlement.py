@@ -24,7 +24,7 @@ import contextlib
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -33,7 +33,7 @@ from piccolo.query.functions.aggregate import Sum
 from app import ledger
 from app.core.clock import utcnow
 from app.core.database import is_sqlite
-from app.core.transactions import in_transaction
+from app.core.transactions import in_snapshot, in_transaction
 from app.gifts.tables import GiftCredit, GiftEvent, GiftSettlement
 from app.ledger import AccountCode, Currency, TransferKind
 from app.ledger.verify import Balances, Breach
@@ -205,32 +205,51 @@ async def events_settled_by(transfer_ids: Sequence[int]) -> dict[int, list[int]]
     return found
 
 
-async def exact_streams(records: Mapping[int, StreamRecord]) -> dict[int, StreamRecord]:
-    """The streams (by key) with what is still queued counted in their totals."""
-    pending = await queued_stream_totals(sorted({r.id for r in records.values()}))
-    return {key: streams.with_pending(record, pending) for key, record in records.items()}
+# Each reads the settled figures and the queue in one snapshot: a batch settling between
+# the two reads would otherwise be counted twice or not at all.
+
+
+async def _exact_streams(
+    read: Callable[[], Awaitable[Mapping[int, StreamRecord]]],
+) -> dict[int, StreamRecord]:
+    async def work() -> dict[int, StreamRecord]:
+        records = await read()
+        pending = await queued_stream_totals(sorted({r.id for r in records.values()}))
+        return {key: streams.with_pending(record, pending) for key, record in records.items()}
+
+    return await in_snapshot(work)
 
 
 async def streams_by_ids(stream_ids: Sequence[int]) -> dict[int, StreamRecord]:
-    return await exact_streams(await streams.streams_by_ids(stream_ids))
+    """Streams with what is still queued counted in their totals."""
+    return await _exact_streams(lambda: streams.streams_by_ids(stream_ids))
 
 
 async def live_streams_of_hosts(host_ids: Sequence[int]) -> dict[int, StreamRecord]:
-    return await exact_streams(await streams.live_streams_of_hosts(host_ids))
+    return await _exact_streams(lambda: streams.live_streams_of_hosts(host_ids))
 
 
 async def live_streams(*, limit: int, after: tuple[int, int] | None = None) -> list[StreamRecord]:
     """Live streams, most coins first, counting what is still queued (the queue is short)."""
-    return await streams.list_live(limit=limit, after=after, pending=await queued_stream_totals())
+
+    async def work() -> list[StreamRecord]:
+        pending = await queued_stream_totals()
+        return await streams.list_live(limit=limit, after=after, pending=pending)
+
+    return await in_snapshot(work)
 
 
 async def exact_balances(user_ids: Sequence[int]) -> dict[int, dict[Currency, int]]:
     """Balances per user and currency, diamonds counting gifts received and not settled yet
     (a payout still moves only settled ones)."""
-    balances = await ledger.user_balances(user_ids)
-    for user_id, diamonds in (await queued_diamonds(user_ids)).items():
-        balances[user_id][Currency.DIAMOND] += diamonds
-    return balances
+
+    async def work() -> dict[int, dict[Currency, int]]:
+        balances = await ledger.user_balances(user_ids)
+        for user_id, diamonds in (await queued_diamonds(user_ids)).items():
+            balances[user_id][Currency.DIAMOND] += diamonds
+        return balances
+
+    return await in_snapshot(work)
 
 
 # The settler ------------------------------------------------------------------------------

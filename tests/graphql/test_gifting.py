@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -310,6 +311,9 @@ async def test_stream_page_runs_a_bounded_number_of_statements(
     for n in range(45):
         await send(viewers[n % 15], stream, gifts[n % 4], 1 + n % 3)
     await settled()  # what the app's settler would have done by now
+    # ...and the fraud rules after the answers (on the app's own loop, so polled from here).
+    while not client.app.state.after_response.idle:  # noqa: ASYNC110
+        await asyncio.sleep(0.01)
 
     statements: list[str] = []
 

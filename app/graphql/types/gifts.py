@@ -8,7 +8,7 @@ from app.gifts import catalog
 from app.gifts import service as gifts
 from app.gifts.queries import GiftEventRecord
 from app.graphql import ids
-from app.graphql.context import CoinsInfo, require_viewer_id
+from app.graphql.context import CoinsInfo, token_user_id
 from app.graphql.errors import MutationError
 from app.graphql.mutations import mutation
 from app.graphql.types.nodes import Gift, GiftEvent
@@ -54,7 +54,7 @@ class GiftsMutation:
     @mutation
     async def send_gift(self, info: CoinsInfo, input: SendGiftInput) -> SendGiftPayload:
         sent = await gifts.send_gift(
-            sender_id=await require_viewer_id(info),
+            sender_id=token_user_id(info),
             stream_id=ids.LIVE_STREAM.decode(input.stream_id, "streamId"),
             gift_id=ids.GIFT.decode(input.gift_id, "giftId"),
             quantity=input.quantity,

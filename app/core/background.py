@@ -1,0 +1,78 @@
+"""Work a request starts and does not wait for: after-commit side effects, off the answer.
+
+One task per app process runs the jobs in the order they were submitted, each failure
+logged and contained. The queue is bounded: past ``limit`` waiting jobs a new one is
+dropped and logged, so a stuck dependency costs side effects, never memory or answers.
+What runs here must be safe to lose on a crash (the fraud rules are re-run by
+``coins fraud scan``; a live-feed event is a notification, not money).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from app.core.transactions import run_callbacks
+
+log = structlog.get_logger(__name__)
+
+Job = Callable[[], Awaitable[None]]
+
+
+class Background:
+    def __init__(self, name: str, *, limit: int = 10_000) -> None:
+        self.name = name
+        self._limit = limit
+        self._queue: asyncio.Queue[Job] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.dropped = 0
+        self.submitted = 0
+        self.finished = 0
+
+    def start(self) -> None:
+        self._queue = asyncio.Queue(self._limit)
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
+
+    def submit(self, job: Job) -> None:
+        if self._queue is None:
+            raise RuntimeError(f"{self.name} is not running")
+        try:
+            self._queue.put_nowait(job)
+            self.submitted += 1
+        except asyncio.QueueFull:
+            self.dropped += 1
+            log.warning("background.dropped", worker=self.name, waiting=self._limit)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waiting or running (readable from any thread, e.g. a test's)."""
+        return self.finished == self.submitted
+
+    async def join(self) -> None:
+        """Wait until every job submitted so far has run (tests, shutdown)."""
+        if self._queue is not None:
+            await self._queue.join()
+
+    async def stop(self, timeout_s: float = 5.0) -> None:
+        """Run what is waiting (for at most ``timeout_s``), then stop."""
+        if self._task is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.join(), timeout_s)
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        self._task = None
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        while True:
+            job = await self._queue.get()
+            try:
+                await run_callbacks([job])
+            finally:
+                self.finished += 1
+                self._queue.task_done()
