@@ -11,6 +11,7 @@ from app.gifts.catalog import GiftRecord
 from app.gifts.service import SentGift
 from app.ledger import service as ledger
 from app.ledger.codes import AccountCode, Currency, TransferKind
+from app.ledger.tables import Account
 from app.settings import SpendingSettings
 from app.streams.feed import GiftFeed
 from app.streams.service import StreamRecord
@@ -46,6 +47,12 @@ async def fund(user_id: int, coins: int) -> None:
 
 async def coins_of(user_id: int) -> int:
     return (await ledger.user_balances([user_id]))[user_id][Currency.COIN]
+
+
+async def system_balances() -> dict[AccountCode, int]:
+    """The platform accounts' balances, in one query."""
+    rows = await Account.select(Account.code, Account.balance).where(Account.user_id.is_null())
+    return {AccountCode(row["code"]): row["balance"] for row in rows}
 
 
 async def give_diamonds(user_id: int, diamonds: int) -> None:
