@@ -80,13 +80,14 @@ ADULTS = 4
 MINOR = ADULTS  # the last user is 17: whatever they try that moves value is AGE_RESTRICTED
 PEOPLE = ADULTS + 1
 SHARE = Fraction(1, 2)
-PLATFORM = SpendingSettings(new_account_daily_coins=2_000)  # every run's users are new
+PLATFORM = SpendingSettings(new_account_daily_coins=800)  # every run's users are new
 ECONOMY = EconomySettings(minimum_payout_diamonds=100, maximum_daily_payout_diamonds=200)
 MODERATOR = staff("stateful-mod", "MODERATOR")
 FINANCE = staff("stateful-finance", "FINANCE")
 NOON = datetime(2031, 5, 14, 12, 0, tzinfo=UTC)
-# Runs of 30 steps per database: few, to keep the suite fast; set more to hunt longer.
+# Runs of STEPS steps per database: few, to keep the suite fast; set more to hunt longer.
 RUNS = int(os.environ.get("COINS_STATEFUL_RUNS", "5"))
+STEPS = 25
 # Shrinking a failure re-runs the machine hundreds of times (minutes here), so a failure is
 # reported as found unless this is set; hypothesis keeps it in .hypothesis/ to shrink later.
 PHASES = (Phase.explicit, Phase.reuse, Phase.generate) + (
@@ -214,6 +215,7 @@ class Model:
     tried_keys: list[list[str]] = field(default_factory=lambda: [[] for _ in range(PEOPLE)])
     done: list[Done] = field(default_factory=list)
     purchases: dict[str, Bought] = field(default_factory=dict)  # by receipt
+    tried_receipts: list[str] = field(default_factory=list)  # paid or refused
     events: dict[int, Sent] = field(default_factory=dict)  # by gift event id
     payouts: dict[int, Held] = field(default_factory=dict)  # by payout id
     gift_costs: list[int] = field(default_factory=lambda: list(GIFT_COSTS))
@@ -373,17 +375,19 @@ class LedgerMachine(RuleBasedStateMachine):
     async def buy(self, user: int, package: int, key: int | None) -> None:
         await self.purchase(user, package, f"receipt-{next(_serial)}", self.key_for(user, key))
 
-    @precondition(lambda self: self.model.purchases)
     @rule(user=people, pick=picks, package=packages, key=keys)
     @step
-    async def buy_with_a_used_receipt(
+    async def buy_with_a_tried_receipt(
         self, user: int, pick: int, package: int, key: int | None
     ) -> None:
-        receipt = picked(self.model.purchases, pick)
+        """A receipt that paid before is RECEIPT_ALREADY_USED; one that was refused is not."""
+        receipt = picked(self.model.tried_receipts, pick)
         await self.purchase(user, package, receipt, self.key_for(user, key))
 
     async def purchase(self, user: int, package: int, receipt: str, key: str) -> None:
         m = self.model
+        if receipt not in m.tried_receipts:
+            m.tried_receipts.append(receipt)
         request = ("purchase", package, receipt)
         outcome = predict(
             lambda: m.may_transact(user),  # checked before the key: a replay can be refused
@@ -770,7 +774,7 @@ def test_random_operations_keep_the_ledger_and_the_model_in_step() -> None:
         LedgerMachine,
         settings=settings(
             max_examples=RUNS,
-            stateful_step_count=30,
+            stateful_step_count=STEPS,
             phases=PHASES,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
