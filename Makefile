@@ -54,9 +54,8 @@ test: install chromium ## Run every test, on SQLite and (when COINS_TEST_POSTGRE
 test-sqlite: install ## Run the tests on SQLite only
 	COINS_TEST_POSTGRES_URL= CI= $(BIN)/pytest
 
-bench: install ## Benchmark concurrent sendGift over HTTP on SQLite (and PostgreSQL with BENCH_POSTGRES_URL)
-	$(BIN)/python -m bench.gifts --database sqlite
-	@if [ -n "$$BENCH_POSTGRES_URL" ]; then $(BIN)/python -m bench.gifts --database "$$BENCH_POSTGRES_URL"; fi
+bench: install ## Benchmark the gift path on PostgreSQL, a few minutes (own database: BENCH_POSTGRES_URL)
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 lint: install ## ruff check and format check
 	$(BIN)/ruff check .

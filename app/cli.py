@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"coins: {error}", file=sys.stderr)
         return 2
     if getattr(args, "needs_database", True):
-        use_engine(create_engine(settings.database))
+        use_engine(create_engine(settings.database), settings.database.retry_attempts)
     try:
         outcome = args.handler(args, settings)
         code = asyncio.run(outcome) if asyncio.iscoroutine(outcome) else outcome
@@ -118,7 +118,7 @@ async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
     from app.core.database import current_engine
-    from app.ledger.service import ensure_system_accounts
+    from app.ledger import ensure_system_accounts
 
     if is_sqlite():
         # WAL lets readers go on while one writer commits; the setting lives in the file.
@@ -127,7 +127,7 @@ async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     if not result.success:
         print(f"coins: migration failed: {result.message}", file=sys.stderr)
         return 1
-    await ensure_system_accounts()
+    await ensure_system_accounts(settings.ledger.system_account_shards)
     print("database is up to date")
     return 0
 
@@ -172,7 +172,7 @@ async def _users_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _users_show(args: argparse.Namespace, settings: Settings) -> int:
-    from app.ledger.service import user_balances
+    from app.ledger import user_balances
     from app.users.service import find_by_handle
 
     user = await find_by_handle(args.handle)
@@ -233,9 +233,9 @@ def _export_schema(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
-    from app.ledger.verify import verify_ledger
+    from app.integrity import verify_all
 
-    report = await verify_ledger()
+    report = await verify_all()
     for breach in report.breaches:
         print(f"BREACH {breach}")
     summary = (

@@ -1,18 +1,13 @@
-"""Piccolo's configuration: the registered apps and the engine from ``COINS_DATABASE_URL``.
+"""Piccolo's configuration: the registered apps, and ``DB``, the engine in use.
 
-The app, the CLI and tests replace ``DB`` through ``app.core.database.use_engine``.
+``DB`` is not made on import: it is ``app.core.database.current_engine()``, the engine the
+app, the CLI or a test chose, else the one ``COINS_DATABASE_URL`` names, opened on first use.
 """
 
-import os
-
 from piccolo.conf.apps import AppRegistry
+from piccolo.engine.base import Engine
 
-from app.core.database import create_engine
-from app.settings import DEFAULT_SQLITE_PATH, DatabaseSettings
-
-DB = create_engine(
-    DatabaseSettings(url=os.environ.get("COINS_DATABASE_URL", f"sqlite:///{DEFAULT_SQLITE_PATH}"))
-)
+from app.core.database import current_engine
 
 APP_REGISTRY = AppRegistry(
     apps=[
@@ -29,3 +24,10 @@ APP_REGISTRY = AppRegistry(
         "app.offers.piccolo_app",
     ]
 )
+
+
+def __getattr__(name: str) -> Engine:
+    """Piccolo reads ``DB`` with ``getattr``; a module ``__getattr__`` answers it lazily."""
+    if name == "DB":
+        return current_engine()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -5,17 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+from app import ledger
 from app.core.money import Money
 from app.core.transactions import in_transaction
 from app.gifts import catalog
-from app.ledger import service as ledger
 from app.ledger.codes import AccountCode, Currency, TransferKind
-from app.offers import service as offers
-from app.purchases import service as purchases
+from app.offers import catalog as offers
+from app.purchases import packages
 from app.purchases.codes import Platform
-from app.purchases.tables import CoinPackage
-from app.staff.service import create_staff
-from app.staff.tables import StaffUser
+from app.staff.service import create_staff, staff_exists
 from app.streams import service as streams
 from app.users import service as users
 
@@ -50,7 +48,7 @@ async def seed(creator_share: Fraction = Fraction(1, 2)) -> list[str]:
     """Create what is missing and say what was done, line by line."""
     done: list[str] = []
     for handle, role in DEMO_STAFF:
-        if not await StaffUser.exists().where(StaffUser.handle == handle):
+        if not await staff_exists(handle):
             await create_staff(handle, DEMO_PASSWORD, role, f"Demo {role.lower()}")
             done.append(f"staff {handle} ({role}) for /admin")
     for demo in DEMO_USERS:
@@ -66,7 +64,7 @@ async def seed(creator_share: Fraction = Fraction(1, 2)) -> list[str]:
     assert viewer is not None
     result = await ledger.transfer(
         TransferKind.ADJUSTMENT,
-        debit_account_id=await ledger.system_account_id(AccountCode.COIN_ISSUANCE),
+        debit_account_id=await ledger.system_account_id(AccountCode.COIN_ISSUANCE, viewer.id),
         credit_account_id=await ledger.user_account_id(viewer.id, Currency.COIN),
         amount=WELCOME_COINS,
         user_id=viewer.id,
@@ -161,7 +159,7 @@ async def seed_coin_packages() -> list[str]:
     """The demo packages on every platform, once: web about 25% below the app stores."""
     done: list[str] = []
     for platform in Platform:
-        if await CoinPackage.exists().where(CoinPackage.platform == platform.value):
+        if await packages.list_packages(platform):
             continue
         await in_transaction(lambda platform=platform: _seed_platform(platform))
         done.append(f"{len(DEMO_PACKAGES)} coin packages on {platform.value}")
@@ -171,7 +169,7 @@ async def seed_coin_packages() -> list[str]:
 async def _seed_platform(platform: Platform) -> None:
     web = platform is Platform.WEB
     for demo in DEMO_PACKAGES:
-        await purchases.create_package(
+        await packages.create_package(
             platform=platform,
             coins=demo.coins,
             bonus_coins=demo.bonus_coins,

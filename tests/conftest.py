@@ -57,6 +57,17 @@ def _cheap_password_hashing() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _subscribers() -> Iterator[None]:
+    """The after-commit subscribers an app wires (fraud rules, auto-approval when its
+    settings say so), with default settings; a test with its own uses ``subscribed``."""
+    from app import wiring
+
+    unsubscribe = wiring.subscribe(Settings(env="test"))
+    yield
+    unsubscribe()
+
+
+@pytest.fixture(autouse=True)
 def _wall_clock() -> Iterator[None]:
     yield
     set_clock(None)
@@ -65,7 +76,7 @@ def _wall_clock() -> Iterator[None]:
 async def _migrate() -> None:
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
-    from app.ledger.service import ensure_system_accounts
+    from app.ledger import ensure_system_accounts
 
     result = await run_forwards("all")
     assert result.success, result.message
@@ -134,7 +145,7 @@ async def _truncate_postgres(url: str) -> None:
     """Empty every registered table (not Piccolo's migration log) and restore system accounts."""
     from piccolo.conf.apps import Finder
 
-    from app.ledger.service import ensure_system_accounts
+    from app.ledger import ensure_system_accounts
 
     tables = ", ".join(t._meta.tablename for t in Finder().get_table_classes())
     connection = await asyncpg.connect(url)
@@ -178,10 +189,10 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
         run_sync(_truncate_postgres(url))
     yield database
     if request.node.get_closest_marker("tampers") is None:
-        from app.ledger.verify import verify_ledger
+        from app.integrity import verify_all
 
         use_engine(create_engine(DatabaseSettings(url=database.url)))
-        report = run_sync(verify_ledger())
+        report = run_sync(verify_all())
         assert report.ok, "ledger invariants broken:\n" + "\n".join(map(str, report.breaches))
 
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 
+from app import ledger, wiring
 from app.audit.service import Actor
 from app.core.clock import utcnow
 from app.gifts.catalog import GiftRecord
 from app.gifts.service import SentGift
-from app.ledger import service as ledger
 from app.ledger.codes import AccountCode, Currency, TransferKind
 from app.ledger.tables import Account
-from app.settings import SpendingSettings
+from app.settings import Settings, SpendingSettings
 from app.streams.feed import GiftFeed
 from app.streams.service import StreamRecord
 from app.users import service as users
@@ -39,7 +41,7 @@ async def fund(user_id: int, coins: int) -> None:
     """Credit coins from issuance, as a purchase would."""
     await ledger.transfer(
         TransferKind.PURCHASE,
-        debit_account_id=await ledger.system_account_id(AccountCode.COIN_ISSUANCE),
+        debit_account_id=await ledger.system_account_id(AccountCode.COIN_ISSUANCE, user_id),
         credit_account_id=await ledger.user_account_id(user_id, Currency.COIN),
         amount=coins,
     )
@@ -50,16 +52,19 @@ async def coins_of(user_id: int) -> int:
 
 
 async def system_balances() -> dict[AccountCode, int]:
-    """The platform accounts' balances, in one query."""
+    """The platform accounts' balances (a sharded one's shards added up), in one query."""
     rows = await Account.select(Account.code, Account.balance).where(Account.user_id.is_null())
-    return {AccountCode(row["code"]): row["balance"] for row in rows}
+    found = dict.fromkeys((code for code in AccountCode if code is not AccountCode.USER), 0)
+    for row in rows:
+        found[AccountCode(row["code"])] += row["balance"]
+    return found
 
 
 async def give_diamonds(user_id: int, diamonds: int) -> None:
     """Credit diamonds from issuance, as received gifts would."""
     await ledger.transfer(
         TransferKind.GIFT_RECEIVED,
-        debit_account_id=await ledger.system_account_id(AccountCode.DIAMOND_ISSUANCE),
+        debit_account_id=await ledger.system_account_id(AccountCode.DIAMOND_ISSUANCE, user_id),
         credit_account_id=await ledger.user_account_id(user_id, Currency.DIAMOND),
         amount=diamonds,
     )
@@ -85,7 +90,16 @@ async def make_stream(host: UserRecord | None = None, title: str = "Live now") -
     return await streams.start_stream(host.id, title)
 
 
+async def settled() -> None:
+    """Settle every gift sent so far, as the app's settler does within milliseconds."""
+    from app.gifts.settlement import settle_all
+
+    await settle_all()
+
+
 async def diamonds_of(user_id: int) -> int:
+    """The user's diamonds once every gift sent so far is settled."""
+    await settled()
     return (await ledger.user_balances([user_id]))[user_id][Currency.DIAMOND]
 
 
@@ -102,7 +116,6 @@ async def send(
     *,
     key: str | None = None,
     platform: SpendingSettings | None = None,
-    feed: GiftFeed | None = None,
 ) -> SentGift:
     from app.gifts import service as gifts
 
@@ -113,5 +126,15 @@ async def send(
         quantity=quantity,
         idempotency_key=key or f"key-{next(_counter)}",
         platform=platform or SpendingSettings(),
-        feed=feed,
     )
+
+
+@contextmanager
+def subscribed(settings: Settings, feed: GiftFeed | None = None) -> Iterator[None]:
+    """The after-commit subscribers for ``settings`` (and ``feed``), as an app would wire
+    them; they shadow the test run's defaults until the block ends."""
+    unsubscribe = wiring.subscribe(settings, feed)
+    try:
+        yield
+    finally:
+        unsubscribe()

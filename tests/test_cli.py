@@ -74,3 +74,21 @@ def test_ledger_verify_exits_non_zero_naming_the_breach(
 
 def test_schema_graphql_is_up_to_date(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["export-schema", "--check"]) == 0, capsys.readouterr().err
+
+
+def test_serve_passes_workers_to_uvicorn_with_the_app_factory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Several workers need an import string: each worker process builds its own app."""
+    import uvicorn
+
+    calls: list[tuple[tuple, dict]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: calls.append((a, k)))
+
+    assert main(["serve", "--workers", "3", "--port", "8123"]) == 0
+
+    ((args, options),) = calls
+    assert args == ("app.main:create_app",)
+    assert options["factory"] is True
+    assert options["workers"] == 3
+    assert options["port"] == 8123

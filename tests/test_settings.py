@@ -2,23 +2,127 @@
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from fractions import Fraction
+from operator import attrgetter
+from pathlib import Path
 
 import pytest
 
 from app.cli import main
+from app.core.database import transaction_attempts
 from app.core.money import Rate
-from app.settings import Settings, SettingsError
+from app.core.transactions import RetryTransaction, TransactionConflict, in_transaction
+from app.settings import AuthSettings, Settings, SettingsError, variables
+from tests.conftest import Database, run_sync
+
+SECRET = "settings-test-secret-that-is-long-enough"
+README = Path(__file__).parent.parent / "README.md"
+
+# Every variable: a value other than its default, the setting it sets and what it becomes.
+# ``{certificate}`` stands for a DER file the test writes.
+READS: dict[str, tuple[str, str, object]] = {
+    "COINS_ENV": ("test", "env", "test"),
+    "COINS_DATABASE_URL": ("postgresql://db/coins", "database.url", "postgresql://db/coins"),
+    "COINS_DATABASE_POOL_MAX_SIZE": ("0", "database.pool_max_size", 0),
+    "COINS_DATABASE_RETRY_ATTEMPTS": ("3", "database.retry_attempts", 3),
+    "COINS_LEDGER_SHARDS": ("4", "ledger.system_account_shards", 4),
+    "COINS_JWT_SECRET": (SECRET, "auth.jwt_secret", SECRET),
+    "COINS_TOKEN_TTL_S": ("3600", "auth.token_ttl_s", 3600),
+    "COINS_CREATOR_SHARE": ("0.6", "economy.creator_share", Fraction(3, 5)),
+    "COINS_DIAMOND_VALUE": ("0.01", "economy.diamond_value", Rate(1, 1, "USD")),
+    "COINS_PAYOUT_CURRENCY": ("jpy", "economy.diamond_value", Rate(1, 200, "JPY")),
+    "COINS_MINIMUM_PAYOUT_DIAMONDS": ("500", "economy.minimum_payout_diamonds", 500),
+    "COINS_MAXIMUM_DAILY_PAYOUT_DIAMONDS": ("9000", "economy.maximum_daily_payout_diamonds", 9000),
+    "COINS_PAYOUT_AUTO_APPROVE": ("on", "payouts.auto_approve", True),
+    "COINS_PAYOUT_AUTO_APPROVE_MAX_DIAMONDS": ("4000", "payouts.auto_approve_max_diamonds", 4000),
+    "COINS_PAYOUT_AUTO_APPROVE_MIN_ACCOUNT_AGE_DAYS": (
+        "90",
+        "payouts.auto_approve_min_account_age_days",
+        90,
+    ),
+    "COINS_GRAPHQL_MAX_DEPTH": ("6", "graphql.max_depth", 6),
+    "COINS_GRAPHQL_MAX_ALIASES": ("4", "graphql.max_aliases", 4),
+    "COINS_GRAPHQL_MAX_TOKENS": ("500", "graphql.max_tokens", 500),
+    "COINS_GRAPHQL_MAX_PAGE_SIZE": ("20", "graphql.max_page_size", 20),
+    "COINS_MAX_GIFT_QUANTITY": ("9", "spending.max_gift_quantity", 9),
+    "COINS_NEW_ACCOUNT_DAYS": ("3", "spending.new_account_days", 3),
+    "COINS_NEW_ACCOUNT_DAILY_COINS": ("700", "spending.new_account_daily_coins", 700),
+    "COINS_LIMIT_RAISE_DELAY_S": ("60", "spending.limit_raise_delay_s", 60),
+    "COINS_COMBO_WINDOW_S": ("5", "spending.combo_window_s", 5),
+    "COINS_FRAUD_YOUNG_ACCOUNT_DAYS": ("2", "fraud.young_account_days", 2),
+    "COINS_FRAUD_YOUNG_ACCOUNT_HOURLY_COINS": ("100", "fraud.young_account_hourly_coins", 100),
+    "COINS_FRAUD_CIRCULAR_MIN_COINS": ("250", "fraud.circular_min_coins", 250),
+    "COINS_FRAUD_CIRCULAR_WINDOW_S": ("600", "fraud.circular_window_s", 600),
+    "COINS_FRAUD_CONCENTRATION_PERCENT": ("60", "fraud.concentration_percent", 60),
+    "COINS_FRAUD_CONCENTRATION_WINDOW_DAYS": ("30", "fraud.concentration_window_days", 30),
+    "COINS_FRAUD_CONCENTRATION_MIN_DIAMONDS": ("10", "fraud.concentration_min_diamonds", 10),
+    "COINS_FRAUD_SWARM_MIN_SENDERS": ("9", "fraud.swarm_min_senders", 9),
+    "COINS_FRAUD_SWARM_WINDOW_S": ("120", "fraud.swarm_window_s", 120),
+    "COINS_SANDBOX_PAYMENTS": ("false", "sandbox_payments", False),
+    "COINS_APPLE_BUNDLE_ID": ("com.example.coins", "payments.apple_bundle_id", "com.example.coins"),
+    "COINS_APPLE_ENVIRONMENT": ("Production", "payments.apple_environment", "Production"),
+    "COINS_APPLE_APP_APPLE_ID": ("123456", "payments.apple_app_apple_id", 123456),
+    "COINS_APPLE_ROOT_CERTIFICATES": (
+        "{certificate}",
+        "payments.apple_root_certificates",
+        (b"DER",),
+    ),
+    "COINS_STRIPE_WEBHOOK_SECRET": ("whsec_x", "payments.stripe_webhook_secret", "whsec_x"),
+    "COINS_STRIPE_TOLERANCE_S": ("60", "payments.stripe_tolerance_s", 60),
+    "COINS_REDIS_URL": ("redis://cache:6379/0", "redis_url", "redis://cache:6379/0"),
+    "COINS_REDIS_CHANNEL_PREFIX": ("staging", "redis_channel_prefix", "staging"),
+}
+
+
+def _names() -> set[str]:
+    return {name for variable in variables() for name in variable.names}
+
+
+def test_the_table_above_names_every_variable() -> None:
+    assert set(READS) == _names()
+
+
+@pytest.mark.parametrize("name", sorted(READS))
+def test_each_variable_sets_its_setting(name: str, tmp_path: Path) -> None:
+    raw, path, expected = READS[name]
+    certificate = tmp_path / "root.cer"
+    certificate.write_bytes(b"DER")
+    get = attrgetter(path)
+
+    settings = Settings.from_env({name: raw.format(certificate=certificate)})
+
+    assert get(settings) == expected
+    assert get(Settings()) != expected
+
+
+def test_the_readme_lists_exactly_the_variables() -> None:
+    section = README.read_text().split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+
+    assert set(re.findall(r"COINS_[A-Z0-9_]+", section)) == _names()
 
 
 def test_development_defaults_are_usable() -> None:
     settings = Settings.from_env({})
 
+    assert settings == Settings()
     assert settings.env == "development"
     assert settings.sandbox_payments is True
-    assert settings.database.sqlite_path.name == "coins.sqlite3"
+    assert settings.database.sqlite_path == Path("var/coins.sqlite3")
+    assert settings.database.pool_max_size == 10
+    assert settings.database.retry_attempts == 8
     assert settings.economy.creator_share == Fraction(1, 2)
     assert settings.economy.diamond_value == Rate(1, 2, "USD")
+    assert settings.payments.apple_app_apple_id is None
+    assert settings.redis_url is None
+
+
+def test_an_empty_variable_keeps_the_default() -> None:
+    blank = dict.fromkeys(READS, "")
+
+    assert Settings.from_env(blank) == Settings()
 
 
 def test_production_without_a_secret_stops_with_a_clear_message() -> None:
@@ -28,11 +132,24 @@ def test_production_without_a_secret_stops_with_a_clear_message() -> None:
         Settings.from_env({"COINS_ENV": "production", "COINS_JWT_SECRET": "short"})
 
 
-def test_production_turns_sandbox_payments_off() -> None:
-    settings = Settings.from_env({"COINS_ENV": "production", "COINS_JWT_SECRET": "s" * 40})
+def test_settings_built_in_python_keep_the_same_rules() -> None:
+    with pytest.raises(SettingsError, match="COINS_JWT_SECRET is not set"):
+        Settings(env="production")
+    with pytest.raises(SettingsError, match="COINS_ENV must be one of"):
+        Settings(env="staging")
+
+    production = Settings(env="production", auth=AuthSettings(jwt_secret=SECRET))
+    assert production.sandbox_payments is False
+    assert Settings(env="test").sandbox_payments is True
+
+
+def test_production_turns_sandbox_payments_off_unless_switched_on() -> None:
+    production = {"COINS_ENV": "production", "COINS_JWT_SECRET": "s" * 40}
+    settings = Settings.from_env(production)
 
     assert settings.is_production
     assert settings.sandbox_payments is False
+    assert Settings.from_env({**production, "COINS_SANDBOX_PAYMENTS": "yes"}).sandbox_payments
 
 
 def test_rates_are_exact_fractions() -> None:
@@ -70,14 +187,24 @@ def test_payout_auto_approval_is_off_unless_switched_on() -> None:
         ("COINS_ENV", "staging"),
         ("COINS_CREATOR_SHARE", "1.5"),
         ("COINS_CREATOR_SHARE", "half"),
+        ("COINS_DIAMOND_VALUE", "cheap"),
+        ("COINS_DIAMOND_VALUE", "-0.005"),
+        ("COINS_PAYOUT_CURRENCY", "dollars"),
         ("COINS_SANDBOX_PAYMENTS", "maybe"),
         ("COINS_MINIMUM_PAYOUT_DIAMONDS", "ten"),
+        ("COINS_MINIMUM_PAYOUT_DIAMONDS", "-1"),
+        ("COINS_FRAUD_SWARM_MIN_SENDERS", "5.5"),
+        ("COINS_DATABASE_RETRY_ATTEMPTS", "0"),
+        ("COINS_APPLE_APP_APPLE_ID", "abc"),
         ("COINS_PAYOUT_AUTO_APPROVE", "sometimes"),
+        ("COINS_APPLE_ROOT_CERTIFICATES", "/nonexistent/root.pem"),
     ],
 )
 def test_bad_values_are_named(name: str, value: str) -> None:
-    with pytest.raises(SettingsError, match=name if name != "COINS_ENV" else "COINS_ENV"):
+    with pytest.raises(SettingsError, match=name) as raised:
         Settings.from_env({name: value})
+
+    assert value in str(raised.value)
 
 
 def test_the_cli_refuses_to_start_in_production_without_a_secret(
@@ -98,3 +225,43 @@ def test_fraud_thresholds_come_from_the_environment() -> None:
     assert settings.fraud.circular_min_coins == 250
     assert settings.fraud.swarm_min_senders == 9
     assert settings.fraud.concentration_percent == 80
+
+
+def test_retry_attempts_bound_the_transaction_retries(
+    db: Database, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COINS_DATABASE_URL", db.url)
+    monkeypatch.setenv("COINS_DATABASE_RETRY_ATTEMPTS", "3")
+    assert main(["ledger", "verify"]) == 0
+    runs = 0
+
+    async def always_conflicting() -> None:
+        nonlocal runs
+        runs += 1
+        raise RetryTransaction
+
+    with pytest.raises(TransactionConflict, match="after 3 attempts"):
+        run_sync(in_transaction(always_conflicting))
+    assert runs == 3
+    assert transaction_attempts() == 3
+
+
+def test_importing_piccolo_conf_opens_nothing(tmp_path: Path) -> None:
+    """Piccolo's ``DB`` is the engine settings name, opened (and its directory made) on use."""
+    directory = tmp_path / "var"
+    script = f"""
+import os
+import app.piccolo_conf as conf
+from app.core import database
+assert database._engine is None
+assert not os.path.exists({str(directory)!r})
+assert conf.DB is database.current_engine()
+assert conf.DB.path == {str(directory / "coins.sqlite3")!r}
+"""
+    environment = {"COINS_DATABASE_URL": f"sqlite:///{directory}/coins.sqlite3"}
+
+    subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=environment, check=True, timeout=60
+    )
+
+    assert directory.is_dir()

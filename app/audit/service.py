@@ -52,19 +52,19 @@ async def record(
 ) -> None:
     if current_engine().current_transaction.get() is None:
         raise RuntimeError("audit entries are written in the transaction of their action")
-    await AuditEntry.raw(
-        "INSERT INTO audit_entry (staff_id, actor, actor_role, action, target_type, target_id, "
-        "before, after, reason, created_at) VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {})",
-        actor.staff_id,
-        actor.handle,
-        actor.role,
-        action,
-        target_type,
-        str(target_id),
-        _json(before),
-        _json(after),
-        reason,
-        utcnow(),
+    await AuditEntry.insert(
+        AuditEntry(
+            staff_id=actor.staff_id,
+            actor=actor.handle,
+            actor_role=actor.role,
+            action=action,
+            target_type=target_type,
+            target_id=str(target_id),
+            before=_json(before),
+            after=_json(after),
+            reason=reason,
+            created_at=utcnow(),
+        )
     )
 
 

@@ -2,7 +2,9 @@
 
 Piccolo binds each table to an engine; ``use_engine`` points every registered table (and
 Piccolo's own migration table) at one engine, so the app, the CLI and each test choose
-their database explicitly instead of through import-time globals.
+their database explicitly instead of through import-time globals. Until one is chosen, the
+first query opens the one the environment names (Piccolo's CLI relies on that through
+``app.piccolo_conf``).
 """
 
 from __future__ import annotations
@@ -18,14 +20,19 @@ from piccolo.engine.base import Engine
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import SQLiteEngine
 
-from app.settings import DatabaseSettings
+from app.core.errors import DomainError, ErrorCode
+from app.settings import DatabaseSettings, Settings
 
 os.environ.setdefault("PICCOLO_CONF", "app.piccolo_conf")
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
+_engine: Engine | None = None
+_retry_attempts: int = DatabaseSettings.retry_attempts
+
 
 def create_engine(settings: DatabaseSettings) -> Engine:
+    """Open the database ``settings`` name; a SQLite file's directory is made here, not before."""
     if settings.is_postgres:
         return PostgresEngine(config={"dsn": settings.url})
     path = settings.sqlite_path
@@ -33,19 +40,29 @@ def create_engine(settings: DatabaseSettings) -> Engine:
     return SQLiteEngine(path=str(path), timeout=SQLITE_BUSY_TIMEOUT_S)
 
 
-def use_engine(engine: Engine) -> None:
-    """Make ``engine`` the one every table, query and migration uses from now on."""
-    from app import piccolo_conf
+def use_engine(engine: Engine, retry_attempts: int = DatabaseSettings.retry_attempts) -> None:
+    """Make ``engine`` the one every table, query and migration uses from now on.
 
-    piccolo_conf.DB = engine
+    ``in_transaction`` runs a unit of work up to ``retry_attempts`` times on it.
+    """
+    global _engine, _retry_attempts
+    _engine, _retry_attempts = engine, retry_attempts
     for table in (*Finder().get_table_classes(), Migration):
         table._meta.db = engine
 
 
 def current_engine() -> Engine:
-    from app import piccolo_conf
+    """The engine in use; until one is chosen, the one ``COINS_DATABASE_URL`` names."""
+    if _engine is None:
+        settings = Settings.from_env().database
+        use_engine(create_engine(settings), settings.retry_attempts)
+    assert _engine is not None
+    return _engine
 
-    return piccolo_conf.DB
+
+def transaction_attempts() -> int:
+    """How many times a transaction meeting transient conflicts runs (``DatabaseSettings``)."""
+    return _retry_attempts
 
 
 def is_sqlite(engine: Engine | None = None) -> bool:
@@ -67,6 +84,21 @@ def is_unique_violation(error: BaseException) -> bool:
     if isinstance(error, asyncpg.UniqueViolationError):
         return True
     return isinstance(error, sqlite3.IntegrityError) and "UNIQUE" in str(error)
+
+
+# What the server-side functions raise for a DomainError (see coins_domain_error).
+DOMAIN_ERROR_SQLSTATE = "CN001"
+
+
+def domain_error_from(error: BaseException) -> DomainError | None:
+    """The DomainError a server-side function raised (code in DETAIL, field in HINT)."""
+    if getattr(error, "sqlstate", None) != DOMAIN_ERROR_SQLSTATE:
+        return None
+    return DomainError(
+        ErrorCode(getattr(error, "detail", "")),
+        getattr(error, "message", None) or str(error),
+        getattr(error, "hint", None) or None,
+    )
 
 
 def is_transient(error: BaseException) -> bool:

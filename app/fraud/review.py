@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from app import ledger
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.core.clock import as_utc, utcnow
@@ -24,11 +25,11 @@ from app.core.transactions import RetryTransaction, in_transaction
 from app.fraud import service as fraud
 from app.fraud.codes import FlagStatus, FraudRule, Severity
 from app.fraud.tables import GiftReversal
-from app.gifts import service as gifts
-from app.gifts.service import GiftEventRecord
-from app.gifts.tables import GiftEvent
-from app.ledger import service as ledger
-from app.ledger.codes import AccountCode, Currency, TransferKind
+from app.gifts import queries as gift_events
+from app.gifts import settlement
+from app.ledger import AccountCode, Currency, TransferKind
+from app.payouts import holds
+from app.streams import service as streams
 from app.users import service as users
 
 OPERATION_KIND = "GIFT_REVERSAL"
@@ -43,7 +44,7 @@ async def report_gift(reporter_id: int, gift_event_id: int, reason: str) -> bool
     reason = reason.strip()
     if not reason or len(reason) > MAX_REPORT_REASON_LENGTH:
         raise invalid_input(f"Say why in 1 to {MAX_REPORT_REASON_LENGTH} characters.", "reason")
-    event = await gifts.get_event(gift_event_id)
+    event = await gift_events.get_event(gift_event_id)
     if event.host_id != reporter_id:
         raise DomainError(
             ErrorCode.FORBIDDEN, "Only the stream's host can report its gifts.", "giftEventId"
@@ -108,64 +109,33 @@ async def reverse_gift(
     ``flag_id``, when given, is closed as ACTIONED in the same transaction."""
     reason = fraud.validate_note(reason, "reason")
 
-    async def work() -> int:
-        event = await gifts.get_event(gift_event_id)
-        if (await reversals_of([event.id])).get(event.id) is not None:
-            raise invalid_input("This gift was already reversed.", "giftEventId")
-        operation = await ledger.open_operation(OPERATION_KIND, user_id=event.sender_id)
-        assert isinstance(operation, ledger.OpenOperation)
+    async def build(operation: ledger.OpenOperation) -> ledger.Plan[int]:
         # The reversal row first: its unique index makes a concurrent reversal of the same
         # event wait here for this one, then retry and find it done.
         try:
-            rows = await GiftReversal.raw(
-                "INSERT INTO gift_reversal (gift_event_id, operation_id, flag_id, reversed_by, "
-                "reason, created_at) VALUES ({}, {}, {}, {}, {}, {}) RETURNING id",
-                event.id,
-                operation.id,
-                flag_id,
-                actor.handle,
-                reason,
-                utcnow(),
-            )
+            rows = await GiftReversal.insert(
+                GiftReversal(
+                    gift_event_id=event.id,
+                    operation_id=operation.id,
+                    flag_id=flag_id,
+                    reversed_by=actor.handle,
+                    reason=reason,
+                    created_at=utcnow(),
+                )
+            ).returning(GiftReversal.id)
         except Exception as error:
             if is_unique_violation(error):
                 # A concurrent reversal committed first: start over and refuse it then.
                 raise RetryTransaction("gift reversed concurrently") from error
             raise
-        accounts = await ledger.user_account_ids([event.sender_id, event.host_id])
-        description = f"Reversal of gift event #{event.id}"
-        await ledger.post_transfers(
-            operation,
-            [
-                ledger.Leg(
-                    TransferKind.ADJUSTMENT,
-                    await ledger.system_account_id(AccountCode.COIN_SINK),
-                    accounts[event.sender_id][Currency.COIN],
-                    event.coins,
-                    f"{description}: coins back to the sender",
-                ),
-                ledger.Leg(
-                    TransferKind.ADJUSTMENT,
-                    accounts[event.host_id][Currency.DIAMOND],
-                    await ledger.system_account_id(AccountCode.DIAMOND_ISSUANCE),
-                    event.diamonds,
-                    f"{description}: diamonds back from the host",
-                ),
-            ],
-        )
-        await ledger.set_result(operation, str(rows[0]["id"]))
-        await GiftEvent.raw(
-            "UPDATE live_stream SET coins_received = coins_received - {}, "
-            "gift_count = gift_count - {} WHERE id = {}",
-            event.coins,
-            event.quantity,
-            event.stream_id,
-        )
-        await GiftEvent.raw(
-            "UPDATE stream_gifter SET coins = coins - {} WHERE stream_id = {} AND sender_id = {}",
-            event.coins,
-            event.stream_id,
-            event.sender_id,
+        # A gift still queued is taken off the queue: its diamonds never reach the host.
+        settled = not await settlement.withdraw(event.id, event.host_id)
+        await streams.unrecord_gift(
+            stream_id=event.stream_id,
+            sender_id=event.sender_id,
+            coins=event.coins,
+            quantity=event.quantity,
+            in_totals=settled,
         )
         await audit.record(
             actor,
@@ -183,10 +153,43 @@ async def reverse_gift(
         )
         if flag_id is not None:
             await fraud.close_flag(flag_id, FlagStatus.ACTIONED, actor=actor, note=reason)
-        return event.id
+        accounts = await ledger.user_account_ids([event.sender_id, event.host_id])
+        # The coins come back from the very sink shard the gift paid into.
+        [sink] = [
+            t.credit_account_id
+            for t in await ledger.transfers_of(event.operation_id)
+            if t.kind is TransferKind.GIFT_SENT
+        ]
+        description = f"Reversal of gift event #{event.id}"
+        legs = [
+            ledger.Leg(
+                TransferKind.ADJUSTMENT,
+                sink,
+                accounts[event.sender_id][Currency.COIN],
+                event.coins,
+                f"{description}: coins back to the sender",
+            ),
+        ]
+        if settled:
+            legs.append(
+                ledger.Leg(
+                    TransferKind.ADJUSTMENT,
+                    accounts[event.host_id][Currency.DIAMOND],
+                    await ledger.system_account_id(AccountCode.DIAMOND_ISSUANCE, event.host_id),
+                    event.diamonds,
+                    f"{description}: diamonds back from the host",
+                )
+            )
+        return ledger.Plan(legs, str(rows[0]["id"]), event.id)
 
-    event_id = await in_transaction(work)
-    return (await reversals_of([event_id]))[event_id]
+    async def work() -> None:
+        if (await reversals_of([event.id])).get(event.id) is not None:
+            raise invalid_input("This gift was already reversed.", "giftEventId")
+        await ledger.run_operation(OPERATION_KIND, user_id=event.sender_id, build=build)
+
+    event = await gift_events.get_event(gift_event_id)
+    await in_transaction(work)
+    return (await reversals_of([event.id]))[event.id]
 
 
 # Freezing and holding from a flag -------------------------------------------------------
@@ -211,7 +214,7 @@ async def hold_from_flag(flag_id: int, *, held: bool, actor: Actor, reason: str)
     flag = await fraud.get_flag(flag_id)
 
     async def work() -> bool:
-        changed = await fraud.set_payouts_held(
+        changed = await holds.set_payouts_held(
             flag.subject_user_id, held=held, actor=actor, reason=reason
         )
         if held:
@@ -219,55 +222,3 @@ async def hold_from_flag(flag_id: int, *, held: bool, actor: Actor, reason: str)
         return changed
 
     return await in_transaction(work)
-
-
-# Evidence: who the subject gifts and who gifts them --------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Counterparty:
-    user_id: int
-    coins_sent: int  # by the subject to this user
-    coins_received: int  # by the subject from this user
-    gifts: int
-    last_at: datetime
-
-
-async def gift_events_involving(user_id: int, *, limit: int) -> list[GiftEventRecord]:
-    """The user's gift events, sent or received, newest first."""
-    rows = await GiftEvent.raw(
-        "SELECT * FROM gift_event WHERE sender_id = {} OR host_id = {} ORDER BY id DESC LIMIT {}",
-        user_id,
-        user_id,
-        limit,
-    )
-    return [gifts._record(row) for row in rows]
-
-
-async def counterparties(user_id: int, *, limit: int = 20) -> list[Counterparty]:
-    """Who the user gifted and who gifted them, with coins each way, biggest first."""
-    rows = await GiftEvent.raw(
-        "SELECT host_id AS other, SUM(coins) AS sent, 0 AS received, COUNT(*) AS gifts, "
-        "MAX(created_at) AS last_at FROM gift_event WHERE sender_id = {} GROUP BY host_id "
-        "UNION ALL "
-        "SELECT sender_id AS other, 0 AS sent, SUM(coins) AS received, COUNT(*) AS gifts, "
-        "MAX(created_at) AS last_at FROM gift_event WHERE host_id = {} GROUP BY sender_id",
-        user_id,
-        user_id,
-    )
-    merged: dict[int, Counterparty] = {}
-    for row in rows:
-        other = row["other"]
-        last_at = as_utc(row["last_at"]) if isinstance(row["last_at"], datetime) else None
-        if last_at is None:
-            last_at = as_utc(datetime.fromisoformat(str(row["last_at"])))
-        before = merged.get(other)
-        merged[other] = Counterparty(
-            user_id=other,
-            coins_sent=int(row["sent"]) + (before.coins_sent if before else 0),
-            coins_received=int(row["received"]) + (before.coins_received if before else 0),
-            gifts=int(row["gifts"]) + (before.gifts if before else 0),
-            last_at=max(last_at, before.last_at) if before else last_at,
-        )
-    ranked = sorted(merged.values(), key=lambda c: (-(c.coins_sent + c.coins_received), c.user_id))
-    return ranked[:limit]

@@ -1,8 +1,9 @@
 """Fraud rules: each reads committed gift events and raises a flag when its pattern shows.
 
 Guarantees
-- Rules never run inside a money transaction: ``after_gift`` and ``after_payout_request``
-  are called once the gift or payout request has committed, and ``scan`` runs on its own.
+- Rules never run inside a money transaction: ``after_gift``, ``after_payout_request`` and
+  ``after_clawback`` hear the committed ``GiftSent``, ``PayoutRequested`` and ``CoinsClawedBack``
+  events (wired in ``app.wiring``), and ``scan`` runs on its own.
 - A rule that fails is logged and skipped; it never fails the user's request.
 - Every rule is idempotent: an open flag for the same subject, rule and pattern is not
   raised twice (``raise_flag``), so ``scan`` is safe to run as often as you like.
@@ -15,7 +16,8 @@ Rules and their thresholds (``FraudSettings``):
 3. CONCENTRATION_BEFORE_PAYOUT: more than ``concentration_percent`` of a creator's diamonds
    of the last ``concentration_window_days`` came from one sender, and the creator asked for
    a payout (after each payout request, and in ``scan`` for pending payouts).
-4. REFUND_AFTER_SPEND: raised by ``app.purchases`` when a clawback finds the coins spent.
+4. REFUND_AFTER_SPEND: a refund's clawback found the coins already spent (after each
+   clawback, and in ``scan`` for the recent ones).
 5. NEW_ACCOUNT_SWARM: ``swarm_min_senders`` or more young accounts gifted one creator within
    ``swarm_window_s`` (after each gift).
 6. CREATOR_REPORT: raised by ``reportGift`` (``app.fraud.review.report_gift``).
@@ -29,12 +31,15 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from app.core.clock import as_utc, utcnow
+from app.core.clock import utcnow
 from app.core.transactions import in_transaction
 from app.fraud import service as fraud
 from app.fraud.codes import FraudRule, Severity
-from app.fraud.tables import FraudFlag
+from app.gifts import queries as gift_events
+from app.payouts import queries as payout_queries
+from app.purchases.refunds import Clawback, recent_clawbacks
 from app.settings import FraudSettings
+from app.users import service as users
 
 log = structlog.get_logger(__name__)
 
@@ -66,29 +71,21 @@ async def _guarded(check: Callable[..., Awaitable[int]], *args: object) -> int:
         return 0
 
 
+def _is_young(created_at: datetime, rules: FraudSettings) -> bool:
+    return utcnow() - created_at < timedelta(days=rules.young_account_days)
+
+
 # 1. A young account spending fast ------------------------------------------------------
-
-
-async def _created_at(user_id: int) -> datetime | None:
-    rows = await FraudFlag.raw("SELECT created_at FROM coins_user WHERE id = {}", user_id)
-    return as_utc(rows[0]["created_at"]) if rows else None
 
 
 async def check_young_account_spending(
     sender_id: int, rules: FraudSettings, created_at: datetime | None = None
 ) -> bool:
-    now = utcnow()
-    created_at = created_at or await _created_at(sender_id)
-    if created_at is None or now - created_at >= timedelta(days=rules.young_account_days):
+    created_at = created_at or (await users.get_user(sender_id)).created_at
+    if not _is_young(created_at, rules):
         return False
-    since = now - timedelta(hours=1)
-    rows = await FraudFlag.raw(
-        "SELECT id, coins, created_at FROM gift_event WHERE sender_id = {} AND created_at >= {} "
-        "ORDER BY id DESC",
-        sender_id,
-        since,
-    )
-    spent = sum(row["coins"] for row in rows)
+    events = await gift_events.events_sent_since(sender_id, utcnow() - timedelta(hours=1))
+    spent = sum(event.coins for event in events)
     if spent <= rules.young_account_hourly_coins:
         return False
     return await _raise(
@@ -99,7 +96,7 @@ async def check_young_account_spending(
             "coins_last_hour": spent,
             "threshold_coins": rules.young_account_hourly_coins,
             "account_created_at": created_at.isoformat(),
-            "gift_event_ids": [row["id"] for row in rows[:MAX_EVIDENCE_EVENTS]],
+            "gift_event_ids": [event.id for event in events[:MAX_EVIDENCE_EVENTS]],
         },
     )
 
@@ -108,14 +105,8 @@ async def check_young_account_spending(
 
 
 async def _coins_between(sender_id: int, host_id: int, since: datetime) -> tuple[int, list[int]]:
-    rows = await FraudFlag.raw(
-        "SELECT id, coins FROM gift_event WHERE sender_id = {} AND host_id = {} "
-        "AND created_at >= {} ORDER BY id DESC",
-        sender_id,
-        host_id,
-        since,
-    )
-    return sum(row["coins"] for row in rows), [row["id"] for row in rows[:MAX_EVIDENCE_EVENTS]]
+    events = await gift_events.events_sent_since(sender_id, since, host_id=host_id)
+    return sum(e.coins for e in events), [e.id for e in events[:MAX_EVIDENCE_EVENTS]]
 
 
 async def check_circular_gifting(a_id: int, b_id: int, rules: FraudSettings) -> int:
@@ -144,17 +135,11 @@ async def check_circular_gifting(a_id: int, b_id: int, rules: FraudSettings) -> 
 
 async def check_concentration(creator_id: int, payout_id: int, rules: FraudSettings) -> bool:
     since = utcnow() - timedelta(days=rules.concentration_window_days)
-    rows = await FraudFlag.raw(
-        "SELECT sender_id, SUM(diamonds) AS diamonds FROM gift_event "
-        "WHERE host_id = {} AND created_at >= {} GROUP BY sender_id",
-        creator_id,
-        since,
-    )
-    total = sum(int(row["diamonds"]) for row in rows)
-    if not rows or total < rules.concentration_min_diamonds:
+    received = await gift_events.received_by_sender(creator_id, since)
+    total = sum(diamonds for _, diamonds in received.values())
+    if not received or total < rules.concentration_min_diamonds:
         return False
-    top = max(rows, key=lambda row: (int(row["diamonds"]), -row["sender_id"]))
-    top_diamonds = int(top["diamonds"])
+    top_sender, (_, top_diamonds) = max(received.items(), key=lambda item: (item[1][1], -item[0]))
     if top_diamonds * 100 <= total * rules.concentration_percent:
         return False
     return await _raise(
@@ -162,7 +147,7 @@ async def check_concentration(creator_id: int, payout_id: int, rules: FraudSetti
         FraudRule.CONCENTRATION_BEFORE_PAYOUT,
         Severity.HIGH,
         {
-            "sender_id": top["sender_id"],
+            "sender_id": top_sender,
             "sender_diamonds": top_diamonds,
             "total_diamonds": total,
             "share_percent": round(top_diamonds * 100 / total, 1),
@@ -170,7 +155,28 @@ async def check_concentration(creator_id: int, payout_id: int, rules: FraudSetti
             "window_days": rules.concentration_window_days,
             "payout_id": payout_id,
         },
-        f"sender:{top['sender_id']}",
+        f"sender:{top_sender}",
+    )
+
+
+# 4. Coins refunded after they were spent -----------------------------------------------
+
+
+async def check_refund_after_spend(clawback: Clawback) -> bool:
+    if clawback.balance_before >= clawback.coins:
+        return False
+    return await _raise(
+        clawback.user_id,
+        FraudRule.REFUND_AFTER_SPEND,
+        Severity.HIGH,
+        {
+            "purchase_id": clawback.purchase_id,
+            "coins": clawback.coins,
+            "balance_before": clawback.balance_before,
+            "balance_after": clawback.balance_after,
+            "reason": clawback.reason,
+        },
+        f"purchase:{clawback.purchase_id}",
     )
 
 
@@ -178,27 +184,22 @@ async def check_concentration(creator_id: int, payout_id: int, rules: FraudSetti
 
 
 async def check_new_account_swarm(host_id: int, rules: FraudSettings) -> bool:
-    now = utcnow()
-    rows = await FraudFlag.raw(
-        "SELECT g.sender_id AS sender_id, SUM(g.coins) AS coins FROM gift_event g "
-        "JOIN coins_user u ON u.id = g.sender_id "
-        "WHERE g.host_id = {} AND g.created_at >= {} AND u.created_at > {} "
-        "GROUP BY g.sender_id ORDER BY g.sender_id",
-        host_id,
-        now - timedelta(seconds=rules.swarm_window_s),
-        now - timedelta(days=rules.young_account_days),
+    received = await gift_events.received_by_sender(
+        host_id, utcnow() - timedelta(seconds=rules.swarm_window_s)
     )
-    if len(rows) < rules.swarm_min_senders:
+    senders = await users.users_by_ids(list(received))
+    young = sorted(s for s, user in senders.items() if _is_young(user.created_at, rules))
+    if len(young) < rules.swarm_min_senders:
         return False
     return await _raise(
         host_id,
         FraudRule.NEW_ACCOUNT_SWARM,
         Severity.HIGH,
         {
-            "new_senders": len(rows),
+            "new_senders": len(young),
             "threshold_senders": rules.swarm_min_senders,
             "window_minutes": rules.swarm_window_s // 60,
-            "coins_by_sender": {str(row["sender_id"]): int(row["coins"]) for row in rows},
+            "coins_by_sender": {str(sender): received[sender][0] for sender in young},
         },
     )
 
@@ -213,11 +214,11 @@ async def after_gift(
     established sender's gift. A gift from an old account cannot tip the young-account or
     swarm rules, so only a young sender's gift checks them."""
     try:
-        created_at = sender_created_at or await _created_at(sender_id)
+        created_at = sender_created_at or (await users.get_user(sender_id)).created_at
     except Exception:
         log.exception("fraud.rule_failed", rule="after_gift", sender_id=sender_id)
         created_at = None
-    if created_at is not None and utcnow() - created_at < timedelta(days=rules.young_account_days):
+    if created_at is not None and _is_young(created_at, rules):
         await _guarded(check_young_account_spending, sender_id, rules, created_at)
         await _guarded(check_new_account_swarm, host_id, rules)
     await _guarded(check_circular_gifting, sender_id, host_id, rules)
@@ -227,6 +228,10 @@ async def after_payout_request(creator_id: int, payout_id: int, rules: FraudSett
     await _guarded(check_concentration, creator_id, payout_id, rules)
 
 
+async def after_clawback(clawback: Clawback) -> None:
+    await _guarded(check_refund_after_spend, clawback)
+
+
 @dataclass(frozen=True, slots=True)
 class ScanReport:
     checks: int
@@ -234,7 +239,7 @@ class ScanReport:
 
 
 async def scan(rules: FraudSettings) -> ScanReport:
-    """Run every rule over the recent gift events and the pending payouts.
+    """Run every rule over the recent gift events, clawbacks and pending payouts.
 
     Catches what a post-commit check missed (a crash between commit and check, a rule
     switched on later). Safe to run repeatedly: open flags are never raised twice.
@@ -242,36 +247,22 @@ async def scan(rules: FraudSettings) -> ScanReport:
     now = utcnow()
     outcomes: list[int] = []
 
-    recent_senders = await FraudFlag.raw(
-        "SELECT DISTINCT sender_id FROM gift_event WHERE created_at >= {} ORDER BY sender_id",
-        now - timedelta(hours=1),
-    )
-    for row in recent_senders:
-        sender_id = row["sender_id"]
+    recent = await gift_events.active_since(now - timedelta(hours=1))
+    for sender_id in sorted({sender for sender, _ in recent}):
         outcomes.append(await _guarded(check_young_account_spending, sender_id, rules))
 
-    pairs = await FraudFlag.raw(
-        "SELECT DISTINCT sender_id, host_id FROM gift_event WHERE created_at >= {}",
-        now - timedelta(seconds=rules.circular_window_s),
-    )
-    seen = {(row["sender_id"], row["host_id"]) for row in pairs}
+    seen = set(await gift_events.active_since(now - timedelta(seconds=rules.circular_window_s)))
     for a_id, b_id in sorted(seen):
         if a_id < b_id and (b_id, a_id) in seen:
             outcomes.append(await _guarded(check_circular_gifting, a_id, b_id, rules))
 
-    hosts = await FraudFlag.raw(
-        "SELECT DISTINCT host_id FROM gift_event WHERE created_at >= {} ORDER BY host_id",
-        now - timedelta(seconds=rules.swarm_window_s),
-    )
-    for row in hosts:
-        host_id = row["host_id"]
+    swarm = await gift_events.active_since(now - timedelta(seconds=rules.swarm_window_s))
+    for host_id in sorted({host for _, host in swarm}):
         outcomes.append(await _guarded(check_new_account_swarm, host_id, rules))
 
-    pending = await FraudFlag.raw(
-        "SELECT creator_id, MAX(id) AS payout_id FROM payout WHERE status = 'PENDING' "
-        "GROUP BY creator_id ORDER BY creator_id"
-    )
-    for row in pending:
-        creator_id, payout_id = row["creator_id"], row["payout_id"]
+    for clawback in await recent_clawbacks(now - timedelta(days=rules.concentration_window_days)):
+        outcomes.append(await _guarded(check_refund_after_spend, clawback))
+
+    for creator_id, payout_id in (await payout_queries.newest_pending_by_creator()).items():
         outcomes.append(await _guarded(check_concentration, creator_id, payout_id, rules))
     return ScanReport(checks=len(outcomes), flags_raised=sum(outcomes))

@@ -1,7 +1,7 @@
-"""Fraud flags: raise them (deduplicated), list and close them; hold creators' payouts.
+"""Fraud flags: raise them (deduplicated), list and close them.
 
-Rules (``app.fraud.rules``) raise flags; moderators close them (``close_flag``) and hold
-payouts (``set_payouts_held``), each change audited in its own transaction.
+Rules (``app.fraud.rules``) raise flags; moderators close them (``close_flag``), each change
+audited in its transaction. Holding a creator's payouts is ``app.payouts.holds``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from app.core.clock import as_utc, utcnow
 from app.core.errors import DomainError, ErrorCode, invalid_input
 from app.core.transactions import in_transaction
 from app.fraud.codes import FlagStatus, FraudRule, Severity
-from app.fraud.tables import FraudFlag, PayoutReviewHold
+from app.fraud.tables import FraudFlag
 
 
 async def raise_flag(
@@ -50,9 +50,14 @@ async def raise_flag(
 
 
 async def has_open_flag(user_id: int) -> bool:
+    """Whether a suspicion about the user waits for review (auto-approval waits too)."""
     return await FraudFlag.exists().where(
         (FraudFlag.subject_user_id == user_id) & (FraudFlag.status == FlagStatus.OPEN.value)
     )
+
+
+async def open_flag_count() -> int:
+    return await FraudFlag.count().where(FraudFlag.status == FlagStatus.OPEN.value)
 
 
 async def open_flags(user_id: int) -> list[dict]:
@@ -202,55 +207,3 @@ async def dismiss_flag(flag_id: int, *, actor: Actor, note: str) -> FlagRecord:
     if not await close_flag(flag_id, FlagStatus.DISMISSED, actor=actor, note=note):
         raise invalid_input("This flag is already closed.", "flagId")
     return await get_flag(flag_id)
-
-
-# Holding a creator's payouts ------------------------------------------------------------
-
-
-async def payouts_held(creator_id: int) -> bool:
-    return await PayoutReviewHold.exists().where(PayoutReviewHold.creator_id == creator_id)
-
-
-async def held_creator_ids(creator_ids: Sequence[int]) -> set[int]:
-    if not creator_ids:
-        return set()
-    rows = await PayoutReviewHold.select(PayoutReviewHold.creator_id).where(
-        PayoutReviewHold.creator_id.is_in(list(set(creator_ids)))
-    )
-    return {row["creator_id"] for row in rows}
-
-
-async def set_payouts_held(creator_id: int, *, held: bool, actor: Actor, reason: str) -> bool:
-    """Hold (no payout of theirs can be approved) or release a creator's payouts; audited.
-
-    Returns whether anything changed."""
-    reason = validate_note(reason, "reason")
-
-    async def work() -> bool:
-        if held:
-            rows = await PayoutReviewHold.raw(
-                "INSERT INTO payout_review_hold (creator_id, held_by, reason, created_at) "
-                "VALUES ({}, {}, {}, {}) ON CONFLICT DO NOTHING RETURNING id",
-                creator_id,
-                actor.handle,
-                reason,
-                utcnow(),
-            )
-        else:
-            rows = await PayoutReviewHold.raw(
-                "DELETE FROM payout_review_hold WHERE creator_id = {} RETURNING id", creator_id
-            )
-        if not rows:
-            return False
-        await audit.record(
-            actor,
-            "payouts.hold" if held else "payouts.release",
-            target_type="user",
-            target_id=creator_id,
-            before={"payouts_held": not held},
-            after={"payouts_held": held},
-            reason=reason,
-        )
-        return True
-
-    return await in_transaction(work)

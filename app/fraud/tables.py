@@ -27,12 +27,3 @@ class GiftReversal(Table, tablename="gift_reversal"):
     reversed_by = Varchar(length=64)
     reason = Text()
     created_at = Timestamptz()
-
-
-class PayoutReviewHold(Table, tablename="payout_review_hold"):
-    """While a row exists, the creator's payouts wait: staff cannot approve them."""
-
-    creator_id = BigInt()
-    held_by = Varchar(length=64)
-    reason = Text()
-    created_at = Timestamptz()

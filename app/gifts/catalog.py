@@ -131,17 +131,17 @@ async def _add_version(
     image_url: str | None,
     actor: Actor | None,
 ) -> int:
-    rows = await GiftVersion.raw(
-        "INSERT INTO gift_version (gift_id, name, coin_cost, diamond_value, image_url, "
-        "created_at, created_by) VALUES ({}, {}, {}, {}, {}, {}, {}) RETURNING id",
-        gift_id,
-        name.strip(),
-        coin_cost,
-        diamond_value,
-        image_url,
-        utcnow(),
-        actor.handle if actor else None,
-    )
+    rows = await GiftVersion.insert(
+        GiftVersion(
+            gift_id=gift_id,
+            name=name.strip(),
+            coin_cost=coin_cost,
+            diamond_value=diamond_value,
+            image_url=image_url,
+            created_at=utcnow(),
+            created_by=actor.handle if actor else None,
+        )
+    ).returning(GiftVersion.id)
     version_id = rows[0]["id"]
     await Gift.update({Gift.current_version_id: version_id}).where(Gift.id == gift_id)
     return version_id
@@ -178,13 +178,9 @@ async def create_gift(
         if await Gift.exists().where(Gift.slug == slug):
             raise DomainError(ErrorCode.INVALID_INPUT, "A gift with this slug exists.", "slug")
         try:
-            rows = await Gift.raw(
-                "INSERT INTO gift (slug, current_version_id, retired, created_at) "
-                "VALUES ({}, NULL, {}, {}) RETURNING id",
-                slug,
-                False,
-                utcnow(),
-            )
+            rows = await Gift.insert(
+                Gift(slug=slug, current_version_id=None, retired=False, created_at=utcnow())
+            ).returning(Gift.id)
         except Exception as error:
             if is_unique_violation(error):
                 raise DomainError(

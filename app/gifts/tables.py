@@ -39,3 +39,29 @@ class GiftEvent(Table, tablename="gift_event"):
     diamonds = BigInt()
     combo_count = Integer()
     created_at = Timestamptz()
+
+
+class GiftCredit(Table, tablename="gift_credit"):
+    """A sent gift's diamonds and stream totals waiting to be settled (a queue)."""
+
+    event_id = BigInt()
+    host_id = BigInt()
+    stream_id = BigInt()
+    coins = BigInt()
+    quantity = Integer()
+    diamonds = BigInt()
+    created_at = Timestamptz()
+
+
+class GiftSettlement(Table, tablename="gift_settlement"):
+    """One host's part of a settled batch: the transfer that credited it and its events.
+
+    ``transfer_id`` is NULL for an event taken off the queue by a reversal before it was
+    settled (its diamonds were never credited)."""
+
+    transfer_id = BigInt(null=True, default=None)
+    host_id = BigInt()
+    event_ids = Text()  # a JSON array, ascending
+    diamonds = BigInt()
+    digest = Varchar(length=64)
+    settled_at = Timestamptz()

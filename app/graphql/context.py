@@ -51,3 +51,7 @@ async def require_viewer(info: CoinsInfo) -> UserRecord:
     if viewer is None:
         raise DomainError(ErrorCode.UNAUTHENTICATED, "Sign in to do this.")
     return viewer
+
+
+async def require_viewer_id(info: CoinsInfo) -> int:
+    return (await require_viewer(info)).id

@@ -1,19 +1,23 @@
 """Where domain errors meet GraphQL.
 
-Mutations return them as ``MutationError`` items in their payload (``run_mutation``); a
-query that fails on bad input (a page size over the cap, a malformed cursor) gets a
-top-level error whose ``extensions`` carry the code and field. Everything else is masked
-as ``Unexpected error.`` and logged.
+Mutations return them as ``MutationError`` items in their payload (``ErrorsInPayload``,
+on every mutation through ``app.graphql.mutations.mutation``); a query that fails on bad
+input (a page size over the cap, a malformed cursor) gets a top-level error whose
+``extensions`` carry the code and field. Everything else is masked as ``Unexpected
+error.`` and logged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors
+from strawberry.extensions import FieldExtension, MaskErrors
+from strawberry.extensions.field_extension import AsyncExtensionResolver
+from strawberry.types import Info
+from strawberry.types.base import has_object_definition
+from strawberry.types.field import StrawberryField
 
 from app.core.errors import DomainError
 from app.core.errors import ErrorCode as DomainErrorCode
@@ -34,19 +38,30 @@ class MutationError:
         return cls(code=error.code, message=error.message, field=error.field)
 
 
-class _Payload(Protocol):
-    def __init__(self, *, errors: list[MutationError], **kwargs: Any) -> None: ...
+class ErrorsInPayload(FieldExtension):
+    """The one error mapper: a ``DomainError`` the resolver raises becomes the payload's
+    ``errors`` list, every other payload field null, so mutation code only raises."""
 
+    payload: type[Any]
 
-P = TypeVar("P")
+    def apply(self, field: StrawberryField) -> None:
+        payload = field.type
+        names = (
+            {f.python_name for f in payload.__strawberry_definition__.fields}
+            if has_object_definition(payload)
+            else set()
+        )
+        if "errors" not in names:
+            raise TypeError(f"Mutation {field.python_name} must return a payload with errors.")
+        self.payload = payload
 
-
-async def run_mutation(payload: type[P], action: Callable[[], Awaitable[P]]) -> P:
-    """Run a mutation; a ``DomainError`` becomes the payload's ``errors``, other fields null."""
-    try:
-        return await action()
-    except DomainError as error:
-        return payload(errors=[MutationError.from_domain(error)])  # type: ignore[call-arg]
+    async def resolve_async(
+        self, next_: AsyncExtensionResolver, source: Any, info: Info, **kwargs: Any
+    ) -> Any:
+        try:
+            return await next_(source, info, **kwargs)
+        except DomainError as error:
+            return self.payload(errors=[MutationError.from_domain(error)])
 
 
 def is_domain_error(error: GraphQLError) -> bool:

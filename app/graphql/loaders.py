@@ -1,169 +1,80 @@
-"""DataLoaders, built per request so their cache lives exactly as long as the request."""
+"""DataLoaders, built per request so their cache lives exactly as long as the request.
+
+Each is ``loader(batch, missing)`` over a service function that takes many keys and
+returns ``{key: value}``: one query per batch, whatever the page size. ``missing`` is
+what a key the function leaves out loads as (None for "no such row"); it is shared by
+every such key, so it is immutable.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
+from typing import TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from app.gifts import catalog
-from app.gifts import service as gifts
-from app.gifts.catalog import GiftRecord
-from app.gifts.service import GiftEventRecord
-from app.ledger import service as ledger
+from app.gifts import catalog, settlement
+from app.gifts import queries as gift_events
 from app.ledger.codes import Currency
-from app.payouts import service as payouts
-from app.purchases import service as purchases
-from app.purchases.service import PackageRecord
+from app.payouts import queries as payouts
+from app.purchases import packages as purchases
 from app.spending import service as spending
 from app.spending.service import SpendingTotals
 from app.streams import service as streams
-from app.streams.service import GifterRank, StreamRecord
 from app.users import service as users
-from app.users.service import UserRecord
+
+K = TypeVar("K")
+V = TypeVar("V")
+M = TypeVar("M")
+
+NO_BALANCES: Mapping[Currency, int] = MappingProxyType(dict.fromkeys(Currency, 0))
 
 
-class UserByIdLoader(DataLoader[int, UserRecord | None]):
-    def __init__(self) -> None:
-        super().__init__(load_fn=self._load)
+def loader(
+    batch: Callable[[list[K]], Awaitable[Mapping[K, V]]], missing: M
+) -> DataLoader[K, V | M]:
+    """An ``XByYLoader``: ``batch(keys) -> {key: value}``, one result per key in key order."""
 
-    @staticmethod
-    async def _load(keys: list[int]) -> list[UserRecord | None]:
-        found = await users.users_by_ids(keys)
-        return [found.get(key) for key in keys]
+    async def load(keys: list[K]) -> list[V | M]:
+        found = await batch(keys)
+        return [found.get(key, missing) for key in keys]
 
-
-class BalancesByUserIdLoader(DataLoader[int, dict[Currency, int]]):
-    def __init__(self) -> None:
-        super().__init__(load_fn=self._load)
-
-    @staticmethod
-    async def _load(keys: list[int]) -> list[dict[Currency, int]]:
-        found = await ledger.user_balances(keys)
-        return [found[key] for key in keys]
+    return DataLoader(load_fn=load)
 
 
-class GiftByIdLoader(DataLoader[int, GiftRecord | None]):
-    """Gifts at their current price."""
-
-    def __init__(self) -> None:
-        super().__init__(load_fn=self._load)
-
-    @staticmethod
-    async def _load(keys: list[int]) -> list[GiftRecord | None]:
-        found = await catalog.gifts_by_ids(keys)
-        return [found.get(key) for key in keys]
-
-
-class GiftByVersionIdLoader(DataLoader[int, GiftRecord | None]):
-    """Gifts as priced by a version: what a gift event was sent at."""
-
-    def __init__(self) -> None:
-        super().__init__(load_fn=self._load)
-
-    @staticmethod
-    async def _load(keys: list[int]) -> list[GiftRecord | None]:
-        found = await catalog.gifts_by_version_ids(keys)
-        return [found.get(key) for key in keys]
-
-
-class StreamByIdLoader(DataLoader[int, StreamRecord | None]):
-    def __init__(self) -> None:
-        super().__init__(load_fn=self._load)
-
-    @staticmethod
-    async def _load(keys: list[int]) -> list[StreamRecord | None]:
-        found = await streams.streams_by_ids(keys)
-        return [found.get(key) for key in keys]
-
-
-class LiveStreamByHostIdLoader(DataLoader[int, StreamRecord | None]):
-    def __init__(self) -> None:
-        super().__init__(load_fn=self._load)
-
-    @staticmethod
-    async def _load(keys: list[int]) -> list[StreamRecord | None]:
-        found = await streams.live_streams_of_hosts(keys)
-        return [found.get(key) for key in keys]
-
-
-async def _per_first(
-    keys: list[tuple[int, int]],
-    load: Callable[[list[int], int], Awaitable[dict[int, list[Any]]]],
-) -> list[list[Any]]:
+def per_page_size(
+    load: Callable[[list[int], int], Awaitable[Mapping[int, V]]],
+) -> Callable[[list[tuple[int, int]]], Awaitable[Mapping[tuple[int, int], V]]]:
     """Batch ``(stream_id, first)`` keys: one query per distinct page size."""
-    results: dict[tuple[int, int], list[Any]] = {}
-    for first in {first for _, first in keys}:
-        stream_ids = [stream_id for stream_id, f in keys if f == first]
-        for stream_id, rows in (await load(stream_ids, first)).items():
-            results[(stream_id, first)] = rows
-    return [results.get(key, []) for key in keys]
+
+    async def batch(keys: list[tuple[int, int]]) -> dict[tuple[int, int], V]:
+        found: dict[tuple[int, int], V] = {}
+        for first in {first for _, first in keys}:
+            stream_ids = [stream_id for stream_id, size in keys if size == first]
+            for stream_id, rows in (await load(stream_ids, first)).items():
+                found[(stream_id, first)] = rows
+        return found
+
+    return batch
 
 
-class TopGiftersByStreamLoader(DataLoader[tuple[int, int], list[GifterRank]]):
-    def __init__(self) -> None:
-        super().__init__(load_fn=lambda keys: _per_first(keys, streams.top_gifters))
-
-
-class RecentGiftsByStreamLoader(DataLoader[tuple[int, int], list[GiftEventRecord]]):
-    def __init__(self) -> None:
-        super().__init__(load_fn=lambda keys: _per_first(keys, gifts.recent_events))
-
-
-class SpendingTotalsByUserIdLoader(DataLoader[int, SpendingTotals]):
-    def __init__(self) -> None:
-        super().__init__(load_fn=self._load)
-
-    @staticmethod
-    async def _load(keys: list[int]) -> list[SpendingTotals]:
-        found = await spending.totals_of(keys)
-        return [found[key] for key in keys]
-
-
-class PackageByIdLoader(DataLoader[int, PackageRecord | None]):
-    def __init__(self) -> None:
-        super().__init__(load_fn=self._load)
-
-    @staticmethod
-    async def _load(keys: list[int]) -> list[PackageRecord | None]:
-        found = await purchases.packages_by_ids(keys)
-        return [found.get(key) for key in keys]
-
-
-class HeldDiamondsByUserIdLoader(DataLoader[int, int]):
-    """Diamonds each creator has held by pending or approved payouts."""
-
-    def __init__(self) -> None:
-        super().__init__(load_fn=self._load)
-
-    @staticmethod
-    async def _load(keys: list[int]) -> list[int]:
-        found = await payouts.held_diamonds(keys)
-        return [found[key] for key in keys]
-
-
-@dataclass
 class Loaders:
-    user_by_id: UserByIdLoader = field(default_factory=UserByIdLoader)
-    balances_by_user_id: BalancesByUserIdLoader = field(default_factory=BalancesByUserIdLoader)
-    gift_by_id: GiftByIdLoader = field(default_factory=GiftByIdLoader)
-    gift_by_version_id: GiftByVersionIdLoader = field(default_factory=GiftByVersionIdLoader)
-    stream_by_id: StreamByIdLoader = field(default_factory=StreamByIdLoader)
-    live_stream_by_host_id: LiveStreamByHostIdLoader = field(
-        default_factory=LiveStreamByHostIdLoader
-    )
-    top_gifters_by_stream: TopGiftersByStreamLoader = field(
-        default_factory=TopGiftersByStreamLoader
-    )
-    recent_gifts_by_stream: RecentGiftsByStreamLoader = field(
-        default_factory=RecentGiftsByStreamLoader
-    )
-    spending_totals_by_user_id: SpendingTotalsByUserIdLoader = field(
-        default_factory=SpendingTotalsByUserIdLoader
-    )
-    package_by_id: PackageByIdLoader = field(default_factory=PackageByIdLoader)
-    held_diamonds_by_user_id: HeldDiamondsByUserIdLoader = field(
-        default_factory=HeldDiamondsByUserIdLoader
-    )
+    """One set per request (and afresh after each mutation and each subscription event)."""
+
+    def __init__(self) -> None:
+        self.user_by_id = loader(users.users_by_ids, None)
+        # Diamonds count gifts received and not settled yet: what a wallet shows is exact.
+        self.balances_by_user_id = loader(settlement.exact_balances, NO_BALANCES)
+        # Gifts at their current price, and as priced by a version (what an event cost).
+        self.gift_by_id = loader(catalog.gifts_by_ids, None)
+        self.gift_by_version_id = loader(catalog.gifts_by_version_ids, None)
+        # Stream totals count what is still queued, likewise.
+        self.stream_by_id = loader(settlement.streams_by_ids, None)
+        self.live_stream_by_host_id = loader(settlement.live_streams_of_hosts, None)
+        self.top_gifters_by_stream = loader(per_page_size(streams.top_gifters), ())
+        self.recent_gifts_by_stream = loader(per_page_size(gift_events.recent_events), ())
+        self.spending_totals_by_user_id = loader(spending.totals_of, SpendingTotals(0, 0, 0))
+        self.package_by_id = loader(purchases.packages_by_ids, None)
+        # Diamonds each creator has held by pending or approved payouts.
+        self.held_diamonds_by_user_id = loader(payouts.held_diamonds, 0)

@@ -27,17 +27,21 @@ def transfer_hash(
     credit_account_id: int,
     amount: int,
     created_at: datetime,
+    detail: str = "",
 ) -> str:
-    material = "|".join(
-        (
-            prev_debit_hash,
-            prev_credit_hash,
-            str(operation_id),
-            kind,
-            str(debit_account_id),
-            str(credit_account_id),
-            str(amount),
-            as_utc(created_at).isoformat(timespec="microseconds"),
-        )
-    )
-    return hashlib.sha256(material.encode()).hexdigest()
+    """SHA-256 over the fields, ``|``-separated; ``detail`` (a digest of what a batched
+    transfer settles) is appended only when there is one, so plain transfers' hashes are as
+    they always were. PostgreSQL computes the same bytes in ``ledger_post_transfer``."""
+    fields = [
+        prev_debit_hash,
+        prev_credit_hash,
+        str(operation_id),
+        kind,
+        str(debit_account_id),
+        str(credit_account_id),
+        str(amount),
+        as_utc(created_at).isoformat(timespec="microseconds"),
+    ]
+    if detail:
+        fields.append(detail)
+    return hashlib.sha256("|".join(fields).encode()).hexdigest()

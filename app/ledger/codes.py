@@ -33,6 +33,14 @@ SYSTEM_ACCOUNTS: dict[AccountCode, tuple[Currency, bool]] = {
 }
 
 
+# The system accounts every gift touches, split into shards by the sender (or the host), so
+# that gifts to and from different people do not wait for one account's lock.
+SHARDED_ACCOUNTS = frozenset(
+    {AccountCode.COIN_ISSUANCE, AccountCode.COIN_SINK, AccountCode.DIAMOND_ISSUANCE}
+)
+DEFAULT_SHARDS = 32
+
+
 class TransferKind(enum.StrEnum):
     """Why value moved; the API shows it as ``LedgerEntryKind``."""
 

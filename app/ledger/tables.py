@@ -14,6 +14,8 @@ class Account(Table, tablename="ledger_account"):
     user_id = BigInt(null=True, default=None)
     balance = BigInt(default=0)
     may_go_negative = Boolean(default=False)
+    # Which of a sharded system account's accounts this is (0 for everything else).
+    shard = Integer(default=0)
     # Hash of the newest transfer touching this account: the head of its chain.
     head_hash = Varchar(length=64, default="")
     created_at = Timestamptz()
@@ -42,3 +44,5 @@ class Transfer(Table, tablename="ledger_transfer"):
     description = Text(default="")
     created_at = Timestamptz()
     hash = Varchar(length=64)
+    # A digest the hash covers of what the transfer stands for in bulk (settled gift events).
+    detail = Varchar(length=64, default="")

@@ -10,7 +10,9 @@ Checks, each reported by name:
   accounts, and each account's head is its newest transfer (edited, inserted or deleted
   transfers break it);
 - ``operation``: every operation has exactly the transfers it recorded, all or none;
-- ``transfer``: amounts positive, two distinct accounts of one currency.
+- ``transfer``: amounts positive, two distinct accounts of one currency;
+- whatever each ``Reconciler`` the caller passes checks of a domain against the balances
+  (``app.integrity`` passes them all: e.g. ``payout-hold``, PAYOUT_HOLD against open payouts).
 
 Transfers are read in id order, in batches, so memory grows with accounts, not history.
 """
@@ -18,7 +20,9 @@ Transfers are read in id order, in batches, so memory grows with accounts, not h
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from app.ledger.chain import GENESIS, transfer_hash
 from app.ledger.codes import OVERDRAFT_KINDS, AccountCode
@@ -48,7 +52,24 @@ class Report:
         return not self.breaches
 
 
-async def verify_ledger() -> Report:
+@dataclass(frozen=True, slots=True)
+class Balances:
+    """The balances as read by a verification run, for reconcilers to compare against."""
+
+    accounts: dict[int, dict[str, Any]]
+
+    def system(self, code: AccountCode) -> int:
+        return sum(
+            a["balance"]
+            for a in self.accounts.values()
+            if a["user_id"] is None and a["code"] == code.value
+        )
+
+
+Reconciler = Callable[[Balances], Awaitable[list[Breach]]]
+
+
+async def verify_ledger(reconcilers: Sequence[Reconciler] = ()) -> Report:
     accounts = {row["id"]: row for row in await Account.select()}
     breaches: list[Breach] = []
     running: dict[int, int] = dict.fromkeys(accounts, 0)
@@ -106,6 +127,8 @@ async def verify_ledger() -> Report:
             )
     for orphan in sorted(set(per_operation) - known):
         breaches.append(Breach("operation", f"transfers belong to missing operation {orphan}"))
+    for reconcile in reconcilers:
+        breaches += await reconcile(Balances(accounts))
     return Report(breaches, len(accounts), transfers, len(operations))
 
 
@@ -135,6 +158,7 @@ def _check_transfer(
         credit_account_id=credit_id,
         amount=amount,
         created_at=row["created_at"],
+        detail=row["detail"],
     )
     if expected != row["hash"]:
         found.append(

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from app.core.clock import utcnow
 from app.core.transactions import in_transaction
+from app.payouts.records import PayoutRecord
 from app.payouts.tables import SandboxPayoutTransfer
-
-if TYPE_CHECKING:
-    from app.payouts.service import PayoutRecord
 
 
 class PayoutProviderError(RuntimeError):

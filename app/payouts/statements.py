@@ -15,16 +15,16 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from app.core.clock import as_utc
+from app import ledger
 from app.core.errors import DomainError, ErrorCode
 from app.core.money import Money
-from app.gifts.tables import GiftEvent, GiftVersion
-from app.ledger import service as ledger
-from app.ledger.codes import Currency, TransferKind
-from app.ledger.tables import Transfer
-from app.payouts.service import PayoutRecord, cash_amount, list_payouts
+from app.gifts import catalog, settlement
+from app.gifts import queries as gift_events
+from app.ledger import Currency, TransferKind
+from app.payouts.queries import list_payouts
+from app.payouts.records import PayoutRecord, cash_amount
 from app.settings import EconomySettings
-from app.streams.tables import LiveStream
+from app.streams import service as streams
 from app.users.service import UserRecord
 
 
@@ -81,68 +81,33 @@ def month_bounds(month: str) -> tuple[datetime, datetime]:
 
 async def creator_statement(creator: UserRecord, month: str, economy: EconomySettings) -> Statement:
     start, end = month_bounds(month)
-    account = await ledger.user_account_id(creator.id, Currency.DIAMOND)
-    touches = (Transfer.debit_account_id == account) | (Transfer.credit_account_id == account)
-    before = (
-        await Transfer.select()
-        .where(touches & (Transfer.created_at < start))
-        .order_by(Transfer.id, ascending=False)
-        .first()
-    )
-    opening = 0 if before is None else _balance_after(before, account)
-    rows = (
-        await Transfer.select()
-        .where(touches & (Transfer.created_at >= start) & (Transfer.created_at < end))
-        .order_by(Transfer.id)
-    )
-    closing = _balance_after(rows[-1], account) if rows else opening
-
-    gift_rows = [
-        r
-        for r in rows
-        if r["kind"] == TransferKind.GIFT_RECEIVED and r["credit_account_id"] == account
-    ]
-    events = {
-        e["operation_id"]: e
-        for e in await GiftEvent.select(
-            GiftEvent.operation_id,
-            GiftEvent.stream_id,
-            GiftEvent.gift_version_id,
-            GiftEvent.quantity,
-        ).where(GiftEvent.operation_id.is_in([r["operation_id"] for r in gift_rows] or [0]))
-    }
+    history = await ledger.account_history(creator.id, Currency.DIAMOND, since=start, until=end)
+    received = [e for e in history.entries if e.kind is TransferKind.GIFT_RECEIVED and e.amount > 0]
+    settled = await settlement.events_settled_by([e.transfer_id for e in received])
+    events = await gift_events.events_by_ids([i for ids in settled.values() for i in ids])
     names = {
-        v["id"]: v["name"]
-        for v in await GiftVersion.select(GiftVersion.id, GiftVersion.name).where(
-            GiftVersion.id.is_in(sorted({e["gift_version_id"] for e in events.values()}) or [0])
-        )
+        version_id: gift.name
+        for version_id, gift in (
+            await catalog.gifts_by_version_ids([e.gift_version_id for e in events.values()])
+        ).items()
     }
     titles = {
-        s["id"]: s["title"]
-        for s in await LiveStream.select(LiveStream.id, LiveStream.title).where(
-            LiveStream.id.is_in(sorted({e["stream_id"] for e in events.values()}) or [0])
-        )
+        stream_id: stream.title
+        for stream_id, stream in (
+            await streams.streams_by_ids([e.stream_id for e in events.values()])
+        ).items()
     }
-    gift_ids = {r["id"] for r in gift_rows}
     grouped: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     other: list[LedgerLine] = []
-    for row in rows:
-        event = events.get(row["operation_id"]) if row["id"] in gift_ids else None
-        if event is None:
-            sign = 1 if row["credit_account_id"] == account else -1
-            other.append(
-                LedgerLine(
-                    as_utc(row["created_at"]),
-                    TransferKind(row["kind"]),
-                    sign * row["amount"],
-                    row["description"],
-                )
-            )
-            continue
-        key = (event["stream_id"], names.get(event["gift_version_id"], "?"))
-        grouped[key][0] += 1
-        grouped[key][1] += event["quantity"]
-        grouped[key][2] += row["amount"]
+    for entry in history.entries:
+        credited = [events[i] for i in settled.get(entry.transfer_id, []) if i in events]
+        if not credited:
+            other.append(LedgerLine(entry.created_at, entry.kind, entry.amount, entry.description))
+        for event in credited:
+            key = (event.stream_id, names.get(event.gift_version_id, "?"))
+            grouped[key][0] += 1
+            grouped[key][1] += event.quantity
+            grouped[key][2] += event.diamonds
     gifts = [
         GiftLine(stream_id, titles.get(stream_id, ""), name, sends, quantity, diamonds)
         for (stream_id, name), (sends, quantity, diamonds) in sorted(grouped.items())
@@ -155,19 +120,13 @@ async def creator_statement(creator: UserRecord, month: str, economy: EconomySet
     return Statement(
         creator=creator,
         month=month,
-        opening_diamonds=opening,
-        closing_diamonds=closing,
+        opening_diamonds=history.opening,
+        closing_diamonds=history.closing,
         gifts=gifts,
         other=other,
         payouts=payouts,
-        cash_value_of_closing=cash_amount(max(closing, 0), economy.diamond_value),
+        cash_value_of_closing=cash_amount(max(history.closing, 0), economy.diamond_value),
     )
-
-
-def _balance_after(row: dict, account: int) -> int:
-    if row["debit_account_id"] == account:
-        return row["debit_balance_after"]
-    return row["credit_balance_after"]
 
 
 def render_text(statement: Statement) -> str:

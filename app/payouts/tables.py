@@ -44,3 +44,14 @@ class SandboxPayoutTransfer(Table, tablename="payout_sandbox_transfer"):
     currency = Varchar(length=3)
     reference = Varchar(length=128)
     created_at = Timestamptz()
+
+
+class PayoutReviewHold(Table, tablename="payout_review_hold"):
+    """While a row exists, the creator's payouts wait: staff cannot approve them.
+
+    Created by a fraud migration (``fraud_2026_11_25t16_40``) before payouts owned it."""
+
+    creator_id = BigInt()
+    held_by = Varchar(length=64)
+    reason = Text()
+    created_at = Timestamptz()

@@ -2,7 +2,7 @@
 
 Each event is processed once: its id is recorded in the same transaction as its effect, so
 a redelivery changes nothing. Unknown event types are recorded and ignored. No web imports:
-``app.purchases.webhooks`` turns outcomes into HTTP statuses.
+the web edge turns outcomes into HTTP statuses.
 """
 
 from __future__ import annotations
@@ -12,12 +12,15 @@ from typing import Any
 
 import structlog
 
+from app.core.clock import utcnow
 from app.core.errors import DomainError, ErrorCode
 from app.core.ids import decode_opaque
 from app.core.money import Money
 from app.core.transactions import in_transaction
-from app.purchases import service
+from app.purchases.buying import record_webhook_payment
 from app.purchases.codes import Provider
+from app.purchases.refunds import refund_purchase
+from app.purchases.tables import WebhookEvent
 from app.purchases.verifiers import VerifiedPayment
 from app.purchases.verifiers.apple import AppleNotification
 
@@ -69,9 +72,22 @@ async def handle_apple_notification(notification: AppleNotification) -> Outcome:
     return await _ignore(Provider.APPLE, notification.notification_id, kind)
 
 
+async def claim_webhook_event(provider: Provider, event_id: str, event_type: str) -> bool:
+    """Record an event as processed in the current transaction; False when seen before."""
+    rows = await WebhookEvent.raw(
+        "INSERT INTO purchase_webhook_event (provider, event_id, event_type, received_at) "
+        "VALUES ({}, {}, {}, {}) ON CONFLICT DO NOTHING RETURNING id",
+        provider.value,
+        event_id[:255],
+        event_type[:64],
+        utcnow(),
+    )
+    return bool(rows)
+
+
 async def _ignore(provider: Provider, event_id: str, event_type: str) -> Outcome:
     async def work() -> Outcome:
-        if not await service.claim_webhook_event(provider, event_id, event_type):
+        if not await claim_webhook_event(provider, event_id, event_type):
             return Outcome.DUPLICATE
         return Outcome.IGNORED
 
@@ -113,9 +129,9 @@ async def _stripe_payment(event_id: str, event_type: str, intent: dict[str, Any]
     payment = VerifiedPayment(transaction_id=intent_id, price=price, confirmed_by_webhook=True)
 
     async def work() -> Outcome:
-        if not await service.claim_webhook_event(Provider.STRIPE, event_id, event_type):
+        if not await claim_webhook_event(Provider.STRIPE, event_id, event_type):
             return Outcome.DUPLICATE
-        await service.record_webhook_payment(
+        await record_webhook_payment(
             user_id=user_id,
             package_id=package_id,
             provider=Provider.STRIPE,
@@ -134,10 +150,10 @@ async def _refund(
         return await _ignore(provider, event_id, event_type)
 
     async def work() -> Outcome:
-        if not await service.claim_webhook_event(provider, event_id, event_type):
+        if not await claim_webhook_event(provider, event_id, event_type):
             return Outcome.DUPLICATE
         try:
-            clawback = await service.refund_purchase(provider, transaction_id, reason=reason)
+            clawback = await refund_purchase(provider, transaction_id, reason=reason)
         except DomainError as error:
             if error.code is ErrorCode.NOT_FOUND:
                 # The payment's own event has not arrived yet (events come in any order).

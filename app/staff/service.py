@@ -73,15 +73,16 @@ async def create_staff(
 
     async def work() -> int:
         try:
-            rows = await StaffUser.raw(
-                "INSERT INTO staff_user (handle, display_name, password_hash, role, "
-                "failed_sign_ins, created_at) VALUES ({}, {}, {}, {}, 0, {}) RETURNING id",
-                handle,
-                name,
-                password_hash,
-                role_value.value,
-                utcnow(),
-            )
+            rows = await StaffUser.insert(
+                StaffUser(
+                    handle=handle,
+                    display_name=name,
+                    password_hash=password_hash,
+                    role=role_value.value,
+                    failed_sign_ins=0,
+                    created_at=utcnow(),
+                )
+            ).returning(StaffUser.id)
         except Exception as error:
             if is_unique_violation(error):
                 raise DomainError(
@@ -198,6 +199,10 @@ async def staff_for_session(
             StaffSession.id == row["id"]
         )
     return await get_staff(row["staff_id"])
+
+
+async def staff_exists(handle: str) -> bool:
+    return await StaffUser.exists().where(StaffUser.handle == handle)
 
 
 async def get_staff(staff_id: int) -> StaffRecord:

@@ -1,15 +1,18 @@
 """Live streams: going live, ending, reading streams, their totals and leaderboards.
 
-The per-stream totals (``coins_received``, ``gift_count``) and each sender's total
-(``stream_gifter``) are written by ``app.gifts.service.send_gift`` in the gift's transaction.
+This package owns ``live_stream`` and ``stream_gifter``. A gift is counted in the sender's
+total and combo by ``record_gift`` (in the gift's transaction), in the stream's totals by
+``add_gift_totals`` (when the gifts settlement settles it, in batches) and taken out by
+``unrecord_gift`` (a reversal); nothing else writes them. Reads that must be exact add
+what is still queued (``app.gifts.settlement``).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from app.core.clock import as_utc, utcnow
 from app.core.database import is_unique_violation
@@ -91,14 +94,9 @@ async def start_stream(host_id: int, title: str) -> StreamRecord:
         ):
             raise _already_live()
         try:
-            rows = await LiveStream.raw(
-                "INSERT INTO live_stream (host_id, title, status, started_at, coins_received, "
-                "gift_count) VALUES ({}, {}, {}, {}, 0, 0) RETURNING id",
-                host_id,
-                title,
-                LIVE,
-                utcnow(),
-            )
+            rows = await LiveStream.insert(
+                LiveStream(host_id=host_id, title=title, status=LIVE, started_at=utcnow())
+            ).returning(LiveStream.id)
         except Exception as error:
             if is_unique_violation(error):
                 raise _already_live() from error
@@ -147,25 +145,48 @@ async def live_streams_of_hosts(host_ids: Sequence[int]) -> dict[int, StreamReco
     return {row["host_id"]: _record(row) for row in rows}
 
 
-async def list_live(*, limit: int, after: tuple[int, int] | None = None) -> list[StreamRecord]:
-    """Live streams, most coins first (then oldest id first); keyset after (coins, id)."""
-    query = LiveStream.select().where(LiveStream.status == LIVE)
-    if after is not None:
-        coins, stream_id = after
-        query = query.where(
-            (LiveStream.coins_received < coins)
-            | ((LiveStream.coins_received == coins) & (LiveStream.id > stream_id))
-        )
-    rows = (
-        await query.order_by(LiveStream.coins_received, ascending=False)
-        .order_by(LiveStream.id)
-        .limit(limit)
+def with_pending(stream: StreamRecord, pending: Mapping[int, tuple[int, int]]) -> StreamRecord:
+    """The stream with the (coins, gifts) not added to its totals yet counted in."""
+    coins, gifts = pending.get(stream.id, (0, 0))
+    if not coins and not gifts:
+        return stream
+    return replace(
+        stream, coins_received=stream.coins_received + coins, gift_count=stream.gift_count + gifts
     )
-    return [_record(row) for row in rows]
+
+
+async def list_live(
+    *,
+    limit: int,
+    after: tuple[int, int] | None = None,
+    pending: Mapping[int, tuple[int, int]] | None = None,
+) -> list[StreamRecord]:
+    """Live streams, most coins first (then oldest id first); keyset after (coins, id).
+
+    ``pending`` (coins, gifts) per stream, not in the totals yet, count in the order and in
+    the records: the caller knows what is queued, this package does not."""
+    extra = {stream_id: coins for stream_id, (coins, _) in (pending or {}).items() if coins}
+    values = ", ".join("(CAST({} AS BIGINT), CAST({} AS BIGINT))" for _ in extra) or (
+        "(CAST(0 AS BIGINT), CAST(0 AS BIGINT))"
+    )
+    args: list[object] = [n for item in sorted(extra.items()) for n in item]
+    keyset = ""
+    if after is not None:
+        keyset = " AND (total < {} OR (total = {} AND id > {}))"
+        args += [after[0], after[0], after[1]]
+    rows = await LiveStream.raw(
+        "SELECT * FROM (SELECT live_stream.*, coins_received + COALESCE(p.column2, 0) AS total "  # noqa: S608 (only "{}" placeholders are formatted in)
+        f"FROM live_stream LEFT JOIN (VALUES {values}) AS p ON p.column1 = live_stream.id "
+        f"WHERE status = 'LIVE') ranked WHERE 1 = 1{keyset} ORDER BY total DESC, id LIMIT {{}}",
+        *args,
+        limit,
+    )
+    return [with_pending(_record(row), pending or {}) for row in rows]
 
 
 async def top_gifters(stream_ids: Sequence[int], first: int) -> dict[int, list[GifterRank]]:
-    """The ``first`` biggest senders of each stream, by coins; ties go to who got there first."""
+    """The ``first`` biggest senders of each stream, by coins; ties go to who got there first
+    (the earlier last gift)."""
     if not stream_ids or first <= 0:
         return {stream_id: [] for stream_id in stream_ids}
     ids = sorted(set(stream_ids))
@@ -173,7 +194,7 @@ async def top_gifters(stream_ids: Sequence[int], first: int) -> dict[int, list[G
     rows = await StreamGifter.raw(
         "SELECT stream_id, sender_id, coins, position FROM ("  # noqa: S608 (only "{}" placeholders are formatted in)
         "SELECT stream_id, sender_id, coins, ROW_NUMBER() OVER ("
-        "PARTITION BY stream_id ORDER BY coins DESC, last_event_id ASC) AS position "
+        "PARTITION BY stream_id ORDER BY coins DESC, last_sent_at ASC, sender_id ASC) AS position "
         f"FROM stream_gifter WHERE stream_id IN ({placeholders}) AND coins > 0"
         ") ranked WHERE position <= {} ORDER BY stream_id, position",
         *ids,
@@ -185,3 +206,87 @@ async def top_gifters(stream_ids: Sequence[int], first: int) -> dict[int, list[G
             GifterRank(rank=row["position"], sender_id=row["sender_id"], coins=row["coins"])
         )
     return found
+
+
+# Counting gifts ------------------------------------------------------------------------
+
+
+async def record_gift(
+    *,
+    stream_id: int,
+    sender_id: int,
+    gift_id: int,
+    coins: int,
+    combo_window_s: int,
+) -> int:
+    """Count a gift in the sender's standing on the stream; returns its combo count.
+
+    Consecutive sends of one gift by one sender within ``combo_window_s`` count up the
+    combo. Only the sender's own row is written: the stream's totals arrive in batches
+    (``add_gift_totals``), so gifts to one stream do not queue for its row.
+    """
+    now = utcnow()
+    previous = (
+        await StreamGifter.select(
+            StreamGifter.last_gift_id, StreamGifter.last_sent_at, StreamGifter.combo_count
+        )
+        .where((StreamGifter.stream_id == stream_id) & (StreamGifter.sender_id == sender_id))
+        .first()
+    )
+    combo = 1
+    window = timedelta(seconds=combo_window_s)
+    if (
+        previous
+        and previous["last_gift_id"] == gift_id
+        and now - as_utc(previous["last_sent_at"]) <= window
+    ):
+        combo = previous["combo_count"] + 1
+    await StreamGifter.raw(
+        "INSERT INTO stream_gifter (stream_id, sender_id, coins, last_gift_id, last_sent_at, "
+        "combo_count) VALUES ({}, {}, {}, {}, {}, {}) "
+        "ON CONFLICT (stream_id, sender_id) DO UPDATE SET "
+        "coins = stream_gifter.coins + excluded.coins, last_gift_id = excluded.last_gift_id, "
+        "last_sent_at = excluded.last_sent_at, combo_count = excluded.combo_count",
+        stream_id,
+        sender_id,
+        coins,
+        gift_id,
+        now,
+        combo,
+    )
+    return combo
+
+
+async def add_gift_totals(totals: Mapping[int, tuple[int, int]]) -> None:
+    """Add (coins, gifts) to each stream's totals in one statement (a settled batch)."""
+    if not totals:
+        return
+    values = ", ".join(
+        "(CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS BIGINT))" for _ in totals
+    )
+    args: list[object] = []
+    for stream_id, (coins, quantity) in sorted(totals.items()):
+        args += [stream_id, coins, quantity]
+    await LiveStream.raw(
+        "UPDATE live_stream SET coins_received = coins_received + v.column2, "  # noqa: S608 (only "{}" placeholders are formatted in)
+        f"gift_count = gift_count + v.column3 FROM (VALUES {values}) AS v "
+        "WHERE live_stream.id = v.column1",
+        *args,
+    )
+
+
+async def unrecord_gift(
+    *, stream_id: int, sender_id: int, coins: int, quantity: int, in_totals: bool
+) -> None:
+    """Take a reversed gift out of the sender's standing, and out of the stream's totals
+    when it had reached them (``in_totals``: it was settled, not still queued)."""
+    if in_totals:
+        await LiveStream.update(
+            {
+                LiveStream.coins_received: LiveStream.coins_received - coins,
+                LiveStream.gift_count: LiveStream.gift_count - quantity,
+            }
+        ).where(LiveStream.id == stream_id)
+    await StreamGifter.update({StreamGifter.coins: StreamGifter.coins - coins}).where(
+        (StreamGifter.stream_id == stream_id) & (StreamGifter.sender_id == sender_id)
+    )

@@ -20,8 +20,7 @@ class StreamGifter(Table, tablename="stream_gifter"):
     stream_id = BigInt()
     sender_id = BigInt()
     coins = BigInt(default=0)
-    # Ties on coins go to whoever reached the total first: the smaller last event id.
-    last_event_id = BigInt(default=0)
     last_gift_id = BigInt(default=0)
+    # Ties on coins go to whoever reached the total first: the earlier last gift.
     last_sent_at = Timestamptz()
     combo_count = Integer(default=0)

@@ -7,13 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from app import ledger
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.core.clock import as_utc, utcnow
 from app.core.database import is_unique_violation
 from app.core.errors import DomainError, ErrorCode
 from app.core.transactions import in_transaction
-from app.ledger import service as ledger
 from app.users.passwords import hash_password, verify_password
 from app.users.tables import User
 
@@ -140,18 +140,18 @@ async def sign_up(
         if await User.exists().where(User.handle == handle):
             raise _handle_taken()
         try:
-            rows = await User.raw(
-                "INSERT INTO coins_user (handle, display_name, password_hash, birth_date, "
-                "show_on_leaderboards, frozen, frozen_reason, created_at) "
-                "VALUES ({}, {}, {}, {}, {}, {}, '', {}) RETURNING id",
-                handle,
-                name,
-                password_hash,
-                born,
-                True,
-                False,
-                utcnow(),
-            )
+            rows = await User.insert(
+                User(
+                    handle=handle,
+                    display_name=name,
+                    password_hash=password_hash,
+                    birth_date=born,
+                    show_on_leaderboards=True,
+                    frozen=False,
+                    frozen_reason="",
+                    created_at=utcnow(),
+                )
+            ).returning(User.id)
         except Exception as error:
             if is_unique_violation(error):
                 raise _handle_taken() from error

@@ -14,7 +14,7 @@ from app.audit.tables import AuditEntry
 from app.core.errors import DomainError
 from app.gifts import catalog
 from app.gifts.tables import Gift, GiftVersion
-from app.offers import service as offers
+from app.offers import catalog as offers
 from app.offers.tables import OfferCode, PartnerOffer
 from tests.admin.helpers import csrf_token, make_staff, post_form, sign_in
 from tests.factories import make_gift

@@ -6,7 +6,7 @@ from litestar.testing import AsyncTestClient
 
 from app.core.money import Money
 from app.payouts import service as payouts
-from app.purchases import service as purchases
+from app.purchases import buying, packages
 from app.purchases.codes import Platform, Provider
 from app.purchases.verifiers.sandbox import SandboxVerifier
 from app.settings import Settings
@@ -16,10 +16,10 @@ from tests.factories import give_diamonds, make_gift, make_stream, make_user, se
 
 async def a_day_of_business(settings: Settings):
     viewer, creator = await make_user("vera"), await make_user("ana")
-    package = await purchases.create_package(
+    package = await packages.create_package(
         platform=Platform.WEB, coins=700, price=Money(749, "USD")
     )
-    await purchases.purchase_coins(
+    await buying.purchase_coins(
         user_id=viewer.id,
         package_id=package.id,
         provider=Provider.SANDBOX,

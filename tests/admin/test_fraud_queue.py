@@ -7,6 +7,7 @@ from litestar.testing import AsyncTestClient
 from app.audit.tables import AuditEntry
 from app.fraud import service as fraud
 from app.fraud.codes import FlagStatus, FraudRule, Severity
+from app.payouts import holds
 from app.users.service import get_user
 from tests.admin.helpers import make_staff, post_form, sign_in
 from tests.factories import coins_of, diamonds_of, make_gift, make_stream, make_user, send
@@ -98,7 +99,7 @@ async def test_dismiss_needs_a_note_and_freeze_needs_a_confirmation(
     assert (await get_user(sender.id)).frozen
     held = await post_form(client, f"{page}/hold", page, {"reason": "until reviewed"})
     assert held.status_code == 303
-    assert await fraud.payouts_held(sender.id)
+    assert await holds.payouts_held(sender.id)
     actions = [
         row["action"]
         for row in await AuditEntry.select().order_by(AuditEntry.id)
@@ -152,7 +153,7 @@ async def test_the_payouts_queue_marks_a_creator_whose_payouts_are_held(
     row = f'data-payout="{payout.id}"'
 
     before = (await client.get("/admin/payouts")).text
-    await fraud.set_payouts_held(creator.id, held=True, actor=staff("mod"), reason="review")
+    await holds.set_payouts_held(creator.id, held=True, actor=staff("mod"), reason="review")
     after = (await client.get("/admin/payouts")).text
 
     assert row in before

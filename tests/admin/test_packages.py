@@ -6,7 +6,7 @@ from litestar.testing import AsyncTestClient
 
 from app.audit import service as audit
 from app.core.money import Money
-from app.purchases import service as purchases
+from app.purchases import packages
 from app.purchases.codes import Platform
 from tests.admin.helpers import make_staff, post_form, sign_in
 from tests.graphql.helpers import gql
@@ -35,7 +35,7 @@ async def test_create_price_per_country_and_take_off_sale(client: AsyncTestClien
         },
     )
     assert created.status_code == 303
-    [listing] = await purchases.packages_on_sale(Platform.WEB)
+    [listing] = await packages.packages_on_sale(Platform.WEB)
     package_id = listing.id
     assert listing.price == Money(449, "USD")
 
@@ -68,7 +68,7 @@ async def test_bad_price_is_shown_beside_the_field(client: AsyncTestClient) -> N
 
     assert response.status_code == 400
     assert "at most 2 decimals" in response.text
-    assert await purchases.packages_on_sale(Platform.IOS) == []
+    assert await packages.packages_on_sale(Platform.IOS) == []
 
 
 async def test_moderators_cannot_edit_packages(client: AsyncTestClient) -> None:

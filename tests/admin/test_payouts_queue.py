@@ -7,6 +7,8 @@ from litestar.testing import AsyncTestClient
 from app.audit import service as audit
 from app.fraud import service as fraud
 from app.fraud.codes import FraudRule, Severity
+from app.payouts import queries as payout_queries
+from app.payouts import records as payout_records
 from app.payouts import service as payouts
 from app.payouts.codes import PayoutStatus
 from app.settings import Settings
@@ -14,7 +16,9 @@ from tests.admin.helpers import make_staff, post_form, sign_in
 from tests.factories import diamonds_of, give_diamonds, make_user
 
 
-async def pending_payout(handle: str, diamonds: int, settings: Settings) -> payouts.PayoutRecord:
+async def pending_payout(
+    handle: str, diamonds: int, settings: Settings
+) -> payout_records.PayoutRecord:
     creator = await make_user(handle)
     await give_diamonds(creator.id, diamonds * 2)
     return await payouts.request_payout(
@@ -35,7 +39,7 @@ async def test_finance_approves_and_the_creator_is_paid(
     response = await post_form(client, f"/admin/payouts/{payout.id}/approve", "/admin/payouts", {})
 
     assert response.status_code == 303
-    paid = await payouts.get_payout(payout.id)
+    paid = await payout_queries.get_payout(payout.id)
     assert paid.status is PayoutStatus.PAID
     assert paid.payment_reference
     assert paid.decided_by == "fin"
@@ -55,7 +59,7 @@ async def test_finance_rejects_with_a_reason_and_diamonds_come_back(
     empty = await post_form(
         client, f"/admin/payouts/{payout.id}/reject", "/admin/payouts", {"reason": ""}
     )
-    assert (await payouts.get_payout(payout.id)).status is PayoutStatus.PENDING
+    assert (await payout_queries.get_payout(payout.id)).status is PayoutStatus.PENDING
     assert empty.status_code == 303
     await post_form(
         client,
@@ -64,7 +68,7 @@ async def test_finance_rejects_with_a_reason_and_diamonds_come_back(
         {"reason": "ID check failed"},
     )
 
-    rejected = await payouts.get_payout(payout.id)
+    rejected = await payout_queries.get_payout(payout.id)
     assert rejected.status is PayoutStatus.REJECTED
     assert await diamonds_of(rejected.creator_id) == 5_000
     [entry] = await audit.list_entries(limit=5, action="payout.")

@@ -60,6 +60,7 @@ def test_moderator_cannot_open_the_audit_log(page) -> None:
 
 
 def test_finance_approves_a_payout(page, db) -> None:
+    from app.payouts import queries as payout_queries
     from app.payouts import service as payouts
     from tests.factories import give_diamonds
 
@@ -83,6 +84,6 @@ def test_finance_approves_a_payout(page, db) -> None:
 
     page.wait_for_selector(".flash.success")
     assert f"Payout #{payout_id} paid" in page.inner_text(".flash")
-    paid = run_sync(payouts.get_payout(payout_id))
+    paid = run_sync(payout_queries.get_payout(payout_id))
     assert paid.status.value == "PAID"
     screenshot(page, "payouts")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from app.gifts import catalog
-from app.offers import service as offers
+from app.offers import catalog as offers
 from tests.admin.helpers import make_staff
 from tests.browser.conftest import screenshot
 from tests.browser.test_admin_browser import sign_in

@@ -15,13 +15,15 @@ from app.fraud import review
 from app.fraud import service as fraud
 from app.fraud.codes import FlagStatus, FraudRule, Severity
 from app.fraud.tables import FraudFlag, GiftReversal
+from app.integrity import verify_all
 from app.ledger.tables import Operation, Transfer
-from app.ledger.verify import verify_ledger
-from app.offers import service as offers
+from app.offers import catalog as offers
+from app.payouts import holds
+from app.payouts import queries as payout_queries
 from app.payouts import service as payouts
 from app.payouts.codes import PayoutStatus
 from app.payouts.provider import SandboxPayoutProvider
-from app.purchases import service as purchases
+from app.purchases import packages
 from app.purchases.codes import Platform
 from app.settings import EconomySettings, Settings
 from app.streams.tables import LiveStream, StreamGifter
@@ -35,6 +37,7 @@ from tests.factories import (
     make_stream,
     make_user,
     send,
+    settled,
     staff,
 )
 from tests.graphql.helpers import gql
@@ -63,7 +66,7 @@ async def test_reversing_a_gift_restores_both_balances_once_and_closes_the_flag(
     reversal = await review.reverse_gift(event.id, actor=MOD, reason="stolen card", flag_id=flag.id)
 
     assert (await coins_of(viewer.id), await diamonds_of(host.id)) == (1_000, 0)
-    assert (await verify_ledger()).ok
+    assert (await verify_all()).ok
     legs = await Transfer.select().where(Transfer.operation_id == reversal.operation_id)
     assert sorted((leg["kind"], leg["amount"]) for leg in legs) == [
         ("ADJUSTMENT", 100),
@@ -92,6 +95,7 @@ async def test_reversing_a_gift_restores_both_balances_once_and_closes_the_flag(
 
 async def test_a_reversal_takes_diamonds_already_paid_out_into_the_negative(db) -> None:
     viewer, host, _, event = await gifted(coins=200, quantity=1)
+    await settled()
     payout = await payouts.request_payout(host.id, 100, "cash-out", economy=ECONOMY)
     await payouts.approve_payout(payout.id, MOD, provider=SandboxPayoutProvider())
 
@@ -99,7 +103,7 @@ async def test_a_reversal_takes_diamonds_already_paid_out_into_the_negative(db) 
 
     assert await diamonds_of(host.id) == -100
     assert await coins_of(viewer.id) == 1_000
-    assert (await verify_ledger()).ok
+    assert (await verify_all()).ok
 
 
 async def test_two_moderators_reversing_one_gift_at_once_reverse_it_once(db) -> None:
@@ -146,11 +150,11 @@ async def test_held_payouts_cannot_be_approved_until_released(db) -> None:
 
     await review.hold_from_flag(flag.id, held=True, actor=MOD, reason="swarm of new fans")
 
-    assert await fraud.payouts_held(creator.id)
+    assert await holds.payouts_held(creator.id)
     with pytest.raises(DomainError) as refused:
         await payouts.approve_payout(payout.id, staff("fin"), provider=SandboxPayoutProvider())
     assert refused.value.code is ErrorCode.FORBIDDEN
-    assert (await payouts.get_payout(payout.id)).status is PayoutStatus.PENDING
+    assert (await payout_queries.get_payout(payout.id)).status is PayoutStatus.PENDING
     assert (await fraud.get_flag(flag.id)).status is FlagStatus.ACTIONED
 
     await review.hold_from_flag(flag.id, held=False, actor=MOD, reason="fans are real")
@@ -259,9 +263,7 @@ async def test_a_frozen_account_can_neither_buy_send_redeem_nor_cash_out(
 ) -> None:
     user = await make_user(coins=500)
     await give_diamonds(user.id, 5_000)
-    package = await purchases.create_package(
-        platform=Platform.WEB, coins=70, price=Money(74, "USD")
-    )
+    package = await packages.create_package(platform=Platform.WEB, coins=70, price=Money(74, "USD"))
     offer_id = await offers.create_offer(brand="Bean", title="Coffee", coin_cost=100, active=True)
     await offers.add_codes(offer_id, ["BEAN-1"])
     stream = await make_stream()

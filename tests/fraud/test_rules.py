@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from app.core.clock import set_clock
+from app.core.events import bus
 from app.fraud import rules
 from app.fraud import service as fraud
 from app.fraud.codes import FlagStatus, FraudRule
 from app.fraud.tables import FraudFlag
 from app.gifts import service as gifts
+from app.gifts.service import GiftSent
 from app.payouts import service as payouts
 from app.payouts.codes import PayoutStatus
-from app.payouts.provider import SandboxPayoutProvider
-from app.settings import EconomySettings, FraudSettings, PayoutSettings, SpendingSettings
+from app.settings import EconomySettings, FraudSettings, PayoutSettings, Settings, SpendingSettings
 from app.streams.service import StreamRecord
 from app.users.service import UserRecord
 from app.users.tables import User
-from tests.factories import make_gift, make_stream, make_user
+from tests.factories import make_gift, make_stream, make_user, settled, subscribed
 
 pytestmark = pytest.mark.usefixtures("db")
 
@@ -49,19 +52,33 @@ async def age(user: UserRecord, days: int) -> None:
     await User.update({User.created_at: START - timedelta(days=days)}).where(User.id == user.id)
 
 
+@contextmanager
+def rules_missed() -> Iterator[None]:
+    """As if the process died between a gift's commit and its rules: nobody hears it."""
+
+    async def nobody(event: GiftSent) -> None:
+        return None
+
+    unsubscribe = bus.subscribe(GiftSent, nobody, name="fraud.gift")
+    try:
+        yield
+    finally:
+        unsubscribe()
+
+
 async def gift(
     sender: UserRecord, stream: StreamRecord, coins: int, *, fraud: FraudSettings | None = RULES
 ) -> None:
     item = await make_gift(coins=coins)
-    await gifts.send_gift(
-        sender_id=sender.id,
-        stream_id=stream.id,
-        gift_id=item.id,
-        quantity=1,
-        idempotency_key=f"rule-{next(_keys)}",
-        platform=SpendingSettings(),
-        fraud=fraud,
-    )
+    with subscribed(Settings(env="test", fraud=fraud)) if fraud else rules_missed():
+        await gifts.send_gift(
+            sender_id=sender.id,
+            stream_id=stream.id,
+            gift_id=item.id,
+            quantity=1,
+            idempotency_key=f"rule-{next(_keys)}",
+            platform=SpendingSettings(),
+        )
 
 
 async def flags(rule: FraudRule) -> list[dict]:
@@ -146,6 +163,11 @@ async def test_circular_gifting_below_the_threshold_or_window_is_not_flagged(cas
 # 3. Concentration before a payout -------------------------------------------------------
 
 ECONOMY = EconomySettings(minimum_payout_diamonds=100)
+AUTO_APPROVING = Settings(
+    env="test",
+    fraud=RULES,
+    payouts=PayoutSettings(auto_approve=True, auto_approve_min_account_age_days=0),
+)
 
 
 async def creator_gifted(top_coins: int, other_coins: int) -> UserRecord:
@@ -159,6 +181,7 @@ async def creator_gifted(top_coins: int, other_coins: int) -> UserRecord:
     stream = await make_stream(creator)
     await gift(whale, stream, top_coins)
     await gift(fan, stream, other_coins)
+    await settled()
     return creator
 
 
@@ -166,15 +189,8 @@ async def test_most_diamonds_from_one_sender_then_a_payout_is_flagged_and_held()
     creator = await creator_gifted(1_700, 300)  # 850 of 1,000 diamonds from one sender
     assert await flags(FraudRule.CONCENTRATION_BEFORE_PAYOUT) == []  # no payout yet
 
-    payout = await payouts.request_payout(
-        creator.id,
-        500,
-        "conc-1",
-        economy=ECONOMY,
-        policy=PayoutSettings(auto_approve=True, auto_approve_min_account_age_days=0),
-        provider=SandboxPayoutProvider(),
-        fraud_rules_settings=RULES,
-    )
+    with subscribed(AUTO_APPROVING):
+        payout = await payouts.request_payout(creator.id, 500, "conc-1", economy=ECONOMY)
 
     [flag] = await flags(FraudRule.CONCENTRATION_BEFORE_PAYOUT)
     assert flag["subject_user_id"] == creator.id
@@ -188,15 +204,8 @@ async def test_most_diamonds_from_one_sender_then_a_payout_is_flagged_and_held()
 async def test_a_spread_of_senders_lets_the_payout_through() -> None:
     creator = await creator_gifted(1_600, 400)  # exactly 80%: not more than the threshold
 
-    payout = await payouts.request_payout(
-        creator.id,
-        500,
-        "conc-2",
-        economy=ECONOMY,
-        policy=PayoutSettings(auto_approve=True, auto_approve_min_account_age_days=0),
-        provider=SandboxPayoutProvider(),
-        fraud_rules_settings=RULES,
-    )
+    with subscribed(AUTO_APPROVING):
+        payout = await payouts.request_payout(creator.id, 500, "conc-2", economy=ECONOMY)
 
     assert await flags(FraudRule.CONCENTRATION_BEFORE_PAYOUT) == []
     assert payout.status is PayoutStatus.PAID

@@ -12,8 +12,8 @@ from app.core.database import current_engine, is_sqlite, open_pool
 from app.core.errors import DomainError, ErrorCode
 from app.gifts import catalog
 from app.gifts.tables import GiftEvent
+from app.ledger import system_balance
 from app.ledger.codes import AccountCode
-from app.ledger.service import account_balance, system_account_id
 from app.ledger.tables import Operation, Transfer
 from app.spending.tables import SpendingDay
 from app.streams import service as streams
@@ -47,7 +47,7 @@ async def test_send_moves_coins_to_sink_and_diamonds_to_host(db) -> None:
     assert (sent.event.coins, sent.event.diamonds, sent.event.quantity) == (45, 24, 3)
     assert await coins_of(viewer.id) == 55
     assert await diamonds_of(host.id) == 24
-    assert await account_balance(await system_account_id(AccountCode.COIN_SINK)) == 45
+    assert await system_balance(AccountCode.COIN_SINK) == 45
     stream = await streams.get_stream(stream.id)
     assert (stream.coins_received, stream.gift_count) == (45, 3)
     kinds = [row["kind"] for row in await Transfer.select(Transfer.kind).order_by(Transfer.id)]

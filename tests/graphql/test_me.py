@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from litestar.testing import AsyncTestClient
 
+from app import ledger
 from app.core.money import Rate
-from app.graphql.types.users import User
-from app.ledger import service as ledger
+from app.graphql.types.nodes import User
 from app.ledger.codes import AccountCode, Currency, TransferKind
 from app.main import create_app
 from app.settings import EconomySettings, Settings
@@ -181,6 +181,18 @@ async def test_alias_flood_is_refused(client: AsyncTestClient) -> None:
 
     assert body["data"] is None
     assert "aliases" in body["errors"][0]["message"].lower()
+
+
+async def test_a_query_nested_too_deep_is_refused(client: AsyncTestClient, settings) -> None:
+    depth = settings.graphql.max_depth
+    nested = "handle"
+    for _ in range(depth // 2 + 1):
+        nested = f"currentLiveStream {{ host {{ {nested} }} }}"
+
+    body = await gql_response(client, f"{{ me {{ {nested} }} }}")
+
+    assert body["data"] is None
+    assert "exceeds maximum operation depth" in body["errors"][0]["message"]
 
 
 async def test_production_hides_graphiql_introspection_and_suggestions(db) -> None:

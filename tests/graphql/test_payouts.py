@@ -8,6 +8,7 @@ from litestar.testing import AsyncTestClient
 
 from app.core.clock import set_clock
 from app.main import create_app
+from app.payouts import queries as payout_queries
 from app.payouts import service as payouts
 from app.payouts.provider import SandboxPayoutProvider
 from app.settings import PayoutSettings
@@ -133,7 +134,7 @@ async def test_cancel_after_payment_and_of_others_payouts_is_refused(
     second = (await gql(client, REQUEST, {"diamonds": 2_000, "key": "b"}, token=alice_token))[
         "requestPayout"
     ]["payout"]
-    record = (await payouts.list_payouts(creator_id=alice.id, limit=1, oldest_first=True))[0]
+    record = (await payout_queries.list_payouts(creator_id=alice.id, limit=1, oldest_first=True))[0]
     await payouts.approve_payout(record.id, staff("fiona"), provider=SandboxPayoutProvider())
 
     paid = (await gql(client, CANCEL, {"id": first["id"]}, token=alice_token))["cancelPayout"]
@@ -168,7 +169,7 @@ async def test_payout_history_pages_newest_first_and_is_private(
         ]["payout"]["id"]
         for i in range(5)
     ]
-    record = (await payouts.list_payouts(creator_id=alice.id, limit=1))[0]
+    record = (await payout_queries.list_payouts(creator_id=alice.id, limit=1))[0]
     await payouts.reject_payout(record.id, staff("fiona"), "Verify your identity first.")
 
     seen, after = [], None

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from app import ledger
 from app.core.errors import DomainError, ErrorCode
-from app.ledger import service as ledger
 from app.ledger.codes import AccountCode, Currency, TransferKind
 from app.ledger.verify import verify_ledger
 from tests.conftest import run_sync
@@ -41,7 +41,7 @@ async def run_sequence(sequence: list[tuple]) -> None:
 
     async def move(
         debit: int, credit: int, amount: int, user: int | None = None, key: str | None = None
-    ) -> ledger.OperationResult:
+    ) -> ledger.Outcome[None]:
         return await ledger.transfer(
             TransferKind.ADJUSTMENT if user is None else TransferKind.GIFT_SENT,
             debit_account_id=debit,

@@ -1,22 +1,25 @@
 """Every way value moves, in random order, against a plain model of who holds what.
 
 A hypothesis state machine drives the real services (not the API): sandbox purchases,
-refunds, gifts, gift reversals, payout requests with their approval, rejection and
-cancellation, and partner-offer redemptions; and, around them, what changes their
-outcome: freezing accounts, ending and restarting streams, re-pricing gifts. Steps pick
-fresh or already-tried idempotency keys, and the replay rule sends a step that moved value
-again, so replays and ``IDEMPOTENCY_KEY_REUSED`` come up as often as other refusals.
+refunds, gifts (queued for the settler, which credits hosts in batches), gift reversals,
+payout requests with their approval, rejection and cancellation, and partner-offer
+redemptions; and, around them, what changes their outcome: freezing accounts, ending and
+restarting streams, re-pricing gifts. Steps pick fresh or already-tried idempotency keys,
+and the replay rule sends a step that moved value again, so replays and
+``IDEMPOTENCY_KEY_REUSED`` come up as often as other refusals.
 
 For every step the model predicts success or the ``DomainError`` code the service raises
-(checked in the service's own order), and each user's coins and diamonds and each system
-account afterwards. After every step: ``verify_ledger`` is ok; the run's users and the
-system accounts match the model; the payout hold carries exactly the open payouts'
-diamonds; and the run's coins and diamonds add up (issued = held + sunk + redeemed ...).
+(checked in the service's own order), and each user's coins, settled and queued diamonds
+and each system account afterwards. After every step: ``verify_all`` (the ledger, the
+settlement and the payout holds) is ok; the run's users and the system accounts match the
+model; the payout hold carries exactly the open payouts' diamonds; and the run's coins and
+diamonds add up (issued = held + sunk + redeemed ...).
 
-Each run signs up fresh users and makes its own packages, gifts and offers, and measures
-the system accounts from where it found them, so runs share the test's database without
-seeing each other. The clock is pinned to a mid-day that moves with the wall clock, so
-"today" (spending and payout caps) never changes during a run.
+Each run signs up fresh users and makes its own packages, gifts and offers, settles what
+earlier runs left queued, and measures the system accounts from where it found them, so
+runs share the test's database without seeing each other. The clock is pinned to a
+mid-day that moves with the wall clock, so "today" (spending and payout caps) never
+changes during a run.
 """
 
 from __future__ import annotations
@@ -52,22 +55,21 @@ from app.fraud.review import reverse_gift
 from app.fraud.service import list_flags
 from app.gifts.catalog import create_gift, edit_gift, set_retired
 from app.gifts.service import send_gift
-from app.ledger.codes import AccountCode, Currency
-from app.ledger.service import user_balances
-from app.ledger.verify import Report, verify_ledger
-from app.offers.service import add_codes, create_offer, redeem_offer
+from app.gifts.settlement import queued_diamonds, settle, settle_all
+from app.integrity import verify_all
+from app.ledger import AccountCode, Currency, user_balances
+from app.ledger.verify import Report
+from app.offers.catalog import add_codes, create_offer
+from app.offers.redeeming import redeem_offer
 from app.payouts.codes import HELD_STATUSES, PayoutStatus
 from app.payouts.provider import SandboxPayoutProvider
-from app.payouts.service import (
-    approve_payout,
-    cancel_payout,
-    held_diamonds,
-    reject_payout,
-    request_payout,
-)
-from app.purchases.catalog import set_active as set_package_active
+from app.payouts.queries import held_diamonds
+from app.payouts.service import approve_payout, cancel_payout, reject_payout, request_payout
+from app.purchases.buying import purchase_coins
 from app.purchases.codes import Platform, Provider
-from app.purchases.service import create_package, purchase_coins, refund_purchase
+from app.purchases.packages import create_package
+from app.purchases.packages import set_active as set_package_active
+from app.purchases.refunds import refund_purchase
 from app.purchases.verifiers.sandbox import SandboxVerifier
 from app.settings import EconomySettings, SpendingSettings
 from app.streams.service import end_stream, start_stream
@@ -127,12 +129,16 @@ gifts = st.integers(0, RETIRED_GIFT)
 quantities = st.sampled_from((1, 2, 1, 3, 1, 2, 0, 100))  # mostly ones a user may send
 packages = st.integers(0, len(PACKAGES) - 1)
 offers = st.integers(0, len(OFFERS) - 1)
-payout_amounts = st.one_of(st.just("all"), st.integers(0, 300))
+# What a creator asks to be paid: mostly all their settled diamonds (what can be paid),
+# or all their wallet shows (queued ones too), or an amount from 0 to past the daily cap.
+payout_amounts = st.one_of(st.sampled_from(("settled", "settled", "shown")), st.integers(0, 300))
 # None (three times as likely): a fresh key; a number: one of the keys this user already
 # tried, whether that step succeeded or not.
 keys = st.one_of(st.none(), st.none(), st.none(), st.integers(0, 63))
-# Which earlier purchase, gift, payout or keyed step a rule acts on.
+# Which earlier purchase, payout or keyed step a rule acts on.
 picks = st.integers(0, 255)
+# None (three times as likely): a fresh receipt; a number: one already tried.
+receipts = st.one_of(st.none(), st.none(), st.none(), picks)
 
 
 def diamonds_for(coin_cost: int) -> int:
@@ -217,6 +223,8 @@ class Model:
     purchases: dict[str, Bought] = field(default_factory=dict)  # by receipt
     tried_receipts: list[str] = field(default_factory=list)  # paid or refused
     events: dict[int, Sent] = field(default_factory=dict)  # by gift event id
+    # Gifts whose diamonds wait for the settler, oldest first: (host, diamonds) by event id.
+    queued: dict[int, tuple[int, int]] = field(default_factory=dict)
     payouts: dict[int, Held] = field(default_factory=dict)  # by payout id
     gift_costs: list[int] = field(default_factory=lambda: list(GIFT_COSTS))
     codes_left: list[int] = field(default_factory=lambda: [o.codes for o in OFFERS])
@@ -251,6 +259,10 @@ class Model:
             else:
                 currency, user = side
                 (self.coins if currency == "coins" else self.diamonds)[user] += sign * amount
+
+    def shown_diamonds(self, user: int) -> int:
+        """Settled diamonds and those still queued for the user, as their wallet shows."""
+        return self.diamonds[user] + sum(d for host, d in self.queued.values() if host == user)
 
     def release(self, payout: Held) -> None:
         """A cancelled or rejected payout: its diamonds go back, and back under today's cap."""
@@ -329,6 +341,7 @@ class LedgerMachine(RuleBasedStateMachine):
             )
             await add_codes(offer_id, [f"CODE-{offer_id}-{n}" for n in range(spec.codes)])
             self.offers.append(offer_id)
+        await settle_all()  # what earlier runs left queued, so this run's queue is its own
         self.baseline = await system_balances()
 
     async def open(self) -> None:
@@ -338,6 +351,7 @@ class LedgerMachine(RuleBasedStateMachine):
             await self.purchase(user, BIG_PACKAGE, f"receipt-{next(_serial)}", self.key_for(user))
         for user in range(ADULTS):
             await self.send(user, self.streams[(user + 1) % ADULTS], 3, 1, self.key_for(user))
+        await self.settle_queue(None)
 
     def teardown(self) -> None:
         try:
@@ -370,19 +384,13 @@ class LedgerMachine(RuleBasedStateMachine):
 
     # Purchases and refunds -----------------------------------------------------------
 
-    @rule(user=people, package=packages, key=keys)
+    @rule(user=people, package=packages, receipt=receipts, key=keys)
     @step
-    async def buy(self, user: int, package: int, key: int | None) -> None:
-        await self.purchase(user, package, f"receipt-{next(_serial)}", self.key_for(user, key))
-
-    @rule(user=people, pick=picks, package=packages, key=keys)
-    @step
-    async def buy_with_a_tried_receipt(
-        self, user: int, pick: int, package: int, key: int | None
-    ) -> None:
-        """A receipt that paid before is RECEIPT_ALREADY_USED; one that was refused is not."""
-        receipt = picked(self.model.tried_receipts, pick)
-        await self.purchase(user, package, receipt, self.key_for(user, key))
+    async def buy(self, user: int, package: int, receipt: int | None, key: int | None) -> None:
+        """A fresh receipt, or one tried before: RECEIPT_ALREADY_USED if it paid, else not."""
+        tried = self.model.tried_receipts
+        chosen = f"receipt-{next(_serial)}" if receipt is None else picked(tried, receipt)
+        await self.purchase(user, package, chosen, self.key_for(user, key))
 
     async def purchase(self, user: int, package: int, receipt: str, key: str) -> None:
         m = self.model
@@ -458,6 +466,14 @@ class LedgerMachine(RuleBasedStateMachine):
         stream_id = self.streams[(sender + host) % ADULTS]
         await self.send(sender, stream_id, gift, quantity, self.key_for(sender, key))
 
+    @precondition(lambda self: self.model.events)
+    @rule(key=keys)
+    @step
+    async def gift_again(self, key: int | None) -> None:
+        """The newest gift's sender sends it again (a combo): a new key is a new gift."""
+        done = next(d for d in reversed(self.model.done) if d.kind == "gift")
+        await self.send(done.user, *done.args, self.key_for(done.user, key))
+
     async def send(self, sender: int, stream_id: int, gift: int, quantity: int, key: str) -> None:
         m = self.model
         # A stream the host has since ended and replaced is no longer theirs to find here.
@@ -506,18 +522,20 @@ class LedgerMachine(RuleBasedStateMachine):
             diamonds,
         )
         m.move(("coins", sender), AccountCode.COIN_SINK, coins)
-        m.move(AccountCode.DIAMOND_ISSUANCE, ("diamonds", host), diamonds)
         m.spent_today[sender] += coins
         m.events[event.id] = Sent(sender, host, coins, diamonds)
+        m.queued[event.id] = (host, diamonds)  # the host's diamonds come with the settler
         m.remember(Done("gift", sender, key, (stream_id, gift, quantity)), request, event.id)
 
     @precondition(lambda self: self.model.events)
-    @rule(pick=picks)
+    @rule(back=st.integers(0, 3))
     @step
-    async def reverse(self, pick: int) -> None:
-        """A moderator reverses a gift, once: the price paid back, the diamonds taken back."""
+    async def reverse(self, back: int) -> None:
+        """A moderator reverses a gift, once: the price paid back, the diamonds taken back.
+
+        ``back`` counts from the newest gift, so gifts still queued are reversed too."""
         m = self.model
-        event_id = picked(m.events, pick)
+        event_id = picked(reversed(m.events), back)
         event = m.events[event_id]
         reversal = await self.attempt(
             refuse_if(event.reversed, ErrorCode.INVALID_INPUT),
@@ -527,9 +545,27 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         assert reversal.gift_event_id == event_id
         event.reversed = True
-        # Whatever the gift costs now; the host's diamonds may go negative (paid out).
+        # The price paid comes back, whatever the gift costs now. Diamonds still queued are
+        # withdrawn; settled ones are taken back, into the negative if paid out.
         m.move(AccountCode.COIN_SINK, ("coins", event.sender), event.coins)
-        m.move(("diamonds", event.host), AccountCode.DIAMOND_ISSUANCE, event.diamonds)
+        if m.queued.pop(event_id, None) is None:
+            m.move(("diamonds", event.host), AccountCode.DIAMOND_ISSUANCE, event.diamonds)
+
+    @precondition(lambda self: self.model.queued)
+    @rule(limit=st.one_of(st.none(), st.integers(1, 3)))
+    @step
+    async def settle_gifts(self, limit: int | None) -> None:
+        """The settler credits queued gifts to their hosts, oldest first (all, or a batch)."""
+        await self.settle_queue(limit)
+
+    async def settle_queue(self, limit: int | None) -> None:
+        m = self.model
+        batch = list(m.queued)[:limit]
+        settled = await (settle_all() if limit is None else settle(limit))
+        assert settled == len(batch), f"settled {settled} gifts, the model queued {len(batch)}"
+        for event_id in batch:
+            host, diamonds = m.queued.pop(event_id)
+            m.move(AccountCode.DIAMOND_ISSUANCE, ("diamonds", host), diamonds)
 
     @rule(gift=st.integers(0, len(GIFT_COSTS) - 1), cost=st.sampled_from(PRICES))
     @step
@@ -537,8 +573,16 @@ class LedgerMachine(RuleBasedStateMachine):
         await edit_gift(self.gifts[gift], name="Stateful", coin_cost=cost, creator_share=SHARE)
         self.model.gift_costs[gift] = cost
 
-    @rule(host=adults)
+    @rule(user=adults, stream=st.booleans())
     @step
+    async def toggle(self, user: int, stream: bool) -> None:
+        """The user ends or restarts their stream (``stream``), or a moderator freezes or
+        unfreezes them: what makes later steps STREAM_NOT_LIVE or ACCOUNT_FROZEN."""
+        if stream:
+            await self.end_or_restart_stream(user)
+        else:
+            await self.freeze_or_unfreeze(user)
+
     async def end_or_restart_stream(self, host: int) -> None:
         m = self.model
         if m.live[host]:
@@ -550,8 +594,6 @@ class LedgerMachine(RuleBasedStateMachine):
             self.streams[host] = stream.id
             m.live[host] = True
 
-    @rule(user=adults)
-    @step
     async def freeze_or_unfreeze(self, user: int) -> None:
         frozen = not self.model.frozen[user]
         record = await set_frozen(
@@ -565,9 +607,14 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(creator=people, amount=payout_amounts, key=keys)
     @step
     async def request(self, creator: int, amount: int | str, key: int | None) -> None:
-        """``"all"`` asks for every diamond the model says the creator has."""
-        diamonds = max(self.model.diamonds[creator], 0) if amount == "all" else amount
-        assert isinstance(diamonds, int)
+        m = self.model
+        if amount == "settled":
+            diamonds = max(m.diamonds[creator], 0)
+        elif amount == "shown":
+            diamonds = max(m.shown_diamonds(creator), 0)
+        else:
+            assert isinstance(amount, int)
+            diamonds = amount
         await self.request_payout(creator, diamonds, self.key_for(creator, key))
 
     async def request_payout(self, creator: int, diamonds: int, key: str) -> None:
@@ -734,7 +781,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @invariant()
     def the_ledger_holds_and_matches_the_model(self) -> None:
         m = self.model
-        report, balances, system, held = self.run(self.observe())
+        report, balances, queued, system, held = self.run(self.observe())
         assert report.ok, "ledger invariants broken:\n" + "\n".join(map(str, report.breaches))
         moved = {code: system[code] - self.baseline[code] for code in SYSTEM_CODES}
         coins = [balances[uid][Currency.COIN] for uid in self.user_ids]
@@ -749,6 +796,8 @@ class LedgerMachine(RuleBasedStateMachine):
         )
         assert coins == m.coins, f"coins {coins}, the model says {m.coins}"
         assert diamonds == m.diamonds, f"diamonds {diamonds}, the model says {m.diamonds}"
+        shown = [diamonds[i] + queued[uid] for i, uid in enumerate(self.user_ids)]
+        assert shown == [m.shown_diamonds(user) for user in range(PEOPLE)], "queued diamonds"
         assert moved == m.system, f"system accounts moved {moved}, the model says {m.system}"
         open_payouts = [0] * PEOPLE
         for payout in m.payouts.values():
@@ -758,11 +807,14 @@ class LedgerMachine(RuleBasedStateMachine):
         for user, balance in enumerate(coins):  # only a clawback takes coins below zero
             assert balance >= 0 or any(p.refunded and p.user == user for p in m.purchases.values())
 
-    async def observe(self) -> tuple[Report, dict, dict[AccountCode, int], dict[int, int]]:
+    async def observe(
+        self,
+    ) -> tuple[Report, dict, dict[int, int], dict[AccountCode, int], dict[int, int]]:
         """What the invariant compares (no transaction around it: that costs more than it reads)."""
         return (
-            await verify_ledger(),
+            await verify_all(),
             await user_balances(self.user_ids),
+            await queued_diamonds(self.user_ids),
             await system_balances(),
             await held_diamonds(self.user_ids),
         )

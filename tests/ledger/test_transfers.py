@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
+from app import ledger
 from app.core.errors import DomainError, ErrorCode
 from app.core.transactions import in_transaction
-from app.ledger import service as ledger
 from app.ledger.codes import AccountCode, Currency, TransferKind
 from app.ledger.tables import Account, Operation, Transfer
 from app.ledger.verify import verify_ledger
@@ -17,7 +17,7 @@ from tests.factories import coins_of, fund, make_user
 pytestmark = pytest.mark.usefixtures("db")
 
 
-async def spend(user_id: int, amount: int, key: str | None = None) -> ledger.OperationResult:
+async def spend(user_id: int, amount: int, key: str | None = None) -> ledger.Outcome:
     """A user's coins to the sink: the shape of every spend (gifts, redemptions)."""
     return await ledger.transfer(
         TransferKind.GIFT_SENT,
@@ -43,8 +43,7 @@ async def test_transfer_is_balanced_and_records_both_balances() -> None:
     sink = await ledger.system_account_id(AccountCode.COIN_SINK)
     assert await ledger.account_balance(sink) == posted.credit_balance_after == 30
     assert await coins_of(alice.id) == 70
-    issuance = await ledger.system_account_id(AccountCode.COIN_ISSUANCE)
-    assert await ledger.account_balance(issuance) == -100
+    assert await ledger.system_balance(AccountCode.COIN_ISSUANCE) == -100
     assert (await verify_ledger()).ok
 
 
@@ -79,8 +78,8 @@ async def test_fifty_concurrent_debits_never_overspend() -> None:
         *(spend(alice.id, 10) for _ in range(50)), return_exceptions=True
     )
 
-    successes = [o for o in outcomes if isinstance(o, ledger.OperationResult)]
-    failures = [o for o in outcomes if not isinstance(o, ledger.OperationResult)]
+    successes = [o for o in outcomes if isinstance(o, ledger.Outcome)]
+    failures = [o for o in outcomes if not isinstance(o, ledger.Outcome)]
     assert len(successes) == 20
     assert len(failures) == 30
     assert all(
@@ -181,9 +180,19 @@ async def test_clawback_may_go_negative_and_then_blocks_spending() -> None:
     assert (await verify_ledger()).ok
 
 
-async def test_ledger_writes_need_a_transaction() -> None:
-    with pytest.raises(RuntimeError, match="in_transaction"):
-        await ledger.open_operation("X", user_id=None)
+async def test_an_operation_inside_a_callers_transaction_rolls_back_with_it() -> None:
+    alice = await make_user(coins=100)
+    before = await counts()
+
+    async def spend_then_fail() -> None:
+        await spend(alice.id, 40)
+        raise DomainError(ErrorCode.INVALID_INPUT, "the caller changed its mind")
+
+    with pytest.raises(DomainError):
+        await in_transaction(spend_then_fail)
+
+    assert await coins_of(alice.id) == 100
+    assert await counts() == before
 
 
 async def test_operation_rolls_back_all_its_transfers() -> None:
@@ -193,19 +202,16 @@ async def test_operation_rolls_back_all_its_transfers() -> None:
     sink = await ledger.system_account_id(AccountCode.COIN_SINK)
     before = await counts()
 
-    async def two_legs_second_fails() -> None:
-        operation = await ledger.open_operation("TEST", user_id=alice.id)
-        assert isinstance(operation, ledger.OpenOperation)
-        await ledger.post_transfers(
-            operation,
-            [
-                ledger.Leg(TransferKind.ADJUSTMENT, coin[alice.id], coin[bob.id], 60),
-                ledger.Leg(TransferKind.GIFT_SENT, coin[alice.id], sink, 60),
-            ],
-        )
+    async def two_legs_second_fails(operation: ledger.OpenOperation) -> ledger.Plan[None]:
+        legs = [
+            ledger.Leg(TransferKind.ADJUSTMENT, coin[alice.id], coin[bob.id], 60),
+            ledger.Leg(TransferKind.GIFT_SENT, coin[alice.id], sink, 60),
+        ]
+        return ledger.Plan(legs, "two legs", None)
 
-    with pytest.raises(DomainError):
-        await in_transaction(two_legs_second_fails)
+    with pytest.raises(DomainError) as raised:
+        await ledger.run_operation("TEST", user_id=alice.id, build=two_legs_second_fails)
+    assert raised.value.code is ErrorCode.INSUFFICIENT_FUNDS
 
     assert (await coins_of(alice.id), await coins_of(bob.id)) == (100, 0)
     assert await counts() == before
@@ -264,7 +270,8 @@ async def test_verify_notices_a_consistent_forgery() -> None:
     await Account.update({Account.balance: 95}).where(
         (Account.user_id == alice.id) & (Account.currency == Currency.COIN.value)
     )
-    await Account.update({Account.balance: 5}).where(Account.code == AccountCode.COIN_SINK.value)
+    sink = await ledger.system_account_id(AccountCode.COIN_SINK)
+    await Account.update({Account.balance: 5}).where(Account.id == sink)
 
     breaches = (await verify_ledger()).breaches
 

@@ -9,10 +9,11 @@ from litestar.testing import AsyncTestClient
 
 from app.core.database import current_engine, is_sqlite, open_pool
 from app.core.errors import DomainError, ErrorCode
+from app.ledger import account_balance, system_account_id
 from app.ledger.codes import AccountCode
-from app.ledger.service import account_balance, system_account_id
 from app.ledger.tables import Transfer
-from app.offers import service as offers
+from app.offers import catalog as offers
+from app.offers import redeeming
 from app.offers.tables import OfferCode, Redemption
 from app.settings import SpendingSettings
 from app.spending import service as spending
@@ -32,8 +33,8 @@ async def make_offer(codes: int = 3, *, coins: int = 100, active: bool = True) -
     return offer_id
 
 
-async def redeem(user_id: int, offer_id: int, key: str = "k") -> offers.Redeemed:
-    return await offers.redeem_offer(
+async def redeem(user_id: int, offer_id: int, key: str = "k") -> redeeming.Redeemed:
+    return await redeeming.redeem_offer(
         user_id=user_id, offer_id=offer_id, idempotency_key=key, platform=PLATFORM
     )
 
@@ -92,7 +93,7 @@ async def test_concurrent_redemptions_never_share_a_code(db) -> None:
         *(redeem(v.id, offer_id) for v in viewers), return_exceptions=True
     )
 
-    codes = [r.redemption.code for r in results if isinstance(r, offers.Redeemed)]
+    codes = [r.redemption.code for r in results if isinstance(r, redeeming.Redeemed)]
     refused = [r for r in results if isinstance(r, DomainError)]
     assert len(codes) == len(set(codes)) == 5
     assert [r.code for r in refused] == [ErrorCode.OFFER_UNAVAILABLE] * 3

@@ -8,23 +8,26 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from app import ledger
 from app.core.clock import set_clock
 from app.core.errors import DomainError, ErrorCode
 from app.core.money import Money, Rate
 from app.fraud import service as fraud
 from app.fraud.codes import FraudRule, Severity
-from app.ledger import service as ledger
+from app.integrity import verify_all
 from app.ledger.codes import AccountCode, TransferKind
 from app.ledger.tables import Operation, Transfer
-from app.ledger.verify import verify_ledger
+from app.payouts import daily_cap
+from app.payouts import queries as payout_queries
+from app.payouts import records as payout_records
 from app.payouts import service as payouts
 from app.payouts.codes import PayoutStatus
 from app.payouts.provider import PayoutProviderError, SandboxPayoutProvider
-from app.payouts.service import PayoutAlreadyDecided, cash_amount
+from app.payouts.records import PayoutAlreadyDecided, cash_amount
 from app.payouts.tables import Payout, PayoutDailyTotal, SandboxPayoutTransfer
-from app.settings import EconomySettings, PayoutSettings
+from app.settings import EconomySettings, PayoutSettings, Settings
 from app.users.tables import User
-from tests.factories import diamonds_of, give_diamonds, make_user, staff
+from tests.factories import diamonds_of, give_diamonds, make_user, staff, subscribed
 
 pytestmark = pytest.mark.usefixtures("db")
 
@@ -40,20 +43,25 @@ async def creator(diamonds: int = 50_000, **kwargs: object):
     return user
 
 
-async def request(user_id: int, diamonds: int, key: str | None = None, **kwargs: object):
-    return await payouts.request_payout(
-        user_id, diamonds, key or f"payout-{next(_keys)}", economy=ECONOMY, **kwargs
-    )  # type: ignore[arg-type]
+async def request(
+    user_id: int, diamonds: int, key: str | None = None, *, policy: PayoutSettings | None = None
+) -> payout_records.PayoutRecord:
+    """A request as the API makes it; with ``policy``, heard by auto-approval as the app
+    wires it (the sandbox provider pays)."""
+    with subscribed(Settings(env="test", payouts=policy or PayoutSettings())):
+        return await payouts.request_payout(
+            user_id, diamonds, key or f"payout-{next(_keys)}", economy=ECONOMY
+        )
 
 
 async def account(code: AccountCode) -> int:
-    return await ledger.account_balance(await ledger.system_account_id(code))
+    return await ledger.system_balance(code)
 
 
 async def assert_hold_matches_payouts() -> None:
     """The hold account carries exactly the diamonds of PENDING and APPROVED payouts."""
     creators = [row["creator_id"] for row in await Payout.select(Payout.creator_id).distinct()]
-    held = sum((await payouts.held_diamonds(creators)).values())
+    held = sum((await payout_queries.held_diamonds(creators)).values())
     assert await account(AccountCode.PAYOUT_HOLD) == held
 
 
@@ -101,7 +109,7 @@ async def test_request_holds_then_approval_pays_with_a_reference() -> None:
     assert pending.status is PayoutStatus.PENDING
     assert await diamonds_of(alice.id) == 6_000
     assert await account(AccountCode.PAYOUT_HOLD) == 4_000
-    assert await payouts.held_diamonds([alice.id]) == {alice.id: 4_000}
+    assert await payout_queries.held_diamonds([alice.id]) == {alice.id: 4_000}
 
     paid = await payouts.approve_payout(pending.id, staff("fiona"), provider=SANDBOX)
 
@@ -116,9 +124,9 @@ async def test_request_holds_then_approval_pays_with_a_reference() -> None:
     assert await diamonds_of(alice.id) == 6_000
     assert await account(AccountCode.PAYOUT_HOLD) == 0
     assert await account(AccountCode.PAYOUTS_PAID) == 4_000
-    assert await payouts.held_diamonds([alice.id]) == {alice.id: 0}
+    assert await payout_queries.held_diamonds([alice.id]) == {alice.id: 0}
     assert (await kinds())[-2:] == ["PAYOUT_HOLD", "PAYOUT_PAID"]
-    assert (await verify_ledger()).ok
+    assert (await verify_all()).ok
 
 
 async def test_a_replayed_request_returns_the_first_payout_and_holds_once() -> None:
@@ -141,13 +149,13 @@ async def test_a_failed_provider_leaves_the_payout_approved_and_held_until_retri
     pending = await request(alice.id, 2_000)
 
     class Down:
-        async def send(self, payout: payouts.PayoutRecord) -> str:
+        async def send(self, payout: payout_records.PayoutRecord) -> str:
             raise ConnectionError("bank unreachable")
 
     with pytest.raises(PayoutProviderError):
         await payouts.approve_payout(pending.id, staff("fiona"), provider=Down())
 
-    stuck = await payouts.get_payout(pending.id)
+    stuck = await payout_queries.get_payout(pending.id)
     assert stuck.status is PayoutStatus.APPROVED
     assert await account(AccountCode.PAYOUT_HOLD) == 2_000
     with pytest.raises(DomainError) as cancel:
@@ -180,7 +188,7 @@ async def test_rejection_releases_the_hold_and_keeps_the_reason() -> None:
     assert await diamonds_of(alice.id) == 10_000
     assert await account(AccountCode.PAYOUT_HOLD) == 0
     assert (await kinds())[-2:] == ["PAYOUT_HOLD", "PAYOUT_RELEASED"]
-    assert await payouts.requested_today(alice.id) == 0
+    assert await daily_cap.requested_today(alice.id) == 0
     with pytest.raises(PayoutAlreadyDecided):
         await payouts.approve_payout(pending.id, staff("gina"), provider=SANDBOX)
     with pytest.raises(DomainError) as no_reason:
@@ -219,7 +227,7 @@ async def test_cancel_after_approval_is_refused_and_moves_nothing() -> None:
     assert refused.value.code is ErrorCode.PAYOUT_NOT_CANCELLABLE
     assert refused.value.field == "payoutId"
     assert await writes() == before
-    assert (await payouts.get_payout(paid.id)).status is PayoutStatus.PAID
+    assert (await payout_queries.get_payout(paid.id)).status is PayoutStatus.PAID
     assert await diamonds_of(alice.id) == 8_000
 
 
@@ -232,7 +240,7 @@ async def test_nobody_else_can_cancel_a_creators_payout() -> None:
         await payouts.cancel_payout(mallory.id, pending.id)
 
     assert hidden.value.code is ErrorCode.NOT_FOUND
-    assert (await payouts.get_payout(pending.id)).status is PayoutStatus.PENDING
+    assert (await payout_queries.get_payout(pending.id)).status is PayoutStatus.PENDING
     assert await account(AccountCode.PAYOUT_HOLD) == 2_000
 
 
@@ -259,7 +267,7 @@ async def test_a_refused_request_writes_nothing(diamonds: int, code: ErrorCode) 
     assert refused.value.field == ("diamonds" if code is not ErrorCode.INSUFFICIENT_FUNDS else None)
     assert await writes() == before
     assert await diamonds_of(alice.id) == 10_000
-    assert await payouts.requested_today(alice.id) == 0
+    assert await daily_cap.requested_today(alice.id) == 0
 
 
 async def test_minors_and_frozen_creators_cannot_request() -> None:
@@ -287,7 +295,7 @@ async def test_staff_cannot_pay_out_a_frozen_account() -> None:
         await payouts.approve_payout(pending.id, staff("fiona"), provider=SANDBOX)
 
     assert refused.value.code is ErrorCode.ACCOUNT_FROZEN
-    assert (await payouts.get_payout(pending.id)).status is PayoutStatus.PENDING
+    assert (await payout_queries.get_payout(pending.id)).status is PayoutStatus.PENDING
     assert await SandboxPayoutTransfer.count() == 0
 
 
@@ -305,7 +313,7 @@ async def test_daily_cap_counts_every_request_of_the_utc_day() -> None:
     assert over.value.code is ErrorCode.PAYOUT_LIMIT_REACHED
     assert "10000 are left" in over.value.message
     last = await request(alice.id, 10_000)  # exactly the cap
-    assert await payouts.requested_today(alice.id) == 200_000
+    assert await daily_cap.requested_today(alice.id) == 200_000
 
     # A rejected or cancelled payout gives its diamonds back to the day it was asked on.
     await payouts.reject_payout(first.id, staff("fiona"), "Check your bank details.")
@@ -317,7 +325,7 @@ async def test_daily_cap_counts_every_request_of_the_utc_day() -> None:
         await request(alice.id, 2_000)
 
     set_clock(lambda: datetime(2026, 11, 26, 0, 1, tzinfo=UTC))
-    assert await payouts.requested_today(alice.id) == 0
+    assert await daily_cap.requested_today(alice.id) == 0
     tomorrow = await request(alice.id, 2_000)
     assert tomorrow.status is PayoutStatus.PENDING
     await assert_hold_matches_payouts()
@@ -331,13 +339,13 @@ async def test_concurrent_requests_never_pass_the_daily_cap() -> None:
         *(request(alice.id, 30_000, key=f"c{i}") for i in range(10)), return_exceptions=True
     )
 
-    made = [o for o in outcomes if isinstance(o, payouts.PayoutRecord)]
-    refused = [o for o in outcomes if not isinstance(o, payouts.PayoutRecord)]
+    made = [o for o in outcomes if isinstance(o, payout_records.PayoutRecord)]
+    refused = [o for o in outcomes if not isinstance(o, payout_records.PayoutRecord)]
     assert len(made) == 6  # 6 x 30,000 = 180,000; a seventh would pass 200,000
     assert all(
         isinstance(o, DomainError) and o.code is ErrorCode.PAYOUT_LIMIT_REACHED for o in refused
     ), refused
-    assert await payouts.requested_today(alice.id) == 180_000
+    assert await daily_cap.requested_today(alice.id) == 180_000
     assert await account(AccountCode.PAYOUT_HOLD) == 180_000
     assert await diamonds_of(alice.id) == 220_000
     [total] = await PayoutDailyTotal.select()
@@ -361,15 +369,15 @@ async def test_concurrent_approve_and_reject_exactly_one_wins() -> None:
             return_exceptions=True,
         )
 
-        winners = [o for o in outcomes if isinstance(o, payouts.PayoutRecord)]
-        losers = [o for o in outcomes if not isinstance(o, payouts.PayoutRecord)]
+        winners = [o for o in outcomes if isinstance(o, payout_records.PayoutRecord)]
+        losers = [o for o in outcomes if not isinstance(o, payout_records.PayoutRecord)]
         assert len(winners) == 1, outcomes
         assert all(
             isinstance(o, PayoutAlreadyDecided)
             or (isinstance(o, DomainError) and o.code is ErrorCode.PAYOUT_NOT_CANCELLABLE)
             for o in losers
         ), losers
-        final = await payouts.get_payout(pending.id)
+        final = await payout_queries.get_payout(pending.id)
         assert final.status is winners[0].status
         resolutions = await Transfer.count().where(
             Transfer.kind.is_in(
@@ -397,7 +405,7 @@ async def test_two_staff_approving_at_once_pay_once() -> None:
         return_exceptions=True,
     )
 
-    assert sum(isinstance(o, payouts.PayoutRecord) for o in outcomes) == 1, outcomes
+    assert sum(isinstance(o, payout_records.PayoutRecord) for o in outcomes) == 1, outcomes
     assert sum(isinstance(o, PayoutAlreadyDecided) for o in outcomes) == 3
     assert await SandboxPayoutTransfer.count() == 1
     assert await account(AccountCode.PAYOUTS_PAID) == 2_000
@@ -413,18 +421,20 @@ async def test_list_payouts_filters_by_status_and_pages() -> None:
     made = [await request(user.id, 2_000) for user in (alice, bob, alice, bob, alice)]
     await payouts.reject_payout(made[1].id, staff("fiona"), "no")
 
-    pending = await payouts.list_payouts(status=PayoutStatus.PENDING, limit=10)
-    first_page = await payouts.list_payouts(limit=2)
-    second_page = await payouts.list_payouts(limit=2, after=first_page[-1].id)
-    queue = await payouts.list_payouts(status=PayoutStatus.PENDING, limit=2, oldest_first=True)
-    rest = await payouts.list_payouts(
+    pending = await payout_queries.list_payouts(status=PayoutStatus.PENDING, limit=10)
+    first_page = await payout_queries.list_payouts(limit=2)
+    second_page = await payout_queries.list_payouts(limit=2, after=first_page[-1].id)
+    queue = await payout_queries.list_payouts(
+        status=PayoutStatus.PENDING, limit=2, oldest_first=True
+    )
+    rest = await payout_queries.list_payouts(
         status=PayoutStatus.PENDING, limit=10, oldest_first=True, after=queue[-1].id
     )
 
     assert [p.id for p in pending] == [made[4].id, made[3].id, made[2].id, made[0].id]
     assert [p.id for p in first_page + second_page] == [p.id for p in reversed(made)][:4]
     assert [p.id for p in queue + rest] == [made[0].id, made[2].id, made[3].id, made[4].id]
-    mine = await payouts.list_payouts(creator_id=bob.id)
+    mine = await payout_queries.list_payouts(creator_id=bob.id)
     assert [p.id for p in mine] == [made[3].id, made[1].id]
 
 
@@ -444,7 +454,7 @@ async def test_auto_approval_is_off_by_default() -> None:
     assert PayoutSettings().auto_approve is False
     alice = await old_creator()
 
-    payout = await request(alice.id, 2_000, policy=PayoutSettings(), provider=SANDBOX)
+    payout = await request(alice.id, 2_000, policy=PayoutSettings())
 
     assert payout.status is PayoutStatus.PENDING
 
@@ -452,8 +462,8 @@ async def test_auto_approval_is_off_by_default() -> None:
 async def test_auto_approval_pays_small_payouts_of_creators_in_good_standing() -> None:
     alice = await old_creator()
 
-    small = await request(alice.id, 5_000, policy=AUTO, provider=SANDBOX)
-    large = await request(alice.id, 5_001, policy=AUTO, provider=SANDBOX)
+    small = await request(alice.id, 5_000, policy=AUTO)
+    large = await request(alice.id, 5_001, policy=AUTO)
 
     assert small.status is PayoutStatus.PAID
     assert small.decided_by == payouts.AUTO_APPROVER.handle
@@ -467,8 +477,8 @@ async def test_flagged_or_new_creators_wait_for_review() -> None:
     await fraud.raise_flag(flagged.id, FraudRule.CONCENTRATION_BEFORE_PAYOUT, Severity.MEDIUM, {})
     newcomer = await creator(20_000)
 
-    held = await request(flagged.id, 2_000, policy=AUTO, provider=SANDBOX)
-    young = await request(newcomer.id, 2_000, policy=AUTO, provider=SANDBOX)
+    held = await request(flagged.id, 2_000, policy=AUTO)
+    young = await request(newcomer.id, 2_000, policy=AUTO)
 
     assert held.status is PayoutStatus.PENDING
     assert young.status is PayoutStatus.PENDING
@@ -482,10 +492,10 @@ async def test_a_failed_auto_payment_still_returns_the_request() -> None:
     alice = await old_creator()
 
     class Down:
-        async def send(self, payout: payouts.PayoutRecord) -> str:
+        async def send(self, payout: payout_records.PayoutRecord) -> str:
             raise PayoutProviderError("bank unreachable")
 
-    payout = await request(alice.id, 2_000, policy=AUTO, provider=Down())
+    payout = await payouts.auto_approve((await request(alice.id, 2_000)).id, AUTO, Down())
 
     assert payout.status is PayoutStatus.APPROVED
     assert await account(AccountCode.PAYOUT_HOLD) == 2_000

@@ -17,7 +17,7 @@ from app.payouts import service as payouts
 from app.payouts.statements import creator_statement, render_csv, render_text
 from app.settings import Settings
 from tests.admin.helpers import make_staff, sign_in
-from tests.factories import diamonds_of, make_gift, make_stream, make_user, send, staff
+from tests.factories import diamonds_of, make_gift, make_stream, make_user, send, settled, staff
 
 OCTOBER = datetime(2026, 10, 20, 12, tzinfo=UTC)
 NOVEMBER = datetime(2026, 11, 10, 12, tzinfo=UTC)
@@ -31,6 +31,7 @@ async def month_of_gifting(settings: Settings):
     first = await make_stream(creator, "October show")
     await send(fan, first, rose, 99)
     await send(fan, first, rose, 1)
+    await settled()
     from app.streams import service as streams
 
     await streams.end_stream(creator.id, first.id)
@@ -43,6 +44,7 @@ async def month_of_gifting(settings: Settings):
     await streams.end_stream(creator.id, second.id)
     third = await make_stream(creator, "Late show")
     await send(fan, third, castle, 1)
+    await settled()
     paid = await payouts.request_payout(creator.id, 5_000, "p1", economy=settings.economy)
     await payouts.approve_payout(paid.id, staff("fin"), provider=payouts_sandbox())
     rejected = await payouts.request_payout(creator.id, 2_500, "p2", economy=settings.economy)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from app.core.money import Money
-from app.purchases import service as purchases
 from app.purchases.codes import Platform
-from app.purchases.service import PackageRecord
+from app.purchases.packages import PackageRecord, create_package
 from app.settings import PaymentSettings, Settings
 from tests.conftest import Database
 from tests.purchases.signing import BUNDLE_ID, STRIPE_SECRET, AppleSigner
@@ -40,19 +39,19 @@ class Packages:
 @pytest.fixture
 async def packages(db: Database) -> Packages:
     found = Packages()
-    found.web = await purchases.create_package(
+    found.web = await create_package(
         platform=Platform.WEB,
         coins=70,
         price=Money(74, "USD"),
         country_prices={"GB": Money(69, "GBP")},
     )
-    found.web_big = await purchases.create_package(
+    found.web_big = await create_package(
         platform=Platform.WEB, coins=700, bonus_coins=50, price=Money(749, "USD")
     )
-    found.ios = await purchases.create_package(
+    found.ios = await create_package(
         platform=Platform.IOS, coins=70, price=Money(99, "USD"), product_id="coins.70"
     )
-    found.android = await purchases.create_package(
+    found.android = await create_package(
         platform=Platform.ANDROID, coins=70, price=Money(99, "USD"), product_id="coins.70"
     )
     return found

@@ -9,9 +9,10 @@ from litestar.testing import AsyncTestClient
 
 from app.core.clock import set_clock
 from app.core.money import Money
-from app.purchases import service as purchases
+from app.purchases import buying, refunds
+from app.purchases import packages as package_service
 from app.purchases.codes import Platform, Provider
-from app.purchases.service import price_per_coin
+from app.purchases.packages import price_per_coin
 from app.seed import seed_coin_packages
 from app.settings import Settings
 from tests.factories import make_user
@@ -67,9 +68,9 @@ async def test_a_malformed_country_is_invalid_input(client: AsyncTestClient) -> 
 async def test_the_demo_seed_sells_cheaper_on_the_web_and_is_idempotent() -> None:
     first = await seed_coin_packages()
     again = await seed_coin_packages()
-    web = await purchases.packages_on_sale(Platform.WEB)
-    ios = await purchases.packages_on_sale(Platform.IOS)
-    japan = await purchases.packages_on_sale(Platform.ANDROID, "JP")
+    web = await package_service.packages_on_sale(Platform.WEB)
+    ios = await package_service.packages_on_sale(Platform.IOS)
+    japan = await package_service.packages_on_sale(Platform.ANDROID, "JP")
 
     assert len(first) == 3
     assert again == []
@@ -124,7 +125,7 @@ async def test_money_spent_this_month_sums_completed_purchases_per_currency(
 
     async def buy_at(when: datetime, package_id: int, receipt: str) -> None:
         set_clock(lambda: when)
-        await purchases.purchase_coins(
+        await buying.purchase_coins(
             user_id=alice.id,
             package_id=package_id,
             provider=Provider.SANDBOX,
@@ -137,13 +138,15 @@ async def test_money_spent_this_month_sums_completed_purchases_per_currency(
     await buy_at(datetime(2026, 11, 1, 0, 0, tzinfo=UTC), packages.web_big.id, "first-minute")
     await buy_at(datetime(2026, 11, 2, tzinfo=UTC), packages.web.id, "refunded")
     await buy_at(datetime(2026, 11, 3, tzinfo=UTC), packages.ios.id, "ios")
-    euro = await purchases.create_package(platform=Platform.WEB, coins=70, price=Money(69, "EUR"))
+    euro = await package_service.create_package(
+        platform=Platform.WEB, coins=70, price=Money(69, "EUR")
+    )
     await buy_at(datetime(2026, 11, 4, tzinfo=UTC), euro.id, "euro")
-    await purchases.refund_purchase(Provider.SANDBOX, "refunded", reason="refund")
+    await refunds.refund_purchase(Provider.SANDBOX, "refunded", reason="refund")
     set_clock(lambda: datetime(2026, 11, 30, 23, 59, tzinfo=UTC))
 
-    assert await purchases.money_spent_this_month(alice.id) == [
+    assert await buying.money_spent_this_month(alice.id) == [
         Money(69, "EUR"),
         Money(749 + 99, "USD"),
     ]
-    assert await purchases.money_spent_this_month((await make_user()).id) == []
+    assert await buying.money_spent_this_month((await make_user()).id) == []

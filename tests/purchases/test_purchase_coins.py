@@ -10,7 +10,7 @@ from litestar.testing import AsyncTestClient
 from app.core.errors import DomainError
 from app.ledger.tables import Operation, Transfer
 from app.main import create_app
-from app.purchases import service as purchases
+from app.purchases import buying
 from app.purchases.codes import Provider
 from app.purchases.verifiers.sandbox import SandboxVerifier
 from app.settings import Settings
@@ -211,7 +211,7 @@ async def test_signed_out_callers_are_unauthenticated(
 
 async def _buy(user_id: int, package_id: int, receipt: str, key: str) -> str:
     try:
-        await purchases.purchase_coins(
+        await buying.purchase_coins(
             user_id=user_id,
             package_id=package_id,
             provider=Provider.SANDBOX,

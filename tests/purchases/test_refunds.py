@@ -7,20 +7,20 @@ import json
 
 import pytest
 
+from app import ledger
 from app.core.errors import DomainError, ErrorCode
 from app.fraud import service as fraud
-from app.ledger import service as ledger
+from app.integrity import verify_all
 from app.ledger.codes import AccountCode, Currency, TransferKind
-from app.ledger.verify import verify_ledger
-from app.purchases import service as purchases
+from app.purchases import buying, refunds
 from app.purchases.codes import Provider
 from app.purchases.verifiers.sandbox import SandboxVerifier
 from tests.factories import coins_of, make_user
 from tests.purchases.conftest import Packages
 
 
-async def _buy(user_id: int, package_id: int, receipt: str) -> purchases.PurchaseRecord:
-    return await purchases.purchase_coins(
+async def _buy(user_id: int, package_id: int, receipt: str) -> buying.PurchaseRecord:
+    return await buying.purchase_coins(
         user_id=user_id,
         package_id=package_id,
         provider=Provider.SANDBOX,
@@ -47,12 +47,12 @@ async def test_a_refund_after_spending_goes_negative_blocks_spending_and_flags(
     bought = await _buy(alice.id, packages.web_big.id, "r-1")
     await _spend(alice.id, 700)
 
-    clawback = await purchases.refund_purchase(Provider.SANDBOX, "r-1", reason="chargeback")
+    clawback = await refunds.refund_purchase(Provider.SANDBOX, "r-1", reason="chargeback")
 
     assert clawback is not None
     assert (clawback.coins, clawback.balance_before, clawback.balance_after) == (750, 50, -700)
     assert await coins_of(alice.id) == -700
-    assert (await purchases.get_purchase(bought.id)).status.value == "REFUNDED"
+    assert (await buying.get_purchase(bought.id)).status.value == "REFUNDED"
     [flag] = await fraud.open_flags(alice.id)
     assert flag["rule"] == "REFUND_AFTER_SPEND"
     evidence = (
@@ -70,15 +70,15 @@ async def test_a_refund_after_spending_goes_negative_blocks_spending_and_flags(
     assert await coins_of(alice.id) == 50
     await _spend(alice.id, 50)
     assert await coins_of(alice.id) == 0
-    assert (await verify_ledger()).ok
+    assert (await verify_all()).ok
 
 
 async def test_a_second_refund_changes_nothing(packages: Packages) -> None:
     alice = await make_user()
     await _buy(alice.id, packages.web.id, "r-1")
 
-    first = await purchases.refund_purchase(Provider.SANDBOX, "r-1", reason="refund")
-    second = await purchases.refund_purchase(Provider.SANDBOX, "r-1", reason="refund")
+    first = await refunds.refund_purchase(Provider.SANDBOX, "r-1", reason="refund")
+    second = await refunds.refund_purchase(Provider.SANDBOX, "r-1", reason="refund")
 
     assert first is not None
     assert second is None
@@ -91,7 +91,7 @@ async def test_concurrent_refunds_claw_back_once(packages: Packages) -> None:
     await _buy(alice.id, packages.web.id, "r-1")
 
     results = await asyncio.gather(
-        *(purchases.refund_purchase(Provider.SANDBOX, "r-1", reason="refund") for _ in range(4))
+        *(refunds.refund_purchase(Provider.SANDBOX, "r-1", reason="refund") for _ in range(4))
     )
 
     assert sum(result is not None for result in results) == 1
@@ -100,6 +100,6 @@ async def test_concurrent_refunds_claw_back_once(packages: Packages) -> None:
 
 async def test_a_refund_of_an_unknown_purchase_is_not_found() -> None:
     with pytest.raises(DomainError) as missing:
-        await purchases.refund_purchase(Provider.STRIPE, "pi_nothing", reason="refund")
+        await refunds.refund_purchase(Provider.STRIPE, "pi_nothing", reason="refund")
 
     assert missing.value.code is ErrorCode.NOT_FOUND

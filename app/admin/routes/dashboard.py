@@ -8,14 +8,13 @@ from typing import Any
 from litestar import Controller, Request, get
 from litestar.response import Template
 
+from app import ledger
 from app.admin.charts import bar_chart
 from app.admin.pages import render
-from app.fraud.codes import FlagStatus
-from app.fraud.tables import FraudFlag
-from app.ledger import reports
+from app.fraud import service as fraud
 from app.ledger.codes import TransferKind
-from app.payouts import service as payouts
-from app.purchases import service as purchases
+from app.payouts import queries as payouts
+from app.purchases import buying as purchases
 from app.staff.service import Role
 
 DAYS = 30
@@ -26,7 +25,7 @@ class DashboardController(Controller):
 
     @get("/", opt={"roles": [Role.CATALOG, Role.MODERATOR, Role.FINANCE]})
     async def dashboard(self, request: Request[Any, Any, Any]) -> Template:
-        totals = await reports.daily_totals(DAYS)
+        totals = await ledger.daily_totals(DAYS)
         days = sorted(totals)
         today = totals[days[-1]]
 
@@ -62,7 +61,7 @@ class DashboardController(Controller):
                 [(d.isoformat(), count(totals[d], TransferKind.GIFT_SENT)) for d in days],
             ),
         ]
-        open_flags = await FraudFlag.count().where(FraudFlag.status == FlagStatus.OPEN.value)
+        open_flags = await fraud.open_flag_count()
         midnight = datetime.combine(days[-1], time.min, tzinfo=UTC)
         money = {
             "today": await purchases.money_taken_since(midnight),

@@ -9,6 +9,7 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
+from app import ledger
 from app.admin.auth import current_staff
 from app.admin.graphs import gift_graph
 from app.admin.pages import redirect, render
@@ -17,7 +18,8 @@ from app.core.errors import DomainError
 from app.fraud import review
 from app.fraud import service as fraud
 from app.fraud.codes import FlagStatus, FraudRule
-from app.ledger import service as ledger
+from app.gifts import queries as gift_events
+from app.payouts import holds
 from app.staff.service import Role
 from app.users import service as users
 
@@ -114,7 +116,8 @@ class FraudController(Controller):
         except ValueError:
             return await _flag_page(request, flag_id, errors={"reverse": "Choose a gift."})
         involved = {
-            e.id for e in await review.gift_events_involving(flag.subject_user_id, limit=500)
+            e.id
+            for e in await gift_events.events_of_user(flag.subject_user_id, sent=None, limit=500)
         }
         if event_id not in involved:
             return await _flag_page(
@@ -147,8 +150,8 @@ async def _flag_page(
 ) -> Template:
     flag = await _flag_or_404(flag_id)
     subject = await users.get_user(flag.subject_user_id)
-    parties = await review.counterparties(subject.id)
-    events = await review.gift_events_involving(subject.id, limit=30)
+    parties = await gift_events.counterparties(subject.id)
+    events = await gift_events.events_of_user(subject.id, sent=None, limit=30)
     people = await users.users_by_ids(
         [subject.id, *(p.user_id for p in parties)]
         + [e.sender_id for e in events]
@@ -166,7 +169,7 @@ async def _flag_page(
         flag=flag,
         subject=subject,
         balances=(await ledger.user_balances([subject.id]))[subject.id],
-        payouts_held=await fraud.payouts_held(subject.id),
+        payouts_held=await holds.payouts_held(subject.id),
         entries=await ledger.list_entries(subject.id, limit=20),
         parties=parties,
         events=events,

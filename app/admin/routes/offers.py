@@ -15,8 +15,8 @@ from app.admin.forms import text, ticked, whole_number
 from app.admin.pages import redirect, render
 from app.audit import service as audit
 from app.core.errors import DomainError, ErrorCode
-from app.offers import service as offers
-from app.offers.service import OfferRecord
+from app.offers import catalog as offers
+from app.offers.catalog import OfferRecord
 from app.staff.service import Role
 
 ROLES = {"roles": [Role.CATALOG]}

@@ -12,8 +12,8 @@ from app.admin.auth import current_staff
 from app.admin.pages import redirect, render
 from app.core.errors import DomainError, ErrorCode
 from app.core.money import parse_money
-from app.purchases import catalog
-from app.purchases import service as purchases
+from app.purchases import packages as catalog
+from app.purchases import packages as purchases
 from app.purchases.codes import Platform
 from app.staff.service import Role
 

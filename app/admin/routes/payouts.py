@@ -9,12 +9,14 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
+from app import ledger
 from app.admin.auth import current_staff
 from app.admin.pages import redirect, render
 from app.core.errors import DomainError
 from app.fraud import service as fraud
-from app.ledger import service as ledger
 from app.ledger.codes import Currency
+from app.payouts import holds
+from app.payouts import queries as payout_queries
 from app.payouts import service as payouts
 from app.payouts.codes import PayoutStatus
 from app.payouts.provider import PayoutProviderError, default_provider
@@ -39,16 +41,16 @@ class PayoutsController(Controller):
     ) -> Template:
         chosen = PayoutStatus(status) if status in PayoutStatus.__members__ else None
         pending_first = chosen is PayoutStatus.PENDING
-        rows = await payouts.list_payouts(
+        rows = await payout_queries.list_payouts(
             status=chosen, limit=PAGE + 1, after=after, oldest_first=pending_first
         )
         page = rows[:PAGE]
         creator_ids = sorted({p.creator_id for p in page})
         creators = await users.users_by_ids(creator_ids)
         balances = await ledger.user_balances(creator_ids)
-        held = await payouts.held_diamonds(creator_ids)
+        held = await payout_queries.held_diamonds(creator_ids)
         flagged = {cid for cid in creator_ids if await fraud.has_open_flag(cid)}
-        held_for_review = await fraud.held_creator_ids(creator_ids)
+        held_for_review = await holds.held_creator_ids(creator_ids)
         return render(
             request,
             "payouts/queue.html",

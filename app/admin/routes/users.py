@@ -9,14 +9,14 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
+from app import ledger
 from app.admin.auth import current_staff
 from app.admin.pages import redirect, render
 from app.audit import service as audit
 from app.core.errors import DomainError
 from app.gifts import catalog
-from app.gifts import service as gifts
-from app.ledger import service as ledger
-from app.purchases import service as purchases
+from app.gifts import queries as gifts
+from app.purchases import buying as purchases
 from app.staff.service import Role
 from app.users import service as users
 

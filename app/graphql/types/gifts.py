@@ -1,121 +1,18 @@
-"""The gift catalog, gift events and ``sendGift``."""
+"""The gift catalog and ``sendGift``."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
-
 import strawberry
 
-from app.core.errors import DomainError, ErrorCode
-from app.core.ids import decode_id, encode_id
 from app.gifts import catalog
 from app.gifts import service as gifts
-from app.gifts.catalog import GiftRecord
-from app.gifts.service import GiftEventRecord
-from app.graphql.context import CoinsInfo, require_viewer
-from app.graphql.errors import MutationError, run_mutation
-from app.graphql.types.users import User
+from app.gifts.queries import GiftEventRecord
+from app.graphql import ids
+from app.graphql.context import CoinsInfo, require_viewer_id
+from app.graphql.errors import MutationError
+from app.graphql.mutations import mutation
+from app.graphql.types.nodes import Gift, GiftEvent
 from app.graphql.types.wallet import Wallet
-
-if TYPE_CHECKING:
-    from app.graphql.types.streams import LiveStream
-
-
-@strawberry.type
-class Gift:
-    record: strawberry.Private[GiftRecord]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(encode_id("Gift", self.record.id))
-
-    @strawberry.field
-    def slug(self) -> str:
-        return self.record.slug
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.record.name
-
-    @strawberry.field
-    def coin_cost(self) -> int:
-        return self.record.coin_cost
-
-    @strawberry.field(description="Diamonds the creator receives for one of this gift.")
-    def diamond_value(self) -> int:
-        return self.record.diamond_value
-
-    @strawberry.field
-    def image_url(self) -> str | None:
-        return self.record.image_url
-
-    @strawberry.field
-    def retired(self) -> bool:
-        return self.record.retired
-
-
-async def visible_user(info: CoinsInfo, user_id: int) -> User | None:
-    """A user as others see them on leaderboards and feeds: null when they opted out."""
-    record = await info.context.loaders.user_by_id.load(user_id)
-    if record is None:
-        return None
-    if not record.show_on_leaderboards:
-        viewer = await info.context.viewer()
-        if viewer is None or viewer.id != user_id:
-            return None
-    return User(record=record)
-
-
-@strawberry.type
-class GiftEvent:
-    record: strawberry.Private[GiftEventRecord]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(encode_id("GiftEvent", self.record.id))
-
-    @strawberry.field(description="The gift as priced when it was sent.")
-    async def gift(self, info: CoinsInfo) -> Gift:
-        record = await info.context.loaders.gift_by_version_id.load(self.record.gift_version_id)
-        assert record is not None
-        return Gift(record=record)
-
-    @strawberry.field
-    def quantity(self) -> int:
-        return self.record.quantity
-
-    @strawberry.field
-    def coins(self) -> int:
-        return self.record.coins
-
-    @strawberry.field
-    def diamonds(self) -> int:
-        return self.record.diamonds
-
-    @strawberry.field(description="Null when the sender has opted out of leaderboards.")
-    async def sender(self, info: CoinsInfo) -> User | None:
-        return await visible_user(info, self.record.sender_id)
-
-    @strawberry.field
-    async def stream(
-        self, info: CoinsInfo
-    ) -> Annotated[LiveStream, strawberry.lazy("app.graphql.types.streams")]:
-        from app.graphql.types.streams import LiveStream
-
-        record = await info.context.loaders.stream_by_id.load(self.record.stream_id)
-        assert record is not None
-        return LiveStream(record=record)
-
-    @strawberry.field(
-        description="How many of this gift the sender has sent in a row in this stream."
-    )
-    def combo_count(self) -> int:
-        return self.record.combo_count
-
-    @strawberry.field
-    def created_at(self) -> datetime:
-        return self.record.created_at
 
 
 @strawberry.input
@@ -132,9 +29,9 @@ class SendGiftPayload:
     wallet: Wallet | None = None
     errors: list[MutationError] = strawberry.field(default_factory=list)
 
-
-def decode_gift_id(value: str, field: str) -> int:
-    return decode_id("Gift", value, field)
+    @classmethod
+    def of(cls, event: GiftEventRecord) -> SendGiftPayload:
+        return cls(gift_event=GiftEvent(record=event), wallet=Wallet(user_id=event.sender_id))
 
 
 @strawberry.type
@@ -148,39 +45,20 @@ class GiftsQuery:
 
     @strawberry.field
     async def gift(self, info: CoinsInfo, id: strawberry.ID) -> Gift | None:
-        try:
-            gift_id = decode_gift_id(id, "id")
-        except DomainError:
-            return None
-        record = await info.context.loaders.gift_by_id.load(gift_id)
+        record = await ids.GIFT.load(id, info.context.loaders.gift_by_id)
         return Gift(record=record) if record else None
 
 
 @strawberry.type
 class GiftsMutation:
-    @strawberry.mutation
+    @mutation
     async def send_gift(self, info: CoinsInfo, input: SendGiftInput) -> SendGiftPayload:
-        async def action() -> SendGiftPayload:
-            viewer = await require_viewer(info)
-            stream_id = decode_id("LiveStream", input.stream_id, "streamId")
-            try:
-                gift_id = decode_gift_id(input.gift_id, "giftId")
-            except DomainError:
-                raise DomainError(
-                    ErrorCode.GIFT_UNAVAILABLE, "This gift is not available.", "giftId"
-                ) from None
-            sent = await gifts.send_gift(
-                sender_id=viewer.id,
-                stream_id=stream_id,
-                gift_id=gift_id,
-                quantity=input.quantity,
-                idempotency_key=input.idempotency_key,
-                platform=info.context.settings.spending,
-                feed=info.context.feed,
-                fraud=info.context.settings.fraud,
-            )
-            return SendGiftPayload(
-                gift_event=GiftEvent(record=sent.event), wallet=Wallet(user_id=viewer.id)
-            )
-
-        return await run_mutation(SendGiftPayload, action)
+        sent = await gifts.send_gift(
+            sender_id=await require_viewer_id(info),
+            stream_id=ids.LIVE_STREAM.decode(input.stream_id, "streamId"),
+            gift_id=ids.GIFT.decode(input.gift_id, "giftId"),
+            quantity=input.quantity,
+            idempotency_key=input.idempotency_key,
+            platform=info.context.settings.spending,
+        )
+        return SendGiftPayload.of(sent.event)

@@ -6,13 +6,15 @@ from datetime import datetime
 
 import strawberry
 
-from app.core.errors import DomainError, ErrorCode
-from app.core.ids import decode_id, encode_id
-from app.graphql.context import CoinsInfo, require_viewer
-from app.graphql.errors import MutationError, run_mutation
+from app.graphql import ids
+from app.graphql.context import CoinsInfo, require_viewer_id
+from app.graphql.errors import MutationError
+from app.graphql.mutations import mutation
 from app.graphql.types.wallet import Wallet
-from app.offers import service as offers
-from app.offers.service import OfferRecord, RedemptionRecord
+from app.offers import catalog as offers
+from app.offers import redeeming
+from app.offers.catalog import OfferRecord
+from app.offers.redeeming import RedemptionRecord
 
 
 @strawberry.type
@@ -21,7 +23,7 @@ class PartnerOffer:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(encode_id("PartnerOffer", self.record.id))
+        return ids.PARTNER_OFFER.encode(self.record.id)
 
     @strawberry.field
     def brand(self) -> str:
@@ -46,7 +48,7 @@ class Redemption:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(encode_id("Redemption", self.record.id))
+        return ids.REDEMPTION.encode(self.record.id)
 
     @strawberry.field
     async def offer(self) -> PartnerOffer:
@@ -78,6 +80,12 @@ class RedeemOfferPayload:
     wallet: Wallet | None = None
     errors: list[MutationError] = strawberry.field(default_factory=list)
 
+    @classmethod
+    def of(cls, redemption: RedemptionRecord) -> RedeemOfferPayload:
+        return cls(
+            redemption=Redemption(record=redemption), wallet=Wallet(user_id=redemption.user_id)
+        )
+
 
 @strawberry.type
 class OffersQuery:
@@ -88,24 +96,12 @@ class OffersQuery:
 
 @strawberry.type
 class OffersMutation:
-    @strawberry.mutation
+    @mutation
     async def redeem_offer(self, info: CoinsInfo, input: RedeemOfferInput) -> RedeemOfferPayload:
-        async def action() -> RedeemOfferPayload:
-            viewer = await require_viewer(info)
-            try:
-                offer_id = decode_id("PartnerOffer", input.offer_id, "offerId")
-            except DomainError:
-                raise DomainError(
-                    ErrorCode.OFFER_UNAVAILABLE, "This offer is not available.", "offerId"
-                ) from None
-            redeemed = await offers.redeem_offer(
-                user_id=viewer.id,
-                offer_id=offer_id,
-                idempotency_key=input.idempotency_key,
-                platform=info.context.settings.spending,
-            )
-            return RedeemOfferPayload(
-                redemption=Redemption(record=redeemed.redemption), wallet=Wallet(user_id=viewer.id)
-            )
-
-        return await run_mutation(RedeemOfferPayload, action)
+        redeemed = await redeeming.redeem_offer(
+            user_id=await require_viewer_id(info),
+            offer_id=ids.PARTNER_OFFER.decode(input.offer_id, "offerId"),
+            idempotency_key=input.idempotency_key,
+            platform=info.context.settings.spending,
+        )
+        return RedeemOfferPayload.of(redeemed.redemption)

@@ -6,28 +6,30 @@ from datetime import datetime
 
 import strawberry
 
-from app.core.ids import decode_id, encode_id
-from app.graphql.context import CoinsInfo, require_viewer
-from app.graphql.errors import MutationError, run_mutation
-from app.graphql.pagination import PageInfo, check_page_size, decode_cursor, encode_cursor
+from app.graphql import ids
+from app.graphql.context import CoinsInfo, require_viewer_id
+from app.graphql.errors import MutationError
+from app.graphql.mutations import mutation
+from app.graphql.pagination import Connection, Cursor, paginate
 from app.graphql.types.common import Money
 from app.ledger.codes import Currency
+from app.payouts import queries as payout_queries
+from app.payouts import records as payout_records
 from app.payouts import service as payouts
 from app.payouts.codes import PayoutStatus as DomainPayoutStatus
-from app.payouts.provider import provider_if_configured
 
 PayoutStatus = strawberry.enum(DomainPayoutStatus, name="PayoutStatus")
 
-PAYOUT_CURSOR = "Payout"
+PAYOUTS: Cursor[payout_records.PayoutRecord, int] = Cursor("Payout", lambda payout: payout.id)
 
 
 @strawberry.type
 class Payout:
-    record: strawberry.Private[payouts.PayoutRecord]
+    record: strawberry.Private[payout_records.PayoutRecord]
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(encode_id("Payout", self.record.id))
+        return ids.PAYOUT.encode(self.record.id)
 
     @strawberry.field
     def diamonds(self) -> int:
@@ -59,18 +61,6 @@ class Payout:
 
 
 @strawberry.type
-class PayoutEdge:
-    node: Payout
-    cursor: str
-
-
-@strawberry.type
-class PayoutConnection:
-    edges: list[PayoutEdge]
-    page_info: PageInfo
-
-
-@strawberry.type
 class CreatorEarnings:
     diamonds: int = strawberry.field(description="Available plus pending diamonds.")
     available_diamonds: int = strawberry.field(description="Diamonds not held by a pending payout.")
@@ -86,7 +76,9 @@ class CreatorEarnings:
 async def earnings_of(info: CoinsInfo, user_id: int) -> CreatorEarnings:
     balances = await info.context.loaders.balances_by_user_id.load(user_id)
     held = await info.context.loaders.held_diamonds_by_user_id.load(user_id)
-    earned = payouts.earnings_of(balances[Currency.DIAMOND], held, info.context.settings.economy)
+    earned = payout_records.earnings_of(
+        balances[Currency.DIAMOND], held, info.context.settings.economy
+    )
     return CreatorEarnings(
         diamonds=earned.diamonds,
         available_diamonds=earned.available_diamonds,
@@ -98,21 +90,17 @@ async def earnings_of(info: CoinsInfo, user_id: int) -> CreatorEarnings:
 
 async def payouts_of(
     info: CoinsInfo, user_id: int, first: int, after: str | None
-) -> PayoutConnection:
+) -> Connection[Payout]:
     """The user's payouts, newest first."""
-    limit = check_page_size(first, info.context.settings.graphql.max_page_size)
-    rows = await payouts.list_payouts(
-        creator_id=user_id, limit=limit + 1, after=decode_cursor(PAYOUT_CURSOR, after)
-    )
-    edges = [
-        PayoutEdge(node=Payout(record=row), cursor=encode_cursor(PAYOUT_CURSOR, row.id))
-        for row in rows[:limit]
-    ]
-    return PayoutConnection(
-        edges=edges,
-        page_info=PageInfo(
-            has_next_page=len(rows) > limit, end_cursor=edges[-1].cursor if edges else None
+    return await paginate(
+        info,
+        first,
+        after,
+        PAYOUTS,
+        lambda limit, before: payout_queries.list_payouts(
+            creator_id=user_id, limit=limit, after=before
         ),
+        lambda payout: Payout(record=payout),
     )
 
 
@@ -135,30 +123,19 @@ class PayoutPayload:
 
 @strawberry.type
 class PayoutsMutation:
-    @strawberry.mutation
+    @mutation
     async def request_payout(self, info: CoinsInfo, input: RequestPayoutInput) -> PayoutPayload:
-        async def action() -> PayoutPayload:
-            viewer = await require_viewer(info)
-            settings = info.context.settings
-            payout = await payouts.request_payout(
-                viewer.id,
-                input.diamonds,
-                input.idempotency_key,
-                economy=settings.economy,
-                policy=settings.payouts,
-                provider=provider_if_configured(settings.sandbox_payments),
-                fraud_rules_settings=settings.fraud,
-            )
-            return PayoutPayload(payout=Payout(record=payout))
+        payout = await payouts.request_payout(
+            await require_viewer_id(info),
+            input.diamonds,
+            input.idempotency_key,
+            economy=info.context.settings.economy,
+        )
+        return PayoutPayload(payout=Payout(record=payout))
 
-        return await run_mutation(PayoutPayload, action)
-
-    @strawberry.mutation
+    @mutation
     async def cancel_payout(self, info: CoinsInfo, input: CancelPayoutInput) -> PayoutPayload:
-        async def action() -> PayoutPayload:
-            viewer = await require_viewer(info)
-            payout_id = decode_id("Payout", input.payout_id, "payoutId")
-            payout = await payouts.cancel_payout(viewer.id, payout_id)
-            return PayoutPayload(payout=Payout(record=payout))
-
-        return await run_mutation(PayoutPayload, action)
+        viewer_id = await require_viewer_id(info)
+        payout_id = ids.PAYOUT.decode(input.payout_id, "payoutId")
+        payout = await payouts.cancel_payout(viewer_id, payout_id)
+        return PayoutPayload(payout=Payout(record=payout))

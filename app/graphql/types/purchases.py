@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-from contextlib import suppress
 from datetime import datetime
 
 import strawberry
 
-from app.core.ids import decode_id, encode_id
-from app.graphql.context import CoinsInfo, require_viewer
-from app.graphql.errors import MutationError, run_mutation
-from app.graphql.pagination import PageInfo, check_page_size, decode_cursor, encode_cursor
+from app.graphql import ids
+from app.graphql.context import CoinsInfo, require_viewer_id
+from app.graphql.errors import MutationError
+from app.graphql.mutations import mutation
+from app.graphql.pagination import Connection, Cursor, paginate
 from app.graphql.types.common import Money
 from app.graphql.types.wallet import Wallet
-from app.purchases import codes
-from app.purchases import service as purchases
-from app.purchases.service import PackageRecord, PurchaseRecord
+from app.purchases import buying, codes, packages
+from app.purchases.buying import PurchaseRecord
+from app.purchases.packages import PackageRecord
 from app.purchases.verifiers import verifier_for
 
 Platform = strawberry.enum(codes.Platform, name="Platform")
 PaymentProvider = strawberry.enum(codes.Provider, name="PaymentProvider")
 PurchaseStatus = strawberry.enum(codes.PurchaseStatus, name="PurchaseStatus")
 
-PURCHASE_CURSOR = "CoinPurchase"
+PURCHASES: Cursor[PurchaseRecord, int] = Cursor("CoinPurchase", lambda purchase: purchase.id)
 
 
 @strawberry.type
@@ -31,7 +31,7 @@ class CoinPackage:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(encode_id("CoinPackage", self.record.id))
+        return ids.COIN_PACKAGE.encode(self.record.id)
 
     @strawberry.field(description="Coins the package is sold for, bonus not included.")
     def coins(self) -> int:
@@ -67,7 +67,7 @@ class CoinPurchase:
 
     @strawberry.field
     def id(self) -> strawberry.ID:
-        return strawberry.ID(encode_id("CoinPurchase", self.record.id))
+        return ids.COIN_PURCHASE.encode(self.record.id)
 
     @strawberry.field
     async def package(self, info: CoinsInfo) -> CoinPackage:
@@ -104,36 +104,17 @@ class CoinPurchase:
         return self.record.refunded_at
 
 
-@strawberry.type
-class CoinPurchaseEdge:
-    node: CoinPurchase
-    cursor: str
-
-
-@strawberry.type
-class CoinPurchaseConnection:
-    edges: list[CoinPurchaseEdge]
-    page_info: PageInfo
-
-
-async def purchase_connection(
+async def purchases_of(
     info: CoinsInfo, user_id: int, first: int, after: str | None
-) -> CoinPurchaseConnection:
-    limit = check_page_size(first, info.context.settings.graphql.max_page_size)
-    rows = await purchases.list_purchases(
-        user_id, limit=limit + 1, before_id=decode_cursor(PURCHASE_CURSOR, after)
-    )
-    edges = [
-        CoinPurchaseEdge(
-            node=CoinPurchase(record=row), cursor=encode_cursor(PURCHASE_CURSOR, row.id)
-        )
-        for row in rows[:limit]
-    ]
-    return CoinPurchaseConnection(
-        edges=edges,
-        page_info=PageInfo(
-            has_next_page=len(rows) > limit, end_cursor=edges[-1].cursor if edges else None
-        ),
+) -> Connection[CoinPurchase]:
+    """The user's coin purchases, newest first."""
+    return await paginate(
+        info,
+        first,
+        after,
+        PURCHASES,
+        lambda limit, before: buying.list_purchases(user_id, limit=limit, before_id=before),
+        lambda purchase: CoinPurchase(record=purchase),
     )
 
 
@@ -154,6 +135,10 @@ class PurchaseCoinsPayload:
     wallet: Wallet | None = None
     errors: list[MutationError] = strawberry.field(default_factory=list)
 
+    @classmethod
+    def of(cls, purchase: PurchaseRecord) -> PurchaseCoinsPayload:
+        return cls(purchase=CoinPurchase(record=purchase), wallet=Wallet(user_id=purchase.user_id))
+
 
 @strawberry.type
 class PurchasesQuery:
@@ -163,31 +148,21 @@ class PurchasesQuery:
     async def coin_packages(
         self, platform: Platform = codes.Platform.WEB, country: str | None = None
     ) -> list[CoinPackage]:
-        return [CoinPackage(record=p) for p in await purchases.packages_on_sale(platform, country)]
+        return [CoinPackage(record=p) for p in await packages.packages_on_sale(platform, country)]
 
 
 @strawberry.type
 class PurchasesMutation:
-    @strawberry.mutation
+    @mutation
     async def purchase_coins(
         self, info: CoinsInfo, input: PurchaseCoinsInput
     ) -> PurchaseCoinsPayload:
-        async def action() -> PurchaseCoinsPayload:
-            viewer = await require_viewer(info)
-            provider = codes.Provider(input.provider)
-            purchase = await purchases.purchase_coins(
-                user_id=viewer.id,
-                package_id=decode_id("CoinPackage", input.package_id, "packageId"),
-                provider=provider,
-                receipt=input.receipt,
-                idempotency_key=input.idempotency_key,
-                verifier=verifier_for(provider, info.context.settings),
-            )
-            # Balances loaded earlier in this request predate the credit.
-            with suppress(KeyError):  # strawberry's clear() raises for a key never loaded
-                info.context.loaders.balances_by_user_id.clear(viewer.id)
-            return PurchaseCoinsPayload(
-                purchase=CoinPurchase(record=purchase), wallet=Wallet(user_id=viewer.id)
-            )
-
-        return await run_mutation(PurchaseCoinsPayload, action)
+        purchase = await buying.purchase_coins(
+            user_id=await require_viewer_id(info),
+            package_id=ids.COIN_PACKAGE.decode(input.package_id, "packageId"),
+            provider=input.provider,
+            receipt=input.receipt,
+            idempotency_key=input.idempotency_key,
+            verifier=verifier_for(input.provider, info.context.settings),
+        )
+        return PurchaseCoinsPayload.of(purchase)

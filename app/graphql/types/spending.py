@@ -6,10 +6,11 @@ from datetime import datetime
 
 import strawberry
 
-from app.graphql.context import CoinsInfo, require_viewer
-from app.graphql.errors import MutationError, run_mutation
+from app.graphql.context import CoinsInfo, require_viewer_id
+from app.graphql.errors import MutationError
+from app.graphql.mutations import mutation
 from app.graphql.types.common import Money
-from app.purchases import service as purchases
+from app.purchases import buying as purchases
 from app.spending import service as spending
 from app.spending.service import Limits, LimitsState
 
@@ -87,17 +88,13 @@ class SpendingLimitsPayload:
 
 @strawberry.type
 class SpendingMutation:
-    @strawberry.mutation
+    @mutation
     async def set_spending_limits(
         self, info: CoinsInfo, input: SetSpendingLimitsInput
     ) -> SpendingLimitsPayload:
-        async def action() -> SpendingLimitsPayload:
-            viewer = await require_viewer(info)
-            state = await spending.set_limits(
-                viewer.id,
-                Limits(input.daily, input.weekly, input.monthly),
-                raise_delay_s=info.context.settings.spending.limit_raise_delay_s,
-            )
-            return SpendingLimitsPayload(limits=SpendingLimits.of(state))
-
-        return await run_mutation(SpendingLimitsPayload, action)
+        state = await spending.set_limits(
+            await require_viewer_id(info),
+            Limits(input.daily, input.weekly, input.monthly),
+            raise_delay_s=info.context.settings.spending.limit_raise_delay_s,
+        )
+        return SpendingLimitsPayload(limits=SpendingLimits.of(state))

@@ -1,125 +1,39 @@
-"""Live streams: going live, the streams list, leaderboards and the live gift feed."""
+"""Live streams: going live, the streams list and the live gift feed."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from datetime import datetime
 
 import strawberry
 
-from app.core.errors import DomainError, ErrorCode
-from app.core.ids import decode_id, decode_opaque, encode_id, encode_opaque
-from app.gifts import service as gifts
-from app.graphql.context import CoinsInfo, require_viewer
-from app.graphql.errors import MutationError, run_mutation
+from app.gifts import queries as gift_events
+from app.gifts import settlement
+from app.graphql import ids
+from app.graphql.context import CoinsInfo, require_viewer, require_viewer_id
+from app.graphql.errors import MutationError
 from app.graphql.loaders import Loaders
-from app.graphql.pagination import PageInfo, check_page_size
-from app.graphql.types.gifts import GiftEvent, visible_user
-from app.graphql.types.users import User
+from app.graphql.mutations import mutation
+from app.graphql.pagination import Connection, Cursor, paginate
+from app.graphql.types.nodes import GiftEvent, LiveStream
 from app.streams import service as streams
-from app.streams.service import StreamRecord, StreamStatus
+from app.streams.service import StreamRecord
 
-LiveStreamStatus = strawberry.enum(StreamStatus, name="LiveStreamStatus")
-
-MAX_LEADERBOARD = 100
-
-
-@strawberry.type
-class GifterRank:
-    rank: int
-    sender_id: strawberry.Private[int]
-    coins: int
-
-    @strawberry.field(description="Null when the gifter has opted out of leaderboards.")
-    async def user(self, info: CoinsInfo) -> User | None:
-        return await visible_user(info, self.sender_id)
+# Most coins first, then oldest first: the cursor carries (id, coins received).
+LIVE_STREAMS: Cursor[StreamRecord, tuple[int, int]] = Cursor(
+    "LiveStream", lambda stream: (stream.id, stream.coins_received), size=2
+)
 
 
-@strawberry.type
-class LiveStream:
-    record: strawberry.Private[StreamRecord]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return strawberry.ID(encode_id("LiveStream", self.record.id))
-
-    @strawberry.field
-    def title(self) -> str:
-        return self.record.title
-
-    @strawberry.field
-    async def host(self, info: CoinsInfo) -> User:
-        record = await info.context.loaders.user_by_id.load(self.record.host_id)
-        assert record is not None
-        return User(record=record)
-
-    @strawberry.field
-    def status(self) -> LiveStreamStatus:
-        return StreamStatus(self.record.status)
-
-    @strawberry.field
-    def started_at(self) -> datetime:
-        return self.record.started_at
-
-    @strawberry.field
-    def ended_at(self) -> datetime | None:
-        return self.record.ended_at
-
-    @strawberry.field
-    def coins_received(self) -> int:
-        return self.record.coins_received
-
-    @strawberry.field
-    def gift_count(self) -> int:
-        return self.record.gift_count
-
-    @strawberry.field
-    async def top_gifters(self, info: CoinsInfo, first: int = 10) -> list[GifterRank]:
-        check_page_size(first, MAX_LEADERBOARD)
-        ranks = await info.context.loaders.top_gifters_by_stream.load((self.record.id, first))
-        return [GifterRank(rank=r.rank, sender_id=r.sender_id, coins=r.coins) for r in ranks]
-
-    @strawberry.field
-    async def recent_gifts(self, info: CoinsInfo, first: int = 20) -> list[GiftEvent]:
-        check_page_size(first, info.context.settings.graphql.max_page_size)
-        events = await info.context.loaders.recent_gifts_by_stream.load((self.record.id, first))
-        return [GiftEvent(record=event) for event in events]
-
-
-@strawberry.type
-class LiveStreamEdge:
-    node: LiveStream
-    cursor: str
-
-
-@strawberry.type
-class LiveStreamConnection:
-    edges: list[LiveStreamEdge]
-    page_info: PageInfo
-
-
-STREAM_CURSOR = "cursor.LiveStream"
-
-
-def _stream_cursor(stream: StreamRecord) -> str:
-    return (
-        encode_opaque(STREAM_CURSOR, stream.id)
-        + "."
-        + encode_opaque(STREAM_CURSOR, stream.coins_received)
-    )
-
-
-def _decode_stream_cursor(cursor: str | None) -> tuple[int, int] | None:
-    if cursor is None:
-        return None
-    stream_part, _, coins_part = cursor.partition(".")
-    stream_id = decode_opaque(STREAM_CURSOR, stream_part)
-    coins = decode_opaque(STREAM_CURSOR, coins_part)
-    if stream_id is None or coins is None:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT, "That cursor is not one this list gave out.", "after"
-        )
-    return coins, stream_id
+async def live_streams_after(
+    info: CoinsInfo, limit: int, after: tuple[int, int] | None
+) -> list[StreamRecord]:
+    """A page of live streams, each primed in the loader its fields read it from."""
+    # The cursor says (id, coins); the service continues after (coins, id).
+    keyset = None if after is None else (after[1], after[0])
+    rows = await settlement.live_streams(limit=limit, after=keyset)
+    for row in rows:
+        info.context.loaders.stream_by_id.prime(row.id, row)
+    return rows
 
 
 @strawberry.input
@@ -142,55 +56,40 @@ class LiveStreamPayload:
 class StreamsQuery:
     @strawberry.field
     async def live_stream(self, info: CoinsInfo, id: strawberry.ID) -> LiveStream | None:
-        try:
-            stream_id = decode_id("LiveStream", id)
-        except DomainError:
-            return None
-        record = await info.context.loaders.stream_by_id.load(stream_id)
+        record = await ids.LIVE_STREAM.load(id, info.context.loaders.stream_by_id)
         return LiveStream(record=record) if record else None
 
     @strawberry.field(description="Streams that are live now, most coins received first.")
     async def live_streams(
         self, info: CoinsInfo, first: int = 20, after: str | None = None
-    ) -> LiveStreamConnection:
-        limit = check_page_size(first, info.context.settings.graphql.max_page_size)
-        rows = await streams.list_live(limit=limit + 1, after=_decode_stream_cursor(after))
-        page = rows[:limit]
-        for row in page:
-            info.context.loaders.stream_by_id.prime(row.id, row)
-        edges = [LiveStreamEdge(node=LiveStream(record=r), cursor=_stream_cursor(r)) for r in page]
-        return LiveStreamConnection(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=len(rows) > limit, end_cursor=edges[-1].cursor if edges else None
-            ),
+    ) -> Connection[LiveStream]:
+        return await paginate(
+            info,
+            first,
+            after,
+            LIVE_STREAMS,
+            lambda limit, position: live_streams_after(info, limit, position),
+            lambda stream: LiveStream(record=stream),
         )
 
 
 @strawberry.type
 class StreamsMutation:
-    @strawberry.mutation
+    @mutation
     async def start_live_stream(
         self, info: CoinsInfo, input: StartLiveStreamInput
     ) -> LiveStreamPayload:
-        async def action() -> LiveStreamPayload:
-            viewer = await require_viewer(info)
-            stream = await streams.start_stream(viewer.id, input.title)
-            return LiveStreamPayload(live_stream=LiveStream(record=stream))
+        stream = await streams.start_stream(await require_viewer_id(info), input.title)
+        return LiveStreamPayload(live_stream=LiveStream(record=stream))
 
-        return await run_mutation(LiveStreamPayload, action)
-
-    @strawberry.mutation
+    @mutation
     async def end_live_stream(
         self, info: CoinsInfo, input: EndLiveStreamInput
     ) -> LiveStreamPayload:
-        async def action() -> LiveStreamPayload:
-            viewer = await require_viewer(info)
-            stream_id = decode_id("LiveStream", input.stream_id, "streamId")
-            stream = await streams.end_stream(viewer.id, stream_id)
-            return LiveStreamPayload(live_stream=LiveStream(record=stream))
-
-        return await run_mutation(LiveStreamPayload, action)
+        viewer_id = await require_viewer_id(info)
+        stream_id = ids.LIVE_STREAM.decode(input.stream_id, "streamId")
+        stream = await streams.end_stream(viewer_id, stream_id)
+        return LiveStreamPayload(live_stream=LiveStream(record=stream))
 
 
 @strawberry.type
@@ -200,9 +99,8 @@ class StreamsSubscription:
         self, info: CoinsInfo, stream_id: strawberry.ID
     ) -> AsyncGenerator[GiftEvent, None]:
         await require_viewer(info)
-        stream = decode_id("LiveStream", stream_id, "streamId")
-        await streams.get_stream(stream)
-        async for event_id in info.context.feed.subscribe(stream):
+        stream = await streams.get_stream(ids.LIVE_STREAM.decode(stream_id, "streamId"))
+        async for event_id in info.context.feed.subscribe(stream.id):
             # Fresh loaders per event: totals and names change while a socket stays open.
             info.context.loaders = Loaders()
-            yield GiftEvent(record=await gifts.get_event(event_id))
+            yield GiftEvent(record=await gift_events.get_event(event_id))

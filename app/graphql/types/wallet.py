@@ -6,16 +6,16 @@ from datetime import datetime
 
 import strawberry
 
-from app.core.ids import encode_id
+from app import ledger
+from app.graphql import ids
 from app.graphql.context import CoinsInfo
-from app.graphql.pagination import PageInfo, check_page_size, decode_cursor, encode_cursor
-from app.ledger import service as ledger
+from app.graphql.pagination import Connection, Cursor, paginate
 from app.ledger.codes import Currency, TransferKind
 
 WalletCurrency = strawberry.enum(Currency, name="WalletCurrency")
 LedgerEntryKind = strawberry.enum(TransferKind, name="LedgerEntryKind")
 
-ENTRY_CURSOR = "LedgerEntry"
+ENTRIES: Cursor[ledger.Entry, int] = Cursor("LedgerEntry", lambda entry: entry.transfer_id)
 
 
 @strawberry.type
@@ -33,7 +33,7 @@ class LedgerEntry:
     @classmethod
     def of(cls, entry: ledger.Entry) -> LedgerEntry:
         return cls(
-            id=strawberry.ID(encode_id("LedgerEntry", entry.transfer_id)),
+            id=ids.LEDGER_ENTRY.encode(entry.transfer_id),
             kind=entry.kind,
             currency=entry.currency,
             amount=entry.amount,
@@ -41,18 +41,6 @@ class LedgerEntry:
             created_at=entry.created_at,
             description=entry.description or entry.kind.value.replace("_", " ").capitalize(),
         )
-
-
-@strawberry.type
-class LedgerEntryEdge:
-    node: LedgerEntry
-    cursor: str
-
-
-@strawberry.type
-class LedgerEntryConnection:
-    edges: list[LedgerEntryEdge]
-    page_info: PageInfo
 
 
 @strawberry.type
@@ -76,25 +64,14 @@ class Wallet:
         after: str | None = None,
         currency: WalletCurrency | None = None,
         kinds: list[LedgerEntryKind] | None = None,
-    ) -> LedgerEntryConnection:
-        limit = check_page_size(first, info.context.settings.graphql.max_page_size)
-        rows = await ledger.list_entries(
-            self.user_id,
-            limit=limit + 1,
-            before_transfer_id=decode_cursor(ENTRY_CURSOR, after),
-            currency=currency,
-            kinds=kinds,
-        )
-        page = rows[:limit]
-        edges = [
-            LedgerEntryEdge(
-                node=LedgerEntry.of(row), cursor=encode_cursor(ENTRY_CURSOR, row.transfer_id)
-            )
-            for row in page
-        ]
-        return LedgerEntryConnection(
-            edges=edges,
-            page_info=PageInfo(
-                has_next_page=len(rows) > limit, end_cursor=edges[-1].cursor if edges else None
+    ) -> Connection[LedgerEntry]:
+        return await paginate(
+            info,
+            first,
+            after,
+            ENTRIES,
+            lambda limit, before: ledger.list_entries(
+                self.user_id, limit=limit, before_transfer_id=before, currency=currency, kinds=kinds
             ),
+            LedgerEntry.of,
         )

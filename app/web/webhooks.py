@@ -1,4 +1,5 @@
-"""``/webhooks/stripe`` and ``/webhooks/apple``: thin controllers over ``notifications``.
+"""``/webhooks/stripe`` and ``/webhooks/apple``: thin controllers over the purchase services
+(``app.purchases.notifications``).
 
 Statuses: 200 processed, duplicate or ignored; 400 bad signature or body (nothing written);
 409 an event that refers to a purchase not recorded yet (the provider delivers it again);

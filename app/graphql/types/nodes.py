@@ -1,0 +1,252 @@
+"""The object graph clients walk: users, live streams, gifts and the gift events between them.
+
+These types point at each other (a stream's host is a user and a user's current stream
+is a stream; a gift event belongs to a stream that lists its recent gift events), so
+they live in one module: split by domain they imported each other. The operations on
+them (queries, mutations, inputs, payloads) stay in each domain's module, which imports
+this one; this one imports only the types below it (wallet, purchases, payouts, spending).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+from app.gifts.catalog import GiftRecord
+from app.gifts.queries import GiftEventRecord
+from app.graphql import ids
+from app.graphql.context import CoinsInfo
+from app.graphql.pagination import Connection, check_page_size
+from app.graphql.types.payouts import CreatorEarnings, Payout, earnings_of, payouts_of
+from app.graphql.types.purchases import CoinPurchase, purchases_of
+from app.graphql.types.spending import SpendingSummary
+from app.graphql.types.wallet import Wallet
+from app.streams.service import StreamRecord, StreamStatus
+from app.users.service import UserRecord
+
+LiveStreamStatus = strawberry.enum(StreamStatus, name="LiveStreamStatus")
+
+MAX_LEADERBOARD = 100
+
+
+async def is_viewer(info: CoinsInfo, user_id: int) -> bool:
+    viewer = await info.context.viewer()
+    return viewer is not None and viewer.id == user_id
+
+
+@strawberry.type
+class User:
+    record: strawberry.Private[UserRecord]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return ids.USER.encode(self.record.id)
+
+    @strawberry.field
+    def handle(self) -> str:
+        return self.record.handle
+
+    @strawberry.field
+    def display_name(self) -> str:
+        return self.record.display_name
+
+    @strawberry.field(
+        description="True when the user is 18 or older: only adults may buy coins, send gifts, "
+        "go live or cash out."
+    )
+    def is_adult(self) -> bool:
+        return self.record.is_adult
+
+    @strawberry.field
+    def show_on_leaderboards(self) -> bool:
+        return self.record.show_on_leaderboards
+
+    @strawberry.field(description="Visible to the user only; null on other users.")
+    async def wallet(self, info: CoinsInfo) -> Wallet | None:
+        return Wallet(user_id=self.record.id) if await is_viewer(info, self.record.id) else None
+
+    @strawberry.field(description="Coin purchases, newest first. Visible to the user only.")
+    async def purchases(
+        self, info: CoinsInfo, first: int = 20, after: str | None = None
+    ) -> Connection[CoinPurchase] | None:
+        if not await is_viewer(info, self.record.id):
+            return None
+        return await purchases_of(info, self.record.id, first, after)
+
+    @strawberry.field(description="Visible to the user only; null on other users.")
+    async def earnings(self, info: CoinsInfo) -> CreatorEarnings | None:
+        if not await is_viewer(info, self.record.id):
+            return None
+        return await earnings_of(info, self.record.id)
+
+    @strawberry.field(description="Newest first. Visible to the user only; null on other users.")
+    async def payouts(
+        self, info: CoinsInfo, first: int = 20, after: str | None = None
+    ) -> Connection[Payout] | None:
+        if not await is_viewer(info, self.record.id):
+            return None
+        return await payouts_of(info, self.record.id, first, after)
+
+    @strawberry.field(description="What the user spent and their limits; visible to them only.")
+    async def spending(self, info: CoinsInfo) -> SpendingSummary | None:
+        if not await is_viewer(info, self.record.id):
+            return None
+        return SpendingSummary(user_id=self.record.id)
+
+    @strawberry.field
+    async def current_live_stream(self, info: CoinsInfo) -> LiveStream | None:
+        record = await info.context.loaders.live_stream_by_host_id.load(self.record.id)
+        return LiveStream(record=record) if record else None
+
+
+async def visible_user(info: CoinsInfo, user_id: int) -> User | None:
+    """A user as others see them on leaderboards and feeds: null when they opted out."""
+    record = await info.context.loaders.user_by_id.load(user_id)
+    if record is None:
+        return None
+    if not record.show_on_leaderboards and not await is_viewer(info, user_id):
+        return None
+    return User(record=record)
+
+
+@strawberry.type
+class Gift:
+    record: strawberry.Private[GiftRecord]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return ids.GIFT.encode(self.record.id)
+
+    @strawberry.field
+    def slug(self) -> str:
+        return self.record.slug
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.record.name
+
+    @strawberry.field
+    def coin_cost(self) -> int:
+        return self.record.coin_cost
+
+    @strawberry.field(description="Diamonds the creator receives for one of this gift.")
+    def diamond_value(self) -> int:
+        return self.record.diamond_value
+
+    @strawberry.field
+    def image_url(self) -> str | None:
+        return self.record.image_url
+
+    @strawberry.field
+    def retired(self) -> bool:
+        return self.record.retired
+
+
+@strawberry.type
+class GifterRank:
+    rank: int
+    sender_id: strawberry.Private[int]
+    coins: int
+
+    @strawberry.field(description="Null when the gifter has opted out of leaderboards.")
+    async def user(self, info: CoinsInfo) -> User | None:
+        return await visible_user(info, self.sender_id)
+
+
+@strawberry.type
+class LiveStream:
+    record: strawberry.Private[StreamRecord]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return ids.LIVE_STREAM.encode(self.record.id)
+
+    @strawberry.field
+    def title(self) -> str:
+        return self.record.title
+
+    @strawberry.field
+    async def host(self, info: CoinsInfo) -> User:
+        record = await info.context.loaders.user_by_id.load(self.record.host_id)
+        assert record is not None
+        return User(record=record)
+
+    @strawberry.field
+    def status(self) -> LiveStreamStatus:
+        return StreamStatus(self.record.status)
+
+    @strawberry.field
+    def started_at(self) -> datetime:
+        return self.record.started_at
+
+    @strawberry.field
+    def ended_at(self) -> datetime | None:
+        return self.record.ended_at
+
+    @strawberry.field
+    def coins_received(self) -> int:
+        return self.record.coins_received
+
+    @strawberry.field
+    def gift_count(self) -> int:
+        return self.record.gift_count
+
+    @strawberry.field
+    async def top_gifters(self, info: CoinsInfo, first: int = 10) -> list[GifterRank]:
+        check_page_size(first, MAX_LEADERBOARD)
+        ranks = await info.context.loaders.top_gifters_by_stream.load((self.record.id, first))
+        return [GifterRank(rank=r.rank, sender_id=r.sender_id, coins=r.coins) for r in ranks]
+
+    @strawberry.field
+    async def recent_gifts(self, info: CoinsInfo, first: int = 20) -> list[GiftEvent]:
+        check_page_size(first, info.context.settings.graphql.max_page_size)
+        events = await info.context.loaders.recent_gifts_by_stream.load((self.record.id, first))
+        return [GiftEvent(record=event) for event in events]
+
+
+@strawberry.type
+class GiftEvent:
+    record: strawberry.Private[GiftEventRecord]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return ids.GIFT_EVENT.encode(self.record.id)
+
+    @strawberry.field(description="The gift as priced when it was sent.")
+    async def gift(self, info: CoinsInfo) -> Gift:
+        record = await info.context.loaders.gift_by_version_id.load(self.record.gift_version_id)
+        assert record is not None
+        return Gift(record=record)
+
+    @strawberry.field
+    def quantity(self) -> int:
+        return self.record.quantity
+
+    @strawberry.field
+    def coins(self) -> int:
+        return self.record.coins
+
+    @strawberry.field
+    def diamonds(self) -> int:
+        return self.record.diamonds
+
+    @strawberry.field(description="Null when the sender has opted out of leaderboards.")
+    async def sender(self, info: CoinsInfo) -> User | None:
+        return await visible_user(info, self.record.sender_id)
+
+    @strawberry.field
+    async def stream(self, info: CoinsInfo) -> LiveStream:
+        record = await info.context.loaders.stream_by_id.load(self.record.stream_id)
+        assert record is not None
+        return LiveStream(record=record)
+
+    @strawberry.field(
+        description="How many of this gift the sender has sent in a row in this stream."
+    )
+    def combo_count(self) -> int:
+        return self.record.combo_count
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.record.created_at

@@ -1,0 +1,302 @@
+"""Coin packages: what is on sale where and at what price, and how staff change that.
+
+Every package shows its price per coin. Each staff change writes its audit entry in the same
+transaction; purchases keep the price they were made at, so editing a package never
+rewrites history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from app.audit import service as audit
+from app.audit.service import Actor
+from app.core.clock import utcnow
+from app.core.errors import DomainError, ErrorCode
+from app.core.money import Money, minor_unit_exponent
+from app.core.transactions import in_transaction
+from app.purchases.codes import PROVIDER_PLATFORM, Platform, Provider
+from app.purchases.tables import CoinPackage, CoinPackagePrice
+
+# Digits a price per coin shows beyond the currency's own (0.0129 USD per coin).
+PRICE_PER_COIN_EXTRA_DIGITS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class PackageRecord:
+    id: int
+    platform: Platform
+    product_id: str
+    coins: int
+    bonus_coins: int
+    price: Money
+    active: bool
+
+    @property
+    def total_coins(self) -> int:
+        return self.coins + self.bonus_coins
+
+    @property
+    def price_per_coin(self) -> Decimal:
+        return price_per_coin(self.price, self.total_coins)
+
+
+def price_per_coin(price: Money, coins: int) -> Decimal:
+    """The exact ratio, rounded half up to two digits below the currency's minor unit."""
+    places = minor_unit_exponent(price.currency) + PRICE_PER_COIN_EXTRA_DIGITS
+    ratio = Fraction(price.amount_minor, coins * 10 ** minor_unit_exponent(price.currency))
+    scaled = ratio * 10**places
+    rounded = (scaled.numerator * 2 + scaled.denominator) // (2 * scaled.denominator)
+    return Decimal(rounded).scaleb(-places)
+
+
+def package_record(row: dict[str, Any], price: Money | None = None) -> PackageRecord:
+    return PackageRecord(
+        id=row["id"],
+        platform=Platform(row["platform"]),
+        product_id=row["product_id"],
+        coins=row["coins"],
+        bonus_coins=row["bonus_coins"],
+        price=price or Money(row["price_minor"], row["currency"]),
+        active=bool(row["active"]),
+    )
+
+
+# Packages ------------------------------------------------------------------------------
+
+
+def normalize_country(country: str | None) -> str | None:
+    if country is None or not country.strip():
+        return None
+    code = country.strip().upper()
+    if len(code) != 2 or not code.isalpha() or not code.isascii():
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "A country is a two-letter ISO code, e.g. GB.", "country"
+        )
+    return code
+
+
+async def packages_on_sale(platform: Platform, country: str | None = None) -> list[PackageRecord]:
+    """Active packages of ``platform`` at ``country``'s price (else the default), cheapest first.
+
+    The order is by default price, so a country whose prices are partly in another
+    currency still lists the packages in one consistent order.
+    """
+    country = normalize_country(country)
+    rows = await CoinPackage.select().where(
+        (CoinPackage.platform == platform.value) & (CoinPackage.active == True)  # noqa: E712
+    )
+    overrides: dict[int, Money] = {}
+    if country and rows:
+        for price in await CoinPackagePrice.select().where(
+            CoinPackagePrice.package_id.is_in([row["id"] for row in rows])
+            & (CoinPackagePrice.country == country)
+        ):
+            overrides[price["package_id"]] = Money(price["price_minor"], price["currency"])
+    rows = sorted(rows, key=lambda r: (r["price_minor"], r["coins"] + r["bonus_coins"], r["id"]))
+    return [package_record(row, overrides.get(row["id"])) for row in rows]
+
+
+async def packages_by_ids(package_ids: Sequence[int]) -> dict[int, PackageRecord]:
+    if not package_ids:
+        return {}
+    rows = await CoinPackage.select().where(CoinPackage.id.is_in(list(set(package_ids))))
+    return {row["id"]: package_record(row) for row in rows}
+
+
+async def create_package(
+    *,
+    platform: Platform,
+    coins: int,
+    price: Money,
+    bonus_coins: int = 0,
+    product_id: str = "",
+    country_prices: dict[str, Money] | None = None,
+    actor: Actor | None = None,
+) -> PackageRecord:
+    """A new package on sale; a staff ``actor`` gets an audit entry in the same transaction."""
+    if coins <= 0 or bonus_coins < 0 or price.amount_minor <= 0:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Coins and price must be positive.")
+
+    async def work() -> int:
+        rows = await CoinPackage.insert(
+            CoinPackage(
+                platform=platform.value,
+                product_id=product_id,
+                coins=coins,
+                bonus_coins=bonus_coins,
+                price_minor=price.amount_minor,
+                currency=price.currency,
+                active=True,
+                created_at=utcnow(),
+            )
+        ).returning(CoinPackage.id)
+        package_id = rows[0]["id"]
+        for country, money in (country_prices or {}).items():
+            await CoinPackagePrice.insert(
+                CoinPackagePrice(
+                    package_id=package_id,
+                    country=normalize_country(country),
+                    price_minor=money.amount_minor,
+                    currency=money.currency,
+                )
+            )
+        if actor is not None:
+            await audit.record(
+                actor,
+                "package.create",
+                target_type="coin_package",
+                target_id=package_id,
+                after={
+                    "platform": platform.value,
+                    "coins": coins,
+                    "bonus_coins": bonus_coins,
+                    "price_minor": price.amount_minor,
+                    "currency": price.currency,
+                },
+            )
+        return package_id
+
+    package_id = await in_transaction(work)
+    return (await packages_by_ids([package_id]))[package_id]
+
+
+async def all_prices(package_id: int) -> list[Money]:
+    rows = await CoinPackagePrice.select().where(CoinPackagePrice.package_id == package_id)
+    return [Money(row["price_minor"], row["currency"]) for row in rows]
+
+
+async def package_for(package_id: int, provider: Provider) -> PackageRecord:
+    package = (await packages_by_ids([package_id])).get(package_id)
+    if package is None or not package.active:
+        raise DomainError(
+            ErrorCode.PACKAGE_UNAVAILABLE, "That package is not on sale.", "packageId"
+        )
+    platform = PROVIDER_PLATFORM[provider]
+    if platform is not None and package.platform is not platform:
+        raise DomainError(
+            ErrorCode.PACKAGE_UNAVAILABLE,
+            f"That package is sold on {package.platform.value}, not through {provider.value}.",
+            "packageId",
+        )
+    return package
+
+
+# What staff change ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PackageListing:
+    package: PackageRecord
+    country_prices: dict[str, Money]
+
+
+async def list_packages(platform: Platform | None = None) -> list[PackageListing]:
+    """Every package, on sale or not, cheapest first per platform, with country prices."""
+    query = CoinPackage.select()
+    if platform is not None:
+        query = query.where(CoinPackage.platform == platform.value)
+    rows = await query.order_by(CoinPackage.platform).order_by(CoinPackage.price_minor)
+    prices = await CoinPackagePrice.select().where(
+        CoinPackagePrice.package_id.is_in([row["id"] for row in rows] or [0])
+    )
+    by_package: dict[int, dict[str, Money]] = {}
+    for price in prices:
+        by_package.setdefault(price["package_id"], {})[price["country"]] = Money(
+            price["price_minor"], price["currency"]
+        )
+    return [PackageListing(package_record(row), by_package.get(row["id"], {})) for row in rows]
+
+
+async def _current(package_id: int) -> dict[str, Any]:
+    row = await CoinPackage.select().where(CoinPackage.id == package_id).first()
+    if row is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No such package.", "packageId")
+    return row
+
+
+async def set_active(package_id: int, *, active: bool, actor: Actor) -> None:
+    async def work() -> None:
+        before = await _current(package_id)
+        if bool(before["active"]) == active:
+            return
+        await CoinPackage.update({CoinPackage.active: active}).where(CoinPackage.id == package_id)
+        await audit.record(
+            actor,
+            "package.activate" if active else "package.deactivate",
+            target_type="coin_package",
+            target_id=package_id,
+            before={"active": bool(before["active"])},
+            after={"active": active},
+        )
+
+    await in_transaction(work)
+
+
+async def set_default_price(package_id: int, price: Money, *, actor: Actor) -> None:
+    async def work() -> None:
+        before = await _current(package_id)
+        await CoinPackage.update(
+            {CoinPackage.price_minor: price.amount_minor, CoinPackage.currency: price.currency}
+        ).where(CoinPackage.id == package_id)
+        await audit.record(
+            actor,
+            "package.price",
+            target_type="coin_package",
+            target_id=package_id,
+            before={"price_minor": before["price_minor"], "currency": before["currency"]},
+            after={"price_minor": price.amount_minor, "currency": price.currency},
+        )
+
+    await in_transaction(work)
+
+
+async def set_country_price(
+    package_id: int, country: str, price: Money | None, *, actor: Actor
+) -> None:
+    """Set a country's own price, or remove it (``None``) so the default applies there."""
+    code = normalize_country(country)
+    if code is None:
+        raise DomainError(ErrorCode.INVALID_INPUT, "A country is a 2-letter ISO code.", "country")
+
+    async def work() -> None:
+        await _current(package_id)
+        existing = (
+            await CoinPackagePrice.select()
+            .where((CoinPackagePrice.package_id == package_id) & (CoinPackagePrice.country == code))
+            .first()
+        )
+        await CoinPackagePrice.delete().where(
+            (CoinPackagePrice.package_id == package_id) & (CoinPackagePrice.country == code)
+        )
+        if price is not None:
+            await CoinPackagePrice.insert(
+                CoinPackagePrice(
+                    package_id=package_id,
+                    country=code,
+                    price_minor=price.amount_minor,
+                    currency=price.currency,
+                )
+            )
+        await audit.record(
+            actor,
+            "package.country_price",
+            target_type="coin_package",
+            target_id=package_id,
+            before=None
+            if existing is None
+            else {
+                "country": code,
+                "price_minor": existing["price_minor"],
+                "currency": existing["currency"],
+            },
+            after=None
+            if price is None
+            else {"country": code, "price_minor": price.amount_minor, "currency": price.currency},
+        )
+
+    await in_transaction(work)

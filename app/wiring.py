@@ -1,0 +1,71 @@
+"""Who hears what after a commit: the one place the after-commit subscribers are wired.
+
+Lower packages emit events without knowing who listens (``app.core.events``): gifts do not
+import the live feed or the fraud rules, payouts and purchases do not import fraud. Here,
+at the top, the app subscribes them, in this order:
+
+- ``GiftSent``: the settler wakes to credit the host; the live feed publishes the gift; the
+  fraud rules check sender and host.
+- ``PayoutRequested``: the concentration rule first, then auto-approval, which leaves a
+  creator with an open flag (perhaps the one just raised) for staff.
+- ``Clawback``: the refund-after-spend rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from app.core.events import bus
+from app.fraud import rules as fraud_rules
+from app.fraud import service as fraud
+from app.gifts.service import GiftSent
+from app.gifts.settlement import Settler
+from app.payouts import service as payouts
+from app.payouts.provider import provider_if_configured
+from app.purchases.refunds import Clawback
+from app.settings import Settings
+from app.streams.feed import GiftFeed
+
+
+async def _creator_cleared(creator_id: int) -> bool:
+    return not await fraud.has_open_flag(creator_id)
+
+
+def subscribe(
+    settings: Settings, feed: GiftFeed | None = None, settler: Settler | None = None
+) -> Callable[[], None]:
+    """Register every subscriber for ``settings``; returns the function that removes them."""
+
+    async def publish_gift(event: GiftSent) -> None:
+        assert feed is not None
+        await feed.publish(event.event.stream_id, event.event.id)
+
+    async def check_gift(event: GiftSent) -> None:
+        gift = event.event
+        await fraud_rules.after_gift(
+            gift.sender_id, gift.host_id, settings.fraud, event.sender_created_at
+        )
+
+    async def review_payout(event: payouts.PayoutRequested) -> None:
+        await fraud_rules.after_payout_request(event.creator_id, event.payout_id, settings.fraud)
+        provider = provider_if_configured(settings.sandbox_payments)
+        if provider is not None:
+            await payouts.auto_approve(
+                event.payout_id, settings.payouts, provider, cleared=_creator_cleared
+            )
+
+    unsubscribers = [
+        bus.subscribe(GiftSent, check_gift, name="fraud.gift"),
+        bus.subscribe(payouts.PayoutRequested, review_payout, name="payouts.review"),
+        bus.subscribe(Clawback, fraud_rules.after_clawback, name="fraud.clawback"),
+    ]
+    if feed is not None:
+        unsubscribers.insert(0, bus.subscribe(GiftSent, publish_gift, name="feed"))
+    if settler is not None:
+        unsubscribers.insert(0, bus.subscribe(GiftSent, settler.wake, name="settler"))
+
+    def unsubscribe() -> None:
+        for remove in unsubscribers:
+            remove()
+
+    return unsubscribe
