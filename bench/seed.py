@@ -115,9 +115,9 @@ def migrate(url: str, environ: dict[str, str], attempts: int = 10) -> None:
 
 
 async def seed(url: str, settings: Settings, *, viewers: int, creators: int) -> Fixture:
+    from app import ledger
     from app.core.transactions import in_transaction
     from app.gifts import catalog
-    from app.ledger import service as ledger
     from app.ledger.codes import AccountCode, Currency, TransferKind
     from app.streams import service as streams
     from app.users.tokens import issue_token

@@ -26,7 +26,13 @@ from datetime import datetime
 
 from app import ledger
 from app.core.clock import as_utc, utcnow
-from app.core.database import current_engine, domain_error_from, is_sqlite, is_transient
+from app.core.database import (
+    current_engine,
+    domain_error_from,
+    is_sqlite,
+    is_transient,
+    postgres_fetch,
+)
 from app.core.errors import DomainError, ErrorCode
 from app.core.events import emit, emit_committed
 from app.gifts import catalog, settlement
@@ -145,7 +151,7 @@ async def send_gift(
     return SentGift(outcome.value)
 
 
-_SEND = "SELECT * FROM gifts_send({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {})"
+_SEND = "SELECT * FROM gifts_send($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 # A lone statement retries its own conflicts (in_transaction retries the others').
 _STATEMENT_ATTEMPTS = 8
 
@@ -175,7 +181,7 @@ async def _send_in_one_statement(
     joined = current_engine().current_transaction.get() is not None
     for attempt in range(1, _STATEMENT_ATTEMPTS + 1):
         try:
-            [row] = await GiftEvent.raw(_SEND, *args)
+            [row] = await postgres_fetch(_SEND, *args)
             break
         except Exception as error:
             domain = domain_error_from(error)

@@ -265,7 +265,7 @@ class Settler:
     Under load batches grow by themselves: whatever arrives while one settles is the next.
     """
 
-    gather_s: float = 0.01
+    gather_s: float = 0.02
     idle_s: float = 0.25
     _task: asyncio.Task[None] | None = None
     _woken: asyncio.Event | None = None

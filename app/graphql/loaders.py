@@ -8,21 +8,26 @@ every such key, so it is immutable.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import cached_property
 from types import MappingProxyType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 
 from app.gifts import catalog, settlement
 from app.gifts import queries as gift_events
+from app.gifts.catalog import GiftRecord
 from app.ledger.codes import Currency
 from app.payouts import queries as payouts
 from app.purchases import packages as purchases
+from app.purchases.packages import PackageRecord
 from app.spending import service as spending
 from app.spending.service import SpendingTotals
 from app.streams import service as streams
+from app.streams.service import StreamRecord
 from app.users import service as users
+from app.users.service import UserRecord
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -59,22 +64,69 @@ def per_page_size(
     return batch
 
 
+# Each request makes a fresh set, and most use two or three of them: a loader is built on
+# first use (``functools.cached_property``), not for every request.
 class Loaders:
     """One set per request (and afresh after each mutation and each subscription event)."""
 
-    def __init__(self) -> None:
-        self.user_by_id = loader(users.users_by_ids, None)
-        # Diamonds count gifts received and not settled yet: what a wallet shows is exact.
-        self.balances_by_user_id = loader(settlement.exact_balances, NO_BALANCES)
-        # Gifts at their current price, and as priced by a version (what an event cost).
-        self.gift_by_id = loader(catalog.gifts_by_ids, None)
-        self.gift_by_version_id = loader(catalog.gifts_by_version_ids, None)
-        # Stream totals count what is still queued, likewise.
-        self.stream_by_id = loader(settlement.streams_by_ids, None)
-        self.live_stream_by_host_id = loader(settlement.live_streams_of_hosts, None)
-        self.top_gifters_by_stream = loader(per_page_size(streams.top_gifters), ())
-        self.recent_gifts_by_stream = loader(per_page_size(gift_events.recent_events), ())
-        self.spending_totals_by_user_id = loader(spending.totals_of, SpendingTotals(0, 0, 0))
-        self.package_by_id = loader(purchases.packages_by_ids, None)
-        # Diamonds each creator has held by pending or approved payouts.
-        self.held_diamonds_by_user_id = loader(payouts.held_diamonds, 0)
+    @cached_property
+    def user_by_id(self) -> DataLoader[int, UserRecord | None]:
+        return loader(users.users_by_ids, None)
+
+    @cached_property
+    def balances_by_user_id(self) -> DataLoader[int, Mapping[Currency, int]]:
+        """Diamonds count gifts received and not settled yet: what a wallet shows is exact."""
+        return loader(settlement.exact_balances, NO_BALANCES)
+
+    @cached_property
+    def gift_by_id(self) -> DataLoader[int, GiftRecord | None]:
+        """Gifts at their current price."""
+        return loader(catalog.gifts_by_ids, None)
+
+    @cached_property
+    def gift_by_version_id(self) -> DataLoader[int, GiftRecord | None]:
+        """Gifts as priced by a version (what an event cost)."""
+        return loader(catalog.gifts_by_version_ids, None)
+
+    @cached_property
+    def stream_by_id(self) -> DataLoader[int, StreamRecord | None]:
+        """Stream totals count what is still queued, likewise."""
+        return loader(settlement.streams_by_ids, None)
+
+    @cached_property
+    def live_stream_by_host_id(self) -> DataLoader[int, StreamRecord | None]:
+        return loader(settlement.live_streams_of_hosts, None)
+
+    @cached_property
+    def stream_lists(self) -> DataLoader[tuple[str, int, int], Sequence[Any]]:
+        """A stream's top gifters (``("gifters", id, first)``) and recent gifts (``("gifts",
+        id, first)``) in one batch: a page asking for both gets them in one wave, so the users
+        and gifts they name load together too, in as many statements whatever the sizes."""
+        gifters, gifts = (
+            per_page_size(streams.top_gifters),
+            per_page_size(gift_events.recent_events),
+        )
+
+        async def batch(keys: list[tuple[str, int, int]]) -> dict[tuple[str, int, int], Any]:
+            found: dict[tuple[str, int, int], Any] = {}
+            for kind, load in (("gifters", gifters), ("gifts", gifts)):
+                wanted = [(stream_id, first) for k, stream_id, first in keys if k == kind]
+                if wanted:
+                    for (stream_id, first), rows in (await load(wanted)).items():
+                        found[(kind, stream_id, first)] = rows
+            return found
+
+        return loader(batch, ())
+
+    @cached_property
+    def spending_totals_by_user_id(self) -> DataLoader[int, SpendingTotals]:
+        return loader(spending.totals_of, SpendingTotals(0, 0, 0))
+
+    @cached_property
+    def package_by_id(self) -> DataLoader[int, PackageRecord | None]:
+        return loader(purchases.packages_by_ids, None)
+
+    @cached_property
+    def held_diamonds_by_user_id(self) -> DataLoader[int, int]:
+        """Diamonds each creator has held by pending or approved payouts."""
+        return loader(payouts.held_diamonds, 0)

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import strawberry
-from graphql import GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-    SchemaExtension,
-    ValidationCache,
-)
-from strawberry.extensions.disable_introspection import DisableIntrospection
+from graphql import ASTValidationRule, DocumentNode, GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
@@ -66,25 +60,86 @@ class CoinsSchema(strawberry.Schema):
                 StrawberryLogger.error(error, execution_context)
 
 
+@dataclass(slots=True)
+class _Checked:
+    document: DocumentNode
+    errors: list[GraphQLError] | None = None  # None until validated
+
+
+class Documents:
+    """Each distinct document text parsed and validated once per schema (bounded, LRU)."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._maxsize = maxsize
+        self._entries: OrderedDict[str, _Checked] = OrderedDict()
+
+    def get(self, query: str) -> _Checked | None:
+        entry = self._entries.get(query)
+        if entry is not None:
+            self._entries.move_to_end(query)
+        return entry
+
+    def put(self, query: str, entry: _Checked) -> None:
+        self._entries[query] = entry
+        if len(self._entries) > self._maxsize:
+            self._entries.popitem(last=False)
+
+
+class CheckedOperations(SchemaExtension):
+    """The limits and the caches in one extension, since each extension costs every request
+    a hook per phase: the token limit on parsing, the schema's validation rules (depth,
+    aliases, no introspection in production), and a parse and a validation per distinct
+    document, reused by every later request that sends the same text."""
+
+    def __init__(
+        self, documents: Documents, rules: Sequence[type[ASTValidationRule]], max_tokens: int
+    ) -> None:
+        super().__init__()
+        self._documents = documents
+        self._rules = rules
+        self._max_tokens = max_tokens
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        context.parse_options["max_tokens"] = self._max_tokens
+        context.validation_rules = (*context.validation_rules, *self._rules)
+        yield
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        known = self._documents.get(context.query) if context.query else None
+        if known is not None:
+            context.graphql_document = known.document
+        yield
+        if known is None and context.query and context.graphql_document is not None:
+            self._documents.put(context.query, _Checked(context.graphql_document))
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        known = self._documents.get(context.query) if context.query else None
+        if known is not None and known.errors is not None:
+            context.pre_execution_errors = known.errors
+        yield
+        if known is not None and known.errors is None:
+            known.errors = context.pre_execution_errors or []
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
     limits = settings.graphql
-    # The limiters' rule classes are made here, once: each limiter makes a new class when
-    # it is built, and the validation cache keys on the classes, so limiters built per
-    # request would make every request miss it.
-    rules = [
+    # The limiters' rule classes are made here, once: a limiter makes new classes each time
+    # it is built, so rules built per request could never share a validated document.
+    rules: list[type[ASTValidationRule]] = [
         *QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
     ]
+    if settings.is_production:
+        rules.append(NoSchemaIntrospectionCustomRule)
+    documents = Documents(CACHE_SIZE)
     # Factories, not instances: extensions keep per-request state.
     extensions: list[Callable[[], SchemaExtension]] = [
-        lambda: AddValidationRules(rules),
-        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        lambda: ParserCache(maxsize=CACHE_SIZE),
-        lambda: ValidationCache(maxsize=CACHE_SIZE),
+        lambda: CheckedOperations(documents, rules, limits.max_tokens),
         DomainAwareMaskErrors,
     ]
-    if settings.is_production:
-        extensions.append(DisableIntrospection)
     return CoinsSchema(
         query=Query,
         mutation=Mutation,

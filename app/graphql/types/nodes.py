@@ -195,13 +195,13 @@ class LiveStream:
     @strawberry.field
     async def top_gifters(self, info: CoinsInfo, first: int = 10) -> list[GifterRank]:
         check_page_size(first, MAX_LEADERBOARD)
-        ranks = await info.context.loaders.top_gifters_by_stream.load((self.record.id, first))
+        ranks = await info.context.loaders.stream_lists.load(("gifters", self.record.id, first))
         return [GifterRank(rank=r.rank, sender_id=r.sender_id, coins=r.coins) for r in ranks]
 
     @strawberry.field
     async def recent_gifts(self, info: CoinsInfo, first: int = 20) -> list[GiftEvent]:
         check_page_size(first, info.context.settings.graphql.max_page_size)
-        events = await info.context.loaders.recent_gifts_by_stream.load((self.record.id, first))
+        events = await info.context.loaders.stream_lists.load(("gifts", self.record.id, first))
         return [GiftEvent(record=event) for event in events]
 
 

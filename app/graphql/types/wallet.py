@@ -56,7 +56,12 @@ class Wallet:
         balances = await info.context.loaders.balances_by_user_id.load(self.user_id)
         return balances[Currency.DIAMOND]
 
-    @strawberry.field(description="Newest first.")
+    @strawberry.field(
+        description=(
+            "Newest first. A gift received enters here once settled, milliseconds after it"
+            " was sent; `diamonds` counts it at once."
+        )
+    )
     async def entries(
         self,
         info: CoinsInfo,
