@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any, ClassVar
 
-from litestar import Litestar, Response, get
-from litestar.background_tasks import BackgroundTasks
+from litestar import Litestar, get
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.response import Redirect
-from litestar.types import Dependencies
-from strawberry.exceptions import ConnectionRejectionError
-from strawberry.litestar import make_graphql_controller
-from strawberry.types.unset import UnsetType
 
 from app import wiring
 from app.admin.router import admin_router
@@ -24,7 +19,7 @@ from app.core.background import Background
 from app.core.database import close_pool, create_engine, open_pool, use_engine
 from app.core.logging import configure_logging
 from app.gifts.settlement import Settler
-from app.graphql.context import Context
+from app.graphql.http import graphql_controller
 from app.graphql.schema import build_schema
 from app.settings import Settings
 from app.streams.feed import create_feed
@@ -34,11 +29,6 @@ from app.web.webhooks import webhook_handlers
 @get("/", include_in_schema=False)
 async def index() -> Redirect:
     return Redirect("/graphql")
-
-
-def sub_response() -> Response[Any]:
-    """Where resolvers may set headers, cookies or background tasks (``context.response``)."""
-    return Response({}, background=BackgroundTasks([]))
 
 
 @get("/healthz", include_in_schema=False)
@@ -64,44 +54,28 @@ def create_app(settings: Settings | None = None) -> Litestar:
         after_response.start()
         app.state.after_response = after_response
         unsubscribe = wiring.subscribe(settings, feed, settler, after_response)
+        # What start-up built (schema, modules, templates) lives as long as the process:
+        # out of the collector's sight, a full collection no longer walks it mid-request,
+        # which was the longest pause in the latency tail.
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             unsubscribe()
             await after_response.stop()
             await settler.stop()
             await close_pool(engine)
 
-    async def context_getter() -> Context:
-        return Context(settings=settings, feed=feed)
-
-    base_controller = make_graphql_controller(
-        build_schema(settings),
-        path="/graphql",
-        graphql_ide=None if settings.is_production else "graphiql",
-        allow_queries_via_get=False,
-        context_getter=context_getter,
+    graphql = graphql_controller(
+        build_schema(settings), settings, feed, graphiql=not settings.is_production
     )
-
-    class GraphQLController(base_controller):  # type: ignore[valid-type,misc]
-        # Strawberry provides the sub-response through ``sync_to_thread``: a thread hop on
-        # every request to build an empty Response. Built on the event loop instead.
-        dependencies: ClassVar[Dependencies] = {
-            **base_controller.dependencies,
-            "response": Provide(sub_response, sync_to_thread=False),
-        }
-
-        async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
-            """Subscriptions need a bearer token in the ``connection_init`` payload."""
-            if await context.viewer() is None:
-                raise ConnectionRejectionError()
-            return await super().on_ws_connect(context)
 
     return Litestar(
         route_handlers=[
             index,
             healthz,
-            GraphQLController,
+            graphql,
             admin_router(),
             *webhook_handlers(settings),
         ],

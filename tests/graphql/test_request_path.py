@@ -72,3 +72,51 @@ async def test_a_graphql_request_never_hops_to_a_thread(
     await gql(client, 'mutation { logIn(input: {handle: "nobody", password: "x"}) { token } }')
 
     assert litestar_threads.submitted == []
+
+
+async def test_a_plain_json_post_skips_the_dependency_injection(
+    client: AsyncTestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from litestar._kwargs.kwargs_model import KwargsModel
+
+    resolved = count_calls(monkeypatch, KwargsModel, "resolve_dependencies")
+
+    data = await gql(client, "{ economy { minimumPayoutDiamonds } }")
+
+    assert data["economy"]["minimumPayoutDiamonds"] > 0
+    assert resolved == []
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "words"),
+    [
+        (b"{not json", "application/json", 400, "Unable to parse request body as JSON"),
+        (b'{"variables": {}}', "application/json", 400, "No GraphQL query found"),
+        (b'{"query": 7}', "application/json", 400, "must be a string"),
+        (b'{"query": "{ x }", "variables": [1]}', "application/json", 400, "must be an object"),
+        (b"query=%7B%7D", "application/x-www-form-urlencoded", 400, "Unsupported content type"),
+        (b'[{"query": "{ economy { creatorShare } }"}]', "application/json", 400, "Batching"),
+    ],
+)
+async def test_what_the_short_road_cannot_read_gets_strawberrys_answer(
+    client: AsyncTestClient, body: bytes, content_type: str, status: int, words: str
+) -> None:
+    response = await client.post("/graphql", content=body, headers={"content-type": content_type})
+
+    assert response.status_code == status
+    assert words.lower() in response.text.lower()
+
+
+async def test_both_roads_give_the_same_answer(client: AsyncTestClient) -> None:
+    query = "query Rates { economy { creatorShare minimumPayoutDiamonds } nope: economy { x } }"
+    short = await client.post("/graphql", json={"query": query, "operationName": "Rates"})
+    # An Accept the short road leaves to Strawberry (incremental delivery) takes the long one.
+    long = await client.post(
+        "/graphql",
+        json={"query": query, "operationName": "Rates"},
+        headers={"accept": "application/json, multipart/mixed;q=0.1"},
+    )
+
+    assert short.status_code == long.status_code == 200
+    assert short.json() == long.json()
+    assert short.json()["errors"][0]["message"].startswith("Cannot query field 'x'")

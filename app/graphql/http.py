@@ -1,0 +1,134 @@
+"""``/graphql`` over HTTP and WebSocket: Strawberry's Litestar controller, with a short road
+for the request nearly every client sends.
+
+A JSON POST of one operation (what the apps and the gift button send) is decoded, run and
+encoded here, without the controller's dependency injection (a task group per request),
+its generic body parsing or ``json``. Everything else takes Strawberry's own road,
+unchanged: GraphiQL, GET, batches, multipart, streamed results, subscriptions, and any
+body the short road cannot read, so malformed requests get Strawberry's usual answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import msgspec
+from litestar import Request, Response, post
+from litestar.background_tasks import BackgroundTasks
+from litestar.di import Provide
+from litestar.enums import MediaType
+from litestar.types import Dependencies
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
+from strawberry.litestar import make_graphql_controller
+from strawberry.schema import Schema
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.types.graphql import OperationType
+from strawberry.types.unset import UnsetType
+
+from app.graphql.context import Context
+from app.settings import Settings
+
+_POST_OPERATIONS = OperationType.from_http("POST")
+_STREAMING = ("multipart/mixed", "text/event-stream")
+
+
+class _Operation(msgspec.Struct, rename="camel"):
+    """One GraphQL operation as a JSON body carries it."""
+
+    query: str
+    variables: dict[str, Any] | None = None
+    operation_name: str | None = None
+    extensions: dict[str, Any] | None = None
+
+
+_decode = msgspec.json.Decoder(_Operation).decode
+_encode = msgspec.json.Encoder().encode
+
+
+def sub_response() -> Response[Any]:
+    """Where resolvers may set headers, cookies or background tasks (``context.response``)."""
+    return Response({}, background=BackgroundTasks([]))
+
+
+def _operation(request: Request[Any, Any, Any], body: bytes) -> _Operation | None:
+    """The one operation of a plain JSON POST, or None for Strawberry to handle."""
+    if request.content_type[0] != "application/json":
+        return None
+    accept = request.headers.get("accept", "")
+    if any(kind in accept for kind in _STREAMING):
+        return None
+    try:
+        return _decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+
+
+def graphql_controller(
+    schema: Schema, settings: Settings, feed: Any, *, graphiql: bool
+) -> type[Any]:
+    """The controller mounted at ``/graphql``."""
+    new_context: Callable[[], Context] = lambda: Context(settings=settings, feed=feed)  # noqa: E731
+
+    async def context_getter() -> Context:
+        return new_context()
+
+    base = make_graphql_controller(
+        schema,
+        path="/graphql",
+        graphql_ide="graphiql" if graphiql else None,
+        allow_queries_via_get=False,
+        context_getter=context_getter,
+    )
+
+    class GraphQLController(base):  # type: ignore[valid-type,misc]
+        # Strawberry provides the sub-response through ``sync_to_thread``: a thread hop on
+        # every request to build an empty Response. Built on the event loop instead.
+        dependencies: ClassVar[Dependencies] = {
+            **base.dependencies,
+            "response": Provide(sub_response, sync_to_thread=False),
+        }
+
+        @post(status_code=200)
+        async def handle_http_post(self, request: Request[Any, Any, Any]) -> Response[Any]:
+            response = sub_response()
+            context = new_context()
+            context.request = request
+            context.response = response
+            operation = _operation(request, await request.body())
+            if operation is not None:
+                try:
+                    result = await self.schema.execute(
+                        operation.query,
+                        variable_values=operation.variables,
+                        context_value=context,
+                        operation_name=operation.operation_name,
+                        allowed_operation_types=_POST_OPERATIONS,
+                        operation_extensions=operation.extensions,
+                    )
+                except (CannotGetOperationTypeError, InvalidOperationTypeError, MissingQueryError):
+                    pass  # refused before running: Strawberry's road words the 400
+                else:
+                    data = await self.process_result(request, result)
+                    if result.errors:
+                        self._handle_errors(result.errors, data)
+                    return _respond(_encode(data), response)
+            self.temporal_response = response
+            return await self.execute_request(request=request, context=context, root_value=None)
+
+        async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+            """Subscriptions need a bearer token in the ``connection_init`` payload."""
+            if await context.viewer() is None:
+                raise ConnectionRejectionError()
+            return await super().on_ws_connect(context)
+
+    return GraphQLController
+
+
+def _respond(body: bytes, sub: Response[Any]) -> Response[bytes]:
+    """The answer, with whatever the resolvers put on the sub-response."""
+    response = Response(body, status_code=sub.status_code or 200, media_type=MediaType.JSON)
+    response.headers.update(sub.headers)
+    response.cookies.extend(sub.cookies)
+    response.background = sub.background
+    return response
