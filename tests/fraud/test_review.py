@@ -193,7 +193,7 @@ async def test_the_queue_lists_the_most_severe_then_the_oldest_first(db) -> None
 
     queue = await fraud.list_flags()
     high = await fraud.list_flags(rule=FraudRule.NEW_ACCOUNT_SWARM)
-    second_page = await fraud.list_flags(limit=2, offset=2)
+    second_page = await fraud.list_flags(limit=2, after=queue[1].id)
 
     assert [(f.subject_user_id, f.severity.value) for f in queue] == [
         (b.id, "HIGH"),
