@@ -56,6 +56,20 @@ async def _edit_form_again(
     )
 
 
+def _typed_gift(request: Request[Any, Any, Any], form: Any, settings: Settings) -> dict[str, Any]:
+    """What the create and edit forms share, read as the catalog takes it."""
+    return {
+        "name": text(form, "name"),
+        "coin_cost": whole_number(form, "coinCost", label="a coin cost") or 0,
+        "diamond_value": whole_number(
+            form, "diamondValue", label="a diamond value", required=False
+        ),
+        "image_url": text(form, "imageUrl"),
+        "creator_share": settings.economy.creator_share,
+        "actor": current_staff(request).actor,
+    }
+
+
 class GiftsController(Controller):
     path = HOME
 
@@ -78,14 +92,7 @@ class GiftsController(Controller):
         form = await request.form()
         gift = await catalog.create_gift(
             slug=text(form, "slug").strip().lower(),
-            name=text(form, "name"),
-            coin_cost=whole_number(form, "coinCost", label="a coin cost") or 0,
-            diamond_value=whole_number(
-                form, "diamondValue", label="a diamond value", required=False
-            ),
-            image_url=text(form, "imageUrl"),
-            creator_share=settings.economy.creator_share,
-            actor=current_staff(request).actor,
+            **_typed_gift(request, form, settings),
         )
         return redirect(
             f"{HOME}/{gift.id}",
@@ -115,14 +122,7 @@ class GiftsController(Controller):
         form = await request.form()
         edited = await catalog.edit_gift(
             gift.id,
-            name=text(form, "name"),
-            coin_cost=whole_number(form, "coinCost", label="a coin cost") or 0,
-            diamond_value=whole_number(
-                form, "diamondValue", label="a diamond value", required=False
-            ),
-            image_url=text(form, "imageUrl"),
-            creator_share=settings.economy.creator_share,
-            actor=current_staff(request).actor,
+            **_typed_gift(request, form, settings),
             expected_version_id=whole_number(form, "version", label="a version"),
         )
         if edited.version_id == gift.version_id:
