@@ -43,7 +43,13 @@ async def _walk(client: AsyncTestClient, start: str, row: re.Pattern[str]) -> li
     return pages
 
 
-async def _flags(count: int) -> list[int]:
+async def _queue_of(
+    count: int, client: AsyncTestClient, monkeypatch: pytest.MonkeyPatch
+) -> list[int]:
+    """``count`` open flags, two to a page, a moderator signed in; the flag ids in order."""
+    monkeypatch.setattr(fraud_routes, "PAGE", 2)
+    await make_staff("mod", "MODERATOR")
+    await sign_in(client, "mod")
     for n in range(count):
         user = await make_user(f"suspect.{n}")
         severity = (Severity.HIGH, Severity.LOW)[n % 2]
@@ -54,10 +60,7 @@ async def _flags(count: int) -> list[int]:
 async def test_the_fraud_queue_pages_by_keyset_and_shows_each_flag_once(
     client: AsyncTestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fraud_routes, "PAGE", 2)
-    queue = await _flags(5)
-    await make_staff("mod", "MODERATOR")
-    await sign_in(client, "mod")
+    queue = await _queue_of(5, client, monkeypatch)
 
     pages = await _walk(client, "/admin/fraud?status=OPEN", re.compile(r'data-flag="(\d+)"'))
 
@@ -75,10 +78,7 @@ async def test_the_fraud_queue_pages_by_keyset_and_shows_each_flag_once(
 async def test_a_flag_closed_meanwhile_does_not_push_another_off_the_next_page(
     client: AsyncTestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fraud_routes, "PAGE", 2)
-    queue = await _flags(4)
-    await make_staff("mod", "MODERATOR")
-    await sign_in(client, "mod")
+    queue = await _queue_of(4, client, monkeypatch)
     first = await client.get("/admin/fraud")
     onward = _link(_NEXT, first.text)
     assert onward is not None
