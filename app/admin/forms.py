@@ -29,3 +29,9 @@ def ticked(form: Any, name: str) -> bool:
 def text(form: Any, name: str) -> str:
     value = form.get(name, "")
     return value if isinstance(value, str) else ""
+
+
+def require_ticked(form: Any, name: str = "confirm") -> None:
+    """A destructive action goes ahead only with its confirmation box ticked."""
+    if not ticked(form, name):
+        raise DomainError(ErrorCode.INVALID_INPUT, "Tick the box to confirm.", name)

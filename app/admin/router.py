@@ -11,6 +11,7 @@ from litestar.response import Redirect
 
 from app.admin.auth import staff_guard
 from app.admin.pages import render
+from app.admin.refusals import refused
 from app.admin.routes.audit import AuditController
 from app.admin.routes.dashboard import DashboardController
 from app.admin.routes.fraud import FraudController
@@ -20,6 +21,7 @@ from app.admin.routes.packages import PackagesController
 from app.admin.routes.payouts import PayoutsController
 from app.admin.routes.session import SessionController
 from app.admin.routes.users import UsersController
+from app.core.errors import DomainError
 
 
 def _to_login(request: Request[Any, Any, Any], _: NotAuthorizedException) -> Response[Any]:
@@ -56,6 +58,7 @@ def admin_router() -> Router:
             NotAuthorizedException: _to_login,
             PermissionDeniedException: _forbidden,
             NotFoundException: _not_found,
+            DomainError: refused,
         },
         include_in_schema=False,
     )

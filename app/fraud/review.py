@@ -33,6 +33,8 @@ from app.streams import service as streams
 from app.users import service as users
 
 OPERATION_KIND = "GIFT_REVERSAL"
+# How far back a moderator may reach from a flag: the subject's newest gifts, either way.
+SUBJECT_HISTORY = 500
 MAX_REPORT_REASON_LENGTH = 500
 
 
@@ -190,6 +192,29 @@ async def reverse_gift(
     event = await gift_events.get_event(gift_event_id)
     await in_transaction(work)
     return (await reversals_of([event.id]))[event.id]
+
+
+async def reverse_flagged_gift(
+    flag_id: int, gift_event_id: int, *, actor: Actor, reason: str
+) -> Reversal:
+    """Reverse a gift from a flag's page: only one of the subject's last ``SUBJECT_HISTORY``
+    gifts (sent or received), so a gift id edited into the form cannot reverse a stranger's
+    gift under this flag. An open flag is closed as ACTIONED with the reversal."""
+    flag = await fraud.get_flag(flag_id)
+    involved = {
+        event.id
+        for event in await gift_events.events_of_user(
+            flag.subject_user_id, sent=None, limit=SUBJECT_HISTORY
+        )
+    }
+    if gift_event_id not in involved:
+        raise invalid_input("Choose one of this user's gifts.", "giftEventId")
+    return await reverse_gift(
+        gift_event_id,
+        actor=actor,
+        reason=reason,
+        flag_id=flag.id if flag.status is FlagStatus.OPEN else None,
+    )
 
 
 # Freezing and holding from a flag -------------------------------------------------------

@@ -16,6 +16,7 @@ from app.audit import service as audit
 from app.audit.service import Actor
 from app.core.clock import as_utc, utcnow
 from app.core.errors import DomainError, ErrorCode, invalid_input
+from app.core.paging import BROKEN_CURSOR, Page, cut_page, decode_cursor, encode_cursor
 from app.core.transactions import in_transaction
 from app.fraud.codes import FlagStatus, FraudRule, Severity
 from app.fraud.tables import FraudFlag
@@ -114,38 +115,93 @@ async def get_flag(flag_id: int) -> FlagRecord:
     return _flag(row)
 
 
+def _rank(alias: str) -> str:
+    return (
+        f"CASE {alias}.severity WHEN 'HIGH' THEN 0 WHEN 'MEDIUM' THEN 1 ELSE 2 END, "
+        f"{alias}.created_at, {alias}.id"
+    )
+
+
 async def list_flags(
     *,
     status: FlagStatus | None = FlagStatus.OPEN,
     rule: FraudRule | None = None,
     subject_user_id: int | None = None,
     limit: int = 50,
-    offset: int = 0,
+    after: int | None = None,
+    before: int | None = None,
 ) -> list[FlagRecord]:
-    """Most severe first, then oldest first (the longest-waiting suspicion on top)."""
+    """Most severe first, then oldest first (the longest-waiting suspicion on top).
+
+    ``after``/``before`` name a flag already shown: the list goes on from it (keyset, so a
+    flag closed meanwhile never shifts a row onto the wrong page). An unknown one is
+    refused: flags are never deleted, so it is a broken link.
+    """
     where = []
     args: list[object] = []
     if status is not None:
-        where.append("status = {}")
+        where.append("f.status = {}")
         args.append(status.value)
     if rule is not None:
-        where.append("rule = {}")
+        where.append("f.rule = {}")
         args.append(rule.value)
     if subject_user_id is not None:
-        where.append("subject_user_id = {}")
+        where.append("f.subject_user_id = {}")
         args.append(subject_user_id)
+    cursor = before if before is not None else after
+    if cursor is not None:
+        # Compare with the cursor flag's own stored key: no timestamp crosses the edge.
+        sign = "<" if before is not None else ">"
+        where.append(
+            f"({_rank('f')}) {sign} "  # noqa: S608 (only "{}" placeholders are formatted in)
+            f"(SELECT {_rank('c')} FROM fraud_flag c WHERE c.id = {{}})"
+        )
+        args.append(cursor)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
+    order = "DESC" if before is not None else "ASC"
     rows = await FraudFlag.raw(
-        f"SELECT * FROM fraud_flag {clause} ORDER BY CASE severity "  # noqa: S608 (only "{}" placeholders are formatted in)
-        "WHEN 'HIGH' THEN 0 WHEN 'MEDIUM' THEN 1 ELSE 2 END, created_at, id LIMIT {} OFFSET {}",
+        f"SELECT f.* FROM fraud_flag f {clause} ORDER BY "  # noqa: S608 (only "{}" placeholders are formatted in)
+        + ", ".join(f"{key} {order}" for key in _rank("f").split(", "))
+        + " LIMIT {}",
         *args,
         limit,
-        offset,
     )
+    unknown = not rows and cursor is not None
+    if unknown and not await FraudFlag.exists().where(FraudFlag.id == cursor):
+        field = "before" if before is not None else "after"
+        raise DomainError(ErrorCode.INVALID_INPUT, BROKEN_CURSOR, field)
     return [_flag(row) for row in rows]
 
 
+async def page_of_flags(
+    *,
+    status: FlagStatus | None,
+    rule: FraudRule | None,
+    limit: int,
+    after: str | None = None,
+    before: str | None = None,
+) -> Page[FlagRecord]:
+    """One page of the review queue between cursors (a flag id) taken from the last page."""
+    after_key = decode_cursor(after, 1, "after")
+    before_key = decode_cursor(before, 1, "before")
+    rows = await list_flags(
+        status=status,
+        rule=rule,
+        limit=limit + 1,
+        after=after_key[0] if after_key else None,
+        before=before_key[0] if before_key else None,
+    )
+    return cut_page(
+        rows,
+        limit=limit,
+        cursor_of=lambda flag: encode_cursor(flag.id),
+        after=after_key,
+        before=before_key,
+    )
+
+
 async def flagged_user_ids(user_ids: Sequence[int]) -> set[int]:
+    """Which of these users have an open flag: one query for a whole page of creators."""
     if not user_ids:
         return set()
     rows = await FraudFlag.select(FraudFlag.subject_user_id).where(

@@ -19,6 +19,7 @@ from app.audit.service import Actor
 from app.core.clock import as_utc, utcnow
 from app.core.database import is_unique_violation
 from app.core.errors import DomainError, ErrorCode
+from app.core.paging import Page, cut_page, decode_cursor, encode_cursor
 from app.core.transactions import in_transaction
 from app.gifts.tables import Gift, GiftVersion
 
@@ -376,9 +377,19 @@ async def list_versions(gift_id: int) -> list[GiftVersionRecord]:
 
 
 async def search_gifts(
-    *, query: str = "", retired: bool | None = None, limit: int, offset: int = 0
-) -> list[GiftRecord]:
-    """The admin's catalog: slug or name containing ``query``; on sale, retired or both."""
+    *,
+    query: str = "",
+    retired: bool | None = None,
+    limit: int,
+    after: str | None = None,
+    before: str | None = None,
+) -> Page[GiftRecord]:
+    """The admin's catalog, cheapest first: slug or name containing ``query``; on sale,
+    retired or both.
+
+    Keyset paging on (coin cost, id): the cursor carries the cost it was read at, so a
+    price edited between two pages moves that gift without shifting the others.
+    """
     conditions, args = [], []
     if retired is not None:
         conditions.append("g.retired = {}")
@@ -387,11 +398,24 @@ async def search_gifts(
         conditions.append("(LOWER(g.slug) LIKE {} OR LOWER(v.name) LIKE {})")
         pattern = "%" + query.strip().lower().replace("%", "").replace("_", "") + "%"
         args += [pattern, pattern]
+    after_key = decode_cursor(after, 2, "after")
+    before_key = decode_cursor(before, 2, "before")
+    cursor = before_key or after_key
+    if cursor is not None:
+        sign = "<" if before_key else ">"
+        conditions.append(f"(v.coin_cost {sign} {{}} OR (v.coin_cost = {{}} AND g.id {sign} {{}}))")
+        args += [cursor[0], cursor[0], cursor[1]]
     where = (" WHERE " + " AND ".join(conditions)) if conditions else ""
+    order = "DESC" if before_key else "ASC"
     rows = await Gift.raw(
-        f"{_AT_CURRENT_VERSION}{where} ORDER BY v.coin_cost, g.id LIMIT {{}} OFFSET {{}}",
+        f"{_AT_CURRENT_VERSION}{where} ORDER BY v.coin_cost {order}, g.id {order} LIMIT {{}}",
         *args,
-        limit,
-        offset,
+        limit + 1,
     )
-    return [_record(row) for row in rows]
+    return cut_page(
+        [_record(row) for row in rows],
+        limit=limit,
+        cursor_of=lambda gift: encode_cursor(gift.coin_cost, gift.id),
+        after=after_key,
+        before=before_key,
+    )

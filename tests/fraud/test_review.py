@@ -193,7 +193,7 @@ async def test_the_queue_lists_the_most_severe_then_the_oldest_first(db) -> None
 
     queue = await fraud.list_flags()
     high = await fraud.list_flags(rule=FraudRule.NEW_ACCOUNT_SWARM)
-    second_page = await fraud.list_flags(limit=2, offset=2)
+    second_page = await fraud.list_flags(limit=2, after=queue[1].id)
 
     assert [(f.subject_user_id, f.severity.value) for f in queue] == [
         (b.id, "HIGH"),
@@ -300,3 +300,23 @@ async def test_a_frozen_account_can_neither_buy_send_redeem_nor_cash_out(
 
     assert (await coins_of(user.id), await diamonds_of(user.id)) == (500, 5_000)
     assert (await Operation.count(), await Transfer.count()) == (operations, transfers)
+
+
+async def test_a_flag_reverses_only_a_gift_from_its_subjects_history(db) -> None:
+    sender, stranger = await make_user(coins=100), await make_user(coins=100)
+    stream = await make_stream(await make_user())
+    gift = await make_gift(coins=10)
+    own = (await send(sender, stream, gift)).event
+    unrelated = (await send(stranger, stream, gift)).event
+    await fraud.raise_flag(sender.id, FraudRule.CREATOR_REPORT, Severity.LOW, {})
+    [flag] = await fraud.list_flags()
+    moderator = staff("mod", "MODERATOR")
+
+    with pytest.raises(DomainError) as refused:
+        await review.reverse_flagged_gift(flag.id, unrelated.id, actor=moderator, reason="x")
+
+    assert (refused.value.code, refused.value.field) == (ErrorCode.INVALID_INPUT, "giftEventId")
+    assert await review.reversals_of([unrelated.id]) == {}
+    done = await review.reverse_flagged_gift(flag.id, own.id, actor=moderator, reason="card")
+    assert done.gift_event_id == own.id
+    assert (await fraud.get_flag(flag.id)).status is FlagStatus.ACTIONED

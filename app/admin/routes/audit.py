@@ -10,6 +10,7 @@ from litestar.response import Template
 
 from app.admin.pages import render
 from app.audit import service as audit
+from app.core.paging import cut_page
 
 PAGE = 50
 
@@ -39,5 +40,5 @@ class AuditController(Controller):
             "audit/list.html",
             entries=rows[:PAGE],
             filters=filters,
-            next_before=rows[PAGE - 1].id if len(rows) > PAGE else None,
+            page=cut_page(rows, limit=PAGE, cursor_of=lambda entry: str(entry.id)),
         )

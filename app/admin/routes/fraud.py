@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from litestar import Controller, Request, get, post
-from litestar.exceptions import NotFoundException
+from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from app import ledger
 from app.admin.auth import current_staff
+from app.admin.forms import require_ticked, whole_number
 from app.admin.graphs import gift_graph
 from app.admin.pages import redirect, render
+from app.admin.refusals import Refusal, or_404, refuses
 from app.audit import service as audit
 from app.core.errors import DomainError
 from app.fraud import review
@@ -28,6 +30,17 @@ ROLES = {"roles": [Role.MODERATOR]}
 HOME = "/admin/fraud"
 
 
+def _beside(action: str) -> Refusal:
+    """A refused action shows on the flag's page, beside that action's form."""
+
+    async def refuse(
+        request: Request[Any, Any, Any], error: DomainError, arguments: Mapping[str, Any]
+    ) -> Response[Any]:
+        return await _flag_page(request, arguments["flag_id"], errors={action: error.message})
+
+    return refuse
+
+
 class FraudController(Controller):
     path = HOME
 
@@ -37,27 +50,24 @@ class FraudController(Controller):
         request: Request[Any, Any, Any],
         status: FromQuery[str] = FlagStatus.OPEN.value,
         rule: FromQuery[str] = "",
-        page: FromQuery[int] = 0,
+        after: FromQuery[str | None] = None,
+        before: FromQuery[str | None] = None,
     ) -> Template:
         chosen = FlagStatus(status) if status in FlagStatus.__members__ else None
         chosen_rule = FraudRule(rule) if rule in FraudRule.__members__ else None
-        page = max(page, 0)
-        found = await fraud.list_flags(
-            status=chosen, rule=chosen_rule, limit=PAGE + 1, offset=page * PAGE
+        page = await fraud.page_of_flags(
+            status=chosen, rule=chosen_rule, limit=PAGE, after=after, before=before
         )
-        flags = found[:PAGE]
-        subjects = await users.users_by_ids([f.subject_user_id for f in flags])
         return render(
             request,
             "fraud/queue.html",
-            flags=flags,
-            subjects=subjects,
+            flags=page.items,
+            subjects=await users.users_by_ids([f.subject_user_id for f in page.items]),
             status=chosen.value if chosen else "ALL",
             rule=chosen_rule.value if chosen_rule else "",
             statuses=[s.value for s in FlagStatus],
             rules=[r.value for r in FraudRule],
             page=page,
-            has_next=len(found) > PAGE,
         )
 
     @get("/{flag_id:int}", opt=ROLES)
@@ -65,73 +75,46 @@ class FraudController(Controller):
         return await _flag_page(request, flag_id)
 
     @post("/{flag_id:int}/dismiss", opt=ROLES)
-    async def dismiss(
-        self, request: Request[Any, Any, Any], flag_id: FromPath[int]
-    ) -> Template | Redirect:
+    @refuses(_beside("dismiss"))
+    async def dismiss(self, request: Request[Any, Any, Any], flag_id: FromPath[int]) -> Redirect:
         form = await request.form()
-        try:
-            await fraud.dismiss_flag(
-                flag_id, actor=current_staff(request).actor, note=str(form.get("note", ""))
-            )
-        except DomainError as error:
-            return await _flag_page(request, flag_id, errors={"dismiss": error.message})
+        await fraud.dismiss_flag(
+            flag_id, actor=current_staff(request).actor, note=str(form.get("note", ""))
+        )
         return redirect(HOME, f"Flag #{flag_id} dismissed.")
 
     @post("/{flag_id:int}/freeze", opt=ROLES)
-    async def freeze(
-        self, request: Request[Any, Any, Any], flag_id: FromPath[int]
-    ) -> Template | Redirect:
+    @refuses(_beside("freeze"))
+    async def freeze(self, request: Request[Any, Any, Any], flag_id: FromPath[int]) -> Redirect:
         return await _freeze(request, flag_id, frozen=True)
 
     @post("/{flag_id:int}/unfreeze", opt=ROLES)
-    async def unfreeze(
-        self, request: Request[Any, Any, Any], flag_id: FromPath[int]
-    ) -> Template | Redirect:
+    @refuses(_beside("freeze"))
+    async def unfreeze(self, request: Request[Any, Any, Any], flag_id: FromPath[int]) -> Redirect:
         return await _freeze(request, flag_id, frozen=False)
 
     @post("/{flag_id:int}/hold", opt=ROLES)
-    async def hold(
-        self, request: Request[Any, Any, Any], flag_id: FromPath[int]
-    ) -> Template | Redirect:
+    @refuses(_beside("hold"))
+    async def hold(self, request: Request[Any, Any, Any], flag_id: FromPath[int]) -> Redirect:
         return await _hold(request, flag_id, held=True)
 
     @post("/{flag_id:int}/release", opt=ROLES)
-    async def release(
-        self, request: Request[Any, Any, Any], flag_id: FromPath[int]
-    ) -> Template | Redirect:
+    @refuses(_beside("hold"))
+    async def release(self, request: Request[Any, Any, Any], flag_id: FromPath[int]) -> Redirect:
         return await _hold(request, flag_id, held=False)
 
     @post("/{flag_id:int}/reverse", opt=ROLES)
-    async def reverse(
-        self, request: Request[Any, Any, Any], flag_id: FromPath[int]
-    ) -> Template | Redirect:
-        flag = await _flag_or_404(flag_id)
+    @refuses(_beside("reverse"))
+    async def reverse(self, request: Request[Any, Any, Any], flag_id: FromPath[int]) -> Redirect:
+        await _flag_or_404(flag_id)
         form = await request.form()
-        if form.get("confirm") != "yes":
-            return await _flag_page(
-                request, flag_id, errors={"reverse": "Tick the box to confirm."}
-            )
-        try:
-            event_id = int(str(form.get("gift_event_id", "")))
-        except ValueError:
-            return await _flag_page(request, flag_id, errors={"reverse": "Choose a gift."})
-        involved = {
-            e.id
-            for e in await gift_events.events_of_user(flag.subject_user_id, sent=None, limit=500)
-        }
-        if event_id not in involved:
-            return await _flag_page(
-                request, flag_id, errors={"reverse": "Choose one of this user's gifts."}
-            )
-        try:
-            done = await review.reverse_gift(
-                event_id,
-                actor=current_staff(request).actor,
-                reason=str(form.get("reason", "")),
-                flag_id=flag_id if flag.status is FlagStatus.OPEN else None,
-            )
-        except DomainError as error:
-            return await _flag_page(request, flag_id, errors={"reverse": error.message})
+        require_ticked(form)
+        done = await review.reverse_flagged_gift(
+            flag_id,
+            whole_number(form, "gift_event_id", label="a gift") or 0,
+            actor=current_staff(request).actor,
+            reason=str(form.get("reason", "")),
+        )
         return redirect(
             f"{HOME}/{flag_id}",
             f"Gift #{done.gift_event_id} reversed: coins and diamonds returned.",
@@ -139,10 +122,7 @@ class FraudController(Controller):
 
 
 async def _flag_or_404(flag_id: int) -> fraud.FlagRecord:
-    try:
-        return await fraud.get_flag(flag_id)
-    except DomainError:
-        raise NotFoundException("No such flag.") from None
+    return await or_404(fraud.get_flag(flag_id), "No such flag.")
 
 
 async def _flag_page(
@@ -188,41 +168,27 @@ async def _flag_page(
     )
 
 
-async def _freeze(
-    request: Request[Any, Any, Any], flag_id: int, *, frozen: bool
-) -> Template | Redirect:
+async def _freeze(request: Request[Any, Any, Any], flag_id: int, *, frozen: bool) -> Redirect:
     await _flag_or_404(flag_id)
     form = await request.form()
-    if form.get("confirm") != "yes":
-        return await _flag_page(request, flag_id, errors={"freeze": "Tick the box to confirm."})
-    try:
-        await review.freeze_from_flag(
-            flag_id,
-            frozen=frozen,
-            actor=current_staff(request).actor,
-            reason=str(form.get("reason", "")),
-        )
-    except DomainError as error:
-        return await _flag_page(request, flag_id, errors={"freeze": error.message})
+    require_ticked(form)
+    await review.freeze_from_flag(
+        flag_id,
+        frozen=frozen,
+        actor=current_staff(request).actor,
+        reason=str(form.get("reason", "")),
+    )
     return redirect(
         f"{HOME}/{flag_id}", "Account frozen." if frozen else "Account no longer frozen."
     )
 
 
-async def _hold(
-    request: Request[Any, Any, Any], flag_id: int, *, held: bool
-) -> Template | Redirect:
+async def _hold(request: Request[Any, Any, Any], flag_id: int, *, held: bool) -> Redirect:
     await _flag_or_404(flag_id)
     form = await request.form()
-    try:
-        await review.hold_from_flag(
-            flag_id,
-            held=held,
-            actor=current_staff(request).actor,
-            reason=str(form.get("reason", "")),
-        )
-    except DomainError as error:
-        return await _flag_page(request, flag_id, errors={"hold": error.message})
+    await review.hold_from_flag(
+        flag_id, held=held, actor=current_staff(request).actor, reason=str(form.get("reason", ""))
+    )
     return redirect(
         f"{HOME}/{flag_id}", "Payouts held for review." if held else "Payouts released."
     )

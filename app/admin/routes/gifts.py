@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from app.admin.auth import current_staff
-from app.admin.forms import text, ticked, whole_number
+from app.admin.forms import require_ticked, text, whole_number
 from app.admin.pages import redirect, render
+from app.admin.refusals import back_to, form_errors, or_404, refuses
 from app.audit import service as audit
 from app.core.errors import DomainError
 from app.gifts import catalog
@@ -27,6 +28,48 @@ PAGE = 50
 STATUSES = {"on_sale": False, "retired": True, "all": None}
 
 
+async def _gift_or_404(gift_id: int) -> GiftRecord:
+    return await or_404(catalog.get_gift(gift_id), "No such gift.")
+
+
+async def _create_form_again(request: Request[Any, Any, Any], errors: dict[str, str]) -> Template:
+    form = await request.form()
+    return await _list_page(request, status_code=400, errors=errors, form=dict(form))
+
+
+async def _edit_form_again(
+    request: Request[Any, Any, Any], error: DomainError, arguments: Mapping[str, Any]
+) -> Response[Any]:
+    """The edit form again, over the gift as it is now; what was typed is kept."""
+    current = await _gift_or_404(arguments["gift_id"])
+    shown = dict(await request.form())
+    if error.field == "version":  # show what changed; saving again overwrites it
+        shown["version"] = str(current.version_id)
+    settings: Settings = arguments["settings"]
+    return await _detail_page(
+        request,
+        current,
+        settings.economy.creator_share,
+        status_code=400,
+        errors={error.field or "name": error.message},
+        form=shown,
+    )
+
+
+def _typed_gift(request: Request[Any, Any, Any], form: Any, settings: Settings) -> dict[str, Any]:
+    """What the create and edit forms share, read as the catalog takes it."""
+    return {
+        "name": text(form, "name"),
+        "coin_cost": whole_number(form, "coinCost", label="a coin cost") or 0,
+        "diamond_value": whole_number(
+            form, "diamondValue", label="a diamond value", required=False
+        ),
+        "image_url": text(form, "imageUrl"),
+        "creator_share": settings.economy.creator_share,
+        "actor": current_staff(request).actor,
+    }
+
+
 class GiftsController(Controller):
     path = HOME
 
@@ -36,34 +79,21 @@ class GiftsController(Controller):
         request: Request[Any, Any, Any],
         q: FromQuery[str] = "",
         status: FromQuery[str] = "all",
-        page: FromQuery[int] = 1,
+        after: FromQuery[str | None] = None,
+        before: FromQuery[str | None] = None,
     ) -> Template:
-        return await _list_page(request, q=q, status=status, page=page)
+        return await _list_page(request, q=q, status=status, after=after, before=before)
 
     @post("/", opt=ROLES)
+    @refuses(form_errors(_create_form_again, default_field="slug"))
     async def create(
         self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
-    ) -> Template | Redirect:
+    ) -> Redirect:
         form = await request.form()
-        try:
-            gift = await catalog.create_gift(
-                slug=text(form, "slug").strip().lower(),
-                name=text(form, "name"),
-                coin_cost=whole_number(form, "coinCost", label="a coin cost") or 0,
-                diamond_value=whole_number(
-                    form, "diamondValue", label="a diamond value", required=False
-                ),
-                image_url=text(form, "imageUrl"),
-                creator_share=settings.economy.creator_share,
-                actor=current_staff(request).actor,
-            )
-        except DomainError as error:
-            return await _list_page(
-                request,
-                status_code=400,
-                errors={error.field or "slug": error.message},
-                form=dict(form),
-            )
+        gift = await catalog.create_gift(
+            slug=text(form, "slug").strip().lower(),
+            **_typed_gift(request, form, settings),
+        )
         return redirect(
             f"{HOME}/{gift.id}",
             f"{gift.name} is in the catalog at {gift.coin_cost:,} coins "
@@ -81,40 +111,20 @@ class GiftsController(Controller):
         return await _detail_page(request, gift, settings.economy.creator_share)
 
     @post("/{gift_id:int}", opt=ROLES)
+    @refuses(_edit_form_again)
     async def edit(
         self,
         request: Request[Any, Any, Any],
         gift_id: FromPath[int],
         settings: NamedDependency[Settings],
-    ) -> Template | Redirect:
+    ) -> Redirect:
         gift = await _gift_or_404(gift_id)
         form = await request.form()
-        try:
-            edited = await catalog.edit_gift(
-                gift.id,
-                name=text(form, "name"),
-                coin_cost=whole_number(form, "coinCost", label="a coin cost") or 0,
-                diamond_value=whole_number(
-                    form, "diamondValue", label="a diamond value", required=False
-                ),
-                image_url=text(form, "imageUrl"),
-                creator_share=settings.economy.creator_share,
-                actor=current_staff(request).actor,
-                expected_version_id=whole_number(form, "version", label="a version"),
-            )
-        except DomainError as error:
-            current = await catalog.get_gift(gift.id)
-            shown = dict(form)
-            if error.field == "version":  # show what changed; saving again overwrites it
-                shown["version"] = str(current.version_id)
-            return await _detail_page(
-                request,
-                current,
-                settings.economy.creator_share,
-                status_code=400,
-                errors={error.field or "name": error.message},
-                form=shown,
-            )
+        edited = await catalog.edit_gift(
+            gift.id,
+            **_typed_gift(request, form, settings),
+            expected_version_id=whole_number(form, "version", label="a version"),
+        )
         if edited.version_id == gift.version_id:
             return redirect(f"{HOME}/{gift.id}", "Nothing changed.")
         return redirect(
@@ -124,12 +134,12 @@ class GiftsController(Controller):
         )
 
     @post("/{gift_id:int}/retire", opt=ROLES)
+    @refuses(back_to(HOME + "/{gift_id}"))
     async def retire(self, request: Request[Any, Any, Any], gift_id: FromPath[int]) -> Redirect:
         gift = await _gift_or_404(gift_id)
         form = await request.form()
         back = f"{HOME}/{gift.id}"
-        if not ticked(form, "confirm"):
-            return redirect(back, "Tick the box to confirm.", kind="error")
+        require_ticked(form)
         await catalog.set_retired(
             gift.id, True, actor=current_staff(request).actor, reason=text(form, "reason")
         )
@@ -142,37 +152,29 @@ class GiftsController(Controller):
         return redirect(f"{HOME}/{gift.id}", f"{gift.name} is back in the catalog.")
 
 
-async def _gift_or_404(gift_id: int) -> GiftRecord:
-    try:
-        return await catalog.get_gift(gift_id)
-    except DomainError:
-        raise NotFoundException("No such gift.") from None
-
-
 async def _list_page(
     request: Request[Any, Any, Any],
     *,
     q: str = "",
     status: str = "all",
-    page: int = 1,
+    after: str | None = None,
+    before: str | None = None,
     status_code: int = 200,
     errors: dict[str, str] | None = None,
     form: dict[str, Any] | None = None,
 ) -> Template:
     status = status if status in STATUSES else "all"
-    page = max(page, 1)
-    found = await catalog.search_gifts(
-        query=q, retired=STATUSES[status], limit=PAGE + 1, offset=(page - 1) * PAGE
+    page = await catalog.search_gifts(
+        query=q, retired=STATUSES[status], limit=PAGE, after=after, before=before
     )
     return render(
         request,
         "gifts/list.html",
         status_code=status_code,
-        gifts=found[:PAGE],
+        gifts=page.items,
         q=q,
         status=status,
         page=page,
-        has_next=len(found) > PAGE,
         errors=errors or {},
         form=form or {},
     )

@@ -13,6 +13,7 @@ from litestar.response import Redirect, Template
 from app.admin.auth import current_staff
 from app.admin.forms import text, ticked, whole_number
 from app.admin.pages import redirect, render
+from app.admin.refusals import form_errors, refuses
 from app.audit import service as audit
 from app.core.errors import DomainError, ErrorCode
 from app.offers import catalog as offers
@@ -26,6 +27,23 @@ MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 SHOW_DUPLICATES_CHARS = 400  # the flash message rides in a cookie: keep it well under 4 KB
 
 
+async def _create_form_again(request: Request[Any, Any, Any], errors: dict[str, str]) -> Template:
+    return await _list_page(request, status_code=400, errors=errors, form=await request.form())
+
+
+async def _edit_form_again(request: Request[Any, Any, Any], errors: dict[str, str]) -> Template:
+    offer = await _offer_or_404(request.path_params["offer_id"])
+    return await _detail_page(
+        request, offer, status_code=400, errors=errors, form=await request.form()
+    )
+
+
+async def _codes_form_again(request: Request[Any, Any, Any], errors: dict[str, str]) -> Template:
+    offer = await _offer_or_404(request.path_params["offer_id"])
+    codes = text(await request.form(), "codes")
+    return await _detail_page(request, offer, status_code=400, errors=errors, codes=codes)
+
+
 class OffersController(Controller):
     path = HOME
 
@@ -36,20 +54,16 @@ class OffersController(Controller):
         return await _list_page(request, status=status)
 
     @post("/", opt=ROLES)
-    async def create(self, request: Request[Any, Any, Any]) -> Template | Redirect:
+    @refuses(form_errors(_create_form_again, default_field="title"))
+    async def create(self, request: Request[Any, Any, Any]) -> Redirect:
         form = await request.form()
-        try:
-            offer_id = await offers.create_offer(
-                brand=text(form, "brand"),
-                title=text(form, "title"),
-                coin_cost=whole_number(form, "coinCost", label="a coin cost") or 0,
-                active=ticked(form, "active"),
-                actor=current_staff(request).actor,
-            )
-        except DomainError as error:
-            return await _list_page(
-                request, status_code=400, errors={error.field or "title": error.message}, form=form
-            )
+        offer_id = await offers.create_offer(
+            brand=text(form, "brand"),
+            title=text(form, "title"),
+            coin_cost=whole_number(form, "coinCost", label="a coin cost") or 0,
+            active=ticked(form, "active"),
+            actor=current_staff(request).actor,
+        )
         return redirect(f"{HOME}/{offer_id}", "Offer created. Load its discount codes below.")
 
     @get("/{offer_id:int}", opt=ROLES)
@@ -57,53 +71,33 @@ class OffersController(Controller):
         return await _detail_page(request, await _offer_or_404(offer_id))
 
     @post("/{offer_id:int}", opt=ROLES)
-    async def edit(
-        self, request: Request[Any, Any, Any], offer_id: FromPath[int]
-    ) -> Template | Redirect:
+    @refuses(form_errors(_edit_form_again, default_field="title"))
+    async def edit(self, request: Request[Any, Any, Any], offer_id: FromPath[int]) -> Redirect:
         offer = await _offer_or_404(offer_id)
         form = await request.form()
-        try:
-            await offers.edit_offer(
-                offer.id,
-                brand=text(form, "brand"),
-                title=text(form, "title"),
-                coin_cost=whole_number(form, "coinCost", label="a coin cost") or 0,
-                active=ticked(form, "active"),
-                actor=current_staff(request).actor,
-            )
-        except DomainError as error:
-            return await _detail_page(
-                request,
-                offer,
-                status_code=400,
-                errors={error.field or "title": error.message},
-                form=form,
-            )
+        await offers.edit_offer(
+            offer.id,
+            brand=text(form, "brand"),
+            title=text(form, "title"),
+            coin_cost=whole_number(form, "coinCost", label="a coin cost") or 0,
+            active=ticked(form, "active"),
+            actor=current_staff(request).actor,
+        )
         return redirect(f"{HOME}/{offer.id}", "Offer saved.")
 
     @post("/{offer_id:int}/codes", opt=ROLES)
+    @refuses(form_errors(_codes_form_again, default_field="codes"))
     async def load_codes(
         self, request: Request[Any, Any, Any], offer_id: FromPath[int]
-    ) -> Template | Redirect:
+    ) -> Redirect:
         offer = await _offer_or_404(offer_id)
         form = await request.form()
-        try:
-            codes = offers.parse_codes(text(form, "codes")) + await _uploaded_codes(
-                form.get("file")
+        codes = offers.parse_codes(text(form, "codes")) + await _uploaded_codes(form.get("file"))
+        if not codes:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, "Paste codes or choose a file with codes.", "codes"
             )
-            if not codes:
-                raise DomainError(
-                    ErrorCode.INVALID_INPUT, "Paste codes or choose a file with codes.", "codes"
-                )
-            loaded = await offers.load_codes(offer.id, codes, actor=current_staff(request).actor)
-        except DomainError as error:
-            return await _detail_page(
-                request,
-                offer,
-                status_code=400,
-                errors={error.field or "codes": error.message},
-                codes=text(form, "codes"),
-            )
+        loaded = await offers.load_codes(offer.id, codes, actor=current_staff(request).actor)
         message = f"{loaded.added:,} code(s) added."
         if loaded.duplicates:
             shown = _first_codes(loaded.duplicates)

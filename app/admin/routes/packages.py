@@ -10,6 +10,7 @@ from litestar.response import Redirect, Template
 
 from app.admin.auth import current_staff
 from app.admin.pages import redirect, render
+from app.admin.refusals import back_to, form_errors, refuses
 from app.core.errors import DomainError, ErrorCode
 from app.core.money import parse_money
 from app.purchases import packages as catalog
@@ -31,6 +32,38 @@ def _int(form: Any, name: str, default: int | None = None) -> int:
         raise DomainError(ErrorCode.INVALID_INPUT, f"{name} is a whole number.", name) from None
 
 
+def _platform(form: Any) -> Platform:
+    value = str(form.get("platform", "WEB"))
+    if value not in Platform.__members__:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Choose a platform.", "platform")
+    return Platform(value)
+
+
+async def _list_page(
+    request: Request[Any, Any, Any],
+    platform: Platform | None = None,
+    *,
+    status_code: int = 200,
+    errors: dict[str, str] | None = None,
+    form: dict[str, Any] | None = None,
+) -> Template:
+    return render(
+        request,
+        "packages/list.html",
+        status_code=status_code,
+        listings=await catalog.list_packages(platform),
+        platform=platform.value if platform else "",
+        platforms=[p.value for p in Platform],
+        errors=errors or {},
+        form=form or {},
+    )
+
+
+async def _create_form_again(request: Request[Any, Any, Any], errors: dict[str, str]) -> Template:
+    form = await request.form()
+    return await _list_page(request, status_code=400, errors=errors, form=dict(form))
+
+
 class PackagesController(Controller):
     path = HOME
 
@@ -39,73 +72,50 @@ class PackagesController(Controller):
         self, request: Request[Any, Any, Any], platform: FromQuery[str] = ""
     ) -> Template:
         chosen = Platform(platform) if platform in Platform.__members__ else None
-        return render(
-            request,
-            "packages/list.html",
-            listings=await catalog.list_packages(chosen),
-            platform=chosen.value if chosen else "",
-            platforms=[p.value for p in Platform],
-            errors={},
-            form={},
-        )
+        return await _list_page(request, chosen)
 
     @post("/", opt=ROLES)
-    async def create(self, request: Request[Any, Any, Any]) -> Template | Redirect:
+    @refuses(form_errors(_create_form_again, default_field="coins"))
+    async def create(self, request: Request[Any, Any, Any]) -> Redirect:
         form = await request.form()
-        try:
-            package = await purchases.create_package(
-                platform=Platform(str(form.get("platform", "WEB"))),
-                coins=_int(form, "coins"),
-                bonus_coins=_int(form, "bonus_coins", 0),
-                price=parse_money(str(form.get("price", "")), str(form.get("currency", "USD"))),
-                product_id=str(form.get("product_id", "")).strip(),
-                actor=current_staff(request).actor,
-            )
-        except (DomainError, ValueError) as error:
-            if isinstance(error, DomainError):
-                field, message = error.field or "coins", error.message
-            else:
-                field, message = "platform", "Choose a platform."
-            return render(
-                request,
-                "packages/list.html",
-                status_code=400,
-                listings=await catalog.list_packages(),
-                platform="",
-                platforms=[p.value for p in Platform],
-                errors={field: message},
-                form=dict(form),
-            )
+        package = await purchases.create_package(
+            platform=_platform(form),
+            coins=_int(form, "coins"),
+            bonus_coins=_int(form, "bonus_coins", 0),
+            price=parse_money(str(form.get("price", "")), str(form.get("currency", "USD"))),
+            product_id=str(form.get("product_id", "")).strip(),
+            actor=current_staff(request).actor,
+        )
         return redirect(HOME, f"Package #{package.id} of {package.total_coins:,} coins is on sale.")
 
     @post("/{package_id:int}/price", opt=ROLES)
+    @refuses(back_to(HOME))
     async def set_price(
         self, request: Request[Any, Any, Any], package_id: FromPath[int]
     ) -> Redirect:
         form = await request.form()
         country = str(form.get("country", "")).strip()
         actor = current_staff(request).actor
-        try:
-            if country and form.get("remove") == "yes":
-                await catalog.set_country_price(package_id, country, None, actor=actor)
+        if country and form.get("remove") == "yes":
+            await catalog.set_country_price(package_id, country, None, actor=actor)
+        else:
+            price = parse_money(str(form.get("price", "")), str(form.get("currency", "")))
+            if country:
+                await catalog.set_country_price(package_id, country, price, actor=actor)
             else:
-                price = parse_money(str(form.get("price", "")), str(form.get("currency", "")))
-                if country:
-                    await catalog.set_country_price(package_id, country, price, actor=actor)
-                else:
-                    await catalog.set_default_price(package_id, price, actor=actor)
-        except DomainError as error:
-            return redirect(HOME, error.message, kind="error")
+                await catalog.set_default_price(package_id, price, actor=actor)
         where = f" in {country.upper()}" if country else ""
         return redirect(HOME, f"Package #{package_id}: price{where} updated.")
 
     @post("/{package_id:int}/activate", opt=ROLES)
+    @refuses(back_to(HOME))
     async def activate(
         self, request: Request[Any, Any, Any], package_id: FromPath[int]
     ) -> Redirect:
         return await _set_active(request, package_id, active=True)
 
     @post("/{package_id:int}/deactivate", opt=ROLES)
+    @refuses(back_to(HOME))
     async def deactivate(
         self, request: Request[Any, Any, Any], package_id: FromPath[int]
     ) -> Redirect:
@@ -115,8 +125,5 @@ class PackagesController(Controller):
 async def _set_active(
     request: Request[Any, Any, Any], package_id: int, *, active: bool
 ) -> Redirect:
-    try:
-        await catalog.set_active(package_id, active=active, actor=current_staff(request).actor)
-    except DomainError as error:
-        return redirect(HOME, error.message, kind="error")
+    await catalog.set_active(package_id, active=active, actor=current_staff(request).actor)
     return redirect(HOME, f"Package #{package_id} is {'on' if active else 'off'} sale.")

@@ -12,7 +12,9 @@ from litestar.response import Redirect, Template
 from app import ledger
 from app.admin.auth import current_staff
 from app.admin.pages import redirect, render
-from app.core.errors import DomainError
+from app.admin.refusals import back_to, refuses
+from app.core.errors import DomainError, ErrorCode
+from app.core.paging import cut_page
 from app.fraud import service as fraud
 from app.ledger.codes import Currency
 from app.payouts import holds
@@ -26,6 +28,7 @@ from app.staff.service import Role
 from app.users import service as users
 
 PAGE = 50
+HOME = "/admin/payouts"
 ROLES = {"roles": [Role.FINANCE]}
 
 
@@ -44,17 +47,17 @@ class PayoutsController(Controller):
         rows = await payout_queries.list_payouts(
             status=chosen, limit=PAGE + 1, after=after, oldest_first=pending_first
         )
-        page = rows[:PAGE]
-        creator_ids = sorted({p.creator_id for p in page})
+        page = cut_page(rows, limit=PAGE, cursor_of=lambda payout: str(payout.id))
+        creator_ids = sorted({p.creator_id for p in page.items})
         creators = await users.users_by_ids(creator_ids)
         balances = await ledger.user_balances(creator_ids)
         held = await payout_queries.held_diamonds(creator_ids)
-        flagged = {cid for cid in creator_ids if await fraud.has_open_flag(cid)}
+        flagged = await fraud.flagged_user_ids(creator_ids)
         held_for_review = await holds.held_creator_ids(creator_ids)
         return render(
             request,
             "payouts/queue.html",
-            payouts=page,
+            payouts=page.items,
             creators=creators,
             available={cid: balances[cid][Currency.DIAMOND] for cid in creator_ids},
             held=held,
@@ -62,10 +65,11 @@ class PayoutsController(Controller):
             held_for_review=held_for_review,
             status=chosen.value if chosen else "ALL",
             statuses=[s.value for s in PayoutStatus],
-            next_after=page[-1].id if len(rows) > PAGE else None,
+            page=page,
         )
 
     @get("/statement", opt=ROLES)
+    @refuses(back_to(HOME))
     async def statement(
         self,
         request: Request[Any, Any, Any],
@@ -76,11 +80,8 @@ class PayoutsController(Controller):
         """A creator's monthly statement as a CSV download."""
         creator = await users.find_by_handle(handle)
         if creator is None:
-            return redirect("/admin/payouts", f"No creator {handle!r}.", kind="error")
-        try:
-            statement = await creator_statement(creator, month, settings.economy)
-        except DomainError as error:
-            return redirect("/admin/payouts", error.message, kind="error")
+            raise DomainError(ErrorCode.NOT_FOUND, f"No creator {handle!r}.", "handle")
+        statement = await creator_statement(creator, month, settings.economy)
         filename = f"statement-{creator.handle}-{statement.month}.csv"
         return Response(
             render_csv(statement),
@@ -89,35 +90,25 @@ class PayoutsController(Controller):
         )
 
     @post("/{payout_id:int}/approve", opt=ROLES)
+    @refuses(back_to(HOME), also=(PayoutProviderError,))
     async def approve(
         self,
         request: Request[Any, Any, Any],
         payout_id: FromPath[int],
         settings: NamedDependency[Settings],
     ) -> Redirect:
-        try:
-            paid = await payouts.approve_payout(
-                payout_id,
-                current_staff(request).actor,
-                provider=default_provider(settings.sandbox_payments),
-            )
-        except (DomainError, PayoutProviderError) as error:
-            return redirect("/admin/payouts", _message(error), kind="error")
-        return redirect(
-            "/admin/payouts", f"Payout #{paid.id} paid: reference {paid.payment_reference}."
+        paid = await payouts.approve_payout(
+            payout_id,
+            current_staff(request).actor,
+            provider=default_provider(settings.sandbox_payments),
         )
+        return redirect(HOME, f"Payout #{paid.id} paid: reference {paid.payment_reference}.")
 
     @post("/{payout_id:int}/reject", opt=ROLES)
+    @refuses(back_to(HOME))
     async def reject(self, request: Request[Any, Any, Any], payout_id: FromPath[int]) -> Redirect:
         form = await request.form()
-        try:
-            await payouts.reject_payout(
-                payout_id, current_staff(request).actor, str(form.get("reason", ""))
-            )
-        except DomainError as error:
-            return redirect("/admin/payouts", error.message, kind="error")
-        return redirect("/admin/payouts", f"Payout #{payout_id} rejected; diamonds released.")
-
-
-def _message(error: Exception) -> str:
-    return error.message if isinstance(error, DomainError) else str(error)
+        await payouts.reject_payout(
+            payout_id, current_staff(request).actor, str(form.get("reason", ""))
+        )
+        return redirect(HOME, f"Payout #{payout_id} rejected; diamonds released.")

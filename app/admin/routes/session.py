@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -11,6 +12,7 @@ from litestar.response import Redirect, Template
 
 from app.admin.auth import SESSION_COOKIE, expired_session_cookie, session_cookie
 from app.admin.pages import redirect, render
+from app.admin.refusals import refuses
 from app.core.errors import DomainError
 from app.settings import Settings
 from app.staff import service as staff_service
@@ -24,6 +26,21 @@ def _safe_next(value: object) -> str:
     return "/admin"
 
 
+async def _login_again(
+    request: Request[Any, Any, Any], error: DomainError, _: Mapping[str, Any]
+) -> Template:
+    """The sign-in form again, 401, with the handle kept and the password not."""
+    form = await request.form()
+    return render(
+        request,
+        "login.html",
+        status_code=401,
+        next=_safe_next(form.get("next")),
+        error=error.message,
+        handle=str(form.get("handle", "")),
+    )
+
+
 class SessionController(Controller):
     path = "/admin"
 
@@ -34,23 +51,15 @@ class SessionController(Controller):
         return render(request, "login.html", next=_safe_next(next), error=None, handle="")
 
     @post("/login", opt={"public": True})
+    @refuses(_login_again)
     async def login(
         self, request: Request[Any, Any, Any], settings: NamedDependency[Settings]
-    ) -> Template | Redirect:
+    ) -> Redirect:
         form = await request.form()
-        handle = str(form.get("handle", ""))
         target = _safe_next(form.get("next"))
-        try:
-            staff = await staff_service.authenticate(handle, str(form.get("password", "")))
-        except DomainError as error:
-            return render(
-                request,
-                "login.html",
-                status_code=401,
-                next=target,
-                error=error.message,
-                handle=handle,
-            )
+        staff = await staff_service.authenticate(
+            str(form.get("handle", "")), str(form.get("password", ""))
+        )
         token = await staff_service.start_session(staff, request.cookies.get(SESSION_COOKIE))
         response = redirect(target, f"Signed in as {staff.handle}.")
         response.cookies.append(session_cookie(token, secure=settings.secure_cookies))

@@ -5,15 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, post
-from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from app import ledger
 from app.admin.auth import current_staff
+from app.admin.forms import require_ticked
 from app.admin.pages import redirect, render
+from app.admin.refusals import back_to, or_404, refuses
 from app.audit import service as audit
-from app.core.errors import DomainError
+from app.core.paging import cut_page
 from app.gifts import catalog
 from app.gifts import queries as gifts
 from app.purchases import buying as purchases
@@ -23,10 +24,11 @@ from app.users import service as users
 PAGE = 25
 ACTIVITY = 20
 ROLES = {"roles": [Role.MODERATOR]}
+HOME = "/admin/users"
 
 
 class UsersController(Controller):
-    path = "/admin/users"
+    path = HOME
 
     @get("/", opt=ROLES)
     async def list_users(
@@ -36,15 +38,14 @@ class UsersController(Controller):
         after: FromQuery[int | None] = None,
     ) -> Template:
         found = await users.search_users(q, limit=PAGE + 1, after_id=after)
-        page = found[:PAGE]
-        balances = await ledger.user_balances([u.id for u in page])
+        page = cut_page(found, limit=PAGE, cursor_of=lambda user: str(user.id))
         return render(
             request,
             "users/list.html",
             q=q,
-            users=page,
-            balances=balances,
-            next_after=page[-1].id if len(found) > PAGE else None,
+            users=page.items,
+            balances=await ledger.user_balances([u.id for u in page.items]),
+            page=page,
         )
 
     @get("/{user_id:int}", opt=ROLES)
@@ -75,7 +76,7 @@ class UsersController(Controller):
             user=user,
             balances=(await ledger.user_balances([user.id]))[user.id],
             entries=entries[:PAGE],
-            next_before=entries[PAGE - 1].transfer_id if len(entries) > PAGE else None,
+            page=cut_page(entries, limit=PAGE, cursor_of=lambda entry: str(entry.transfer_id)),
             history=history,
             purchases=await purchases.list_purchases(user.id, limit=ACTIVITY),
             sent=sent,
@@ -85,34 +86,29 @@ class UsersController(Controller):
         )
 
     @post("/{user_id:int}/freeze", opt=ROLES)
+    @refuses(back_to(HOME + "/{user_id}"))
     async def freeze(self, request: Request[Any, Any, Any], user_id: FromPath[int]) -> Redirect:
         return await _set_frozen(request, user_id, frozen=True)
 
     @post("/{user_id:int}/unfreeze", opt=ROLES)
+    @refuses(back_to(HOME + "/{user_id}"))
     async def unfreeze(self, request: Request[Any, Any, Any], user_id: FromPath[int]) -> Redirect:
         return await _set_frozen(request, user_id, frozen=False)
 
 
 async def _user_or_404(user_id: int) -> users.UserRecord:
-    try:
-        return await users.get_user(user_id)
-    except DomainError:
-        raise NotFoundException("No such user.") from None
+    return await or_404(users.get_user(user_id), "No such user.")
 
 
 async def _set_frozen(request: Request[Any, Any, Any], user_id: int, *, frozen: bool) -> Redirect:
     user = await _user_or_404(user_id)
     form = await request.form()
     back = f"/admin/users/{user.id}"
-    if form.get("confirm") != "yes":
-        return redirect(back, "Tick the box to confirm.", kind="error")
-    try:
-        await users.set_frozen(
-            user.id,
-            frozen=frozen,
-            reason=str(form.get("reason", "")),
-            actor=current_staff(request).actor,
-        )
-    except DomainError as error:
-        return redirect(back, error.message, kind="error")
+    require_ticked(form)
+    await users.set_frozen(
+        user.id,
+        frozen=frozen,
+        reason=str(form.get("reason", "")),
+        actor=current_staff(request).actor,
+    )
     return redirect(back, f"{user.handle} is {'frozen' if frozen else 'no longer frozen'}.")
