@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 from litestar.testing import AsyncTestClient
-from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine
 
 from app.admin.routes import fraud as fraud_routes
 from app.admin.routes import gifts as gift_routes
@@ -21,6 +19,7 @@ from app.payouts import service as payouts
 from app.settings import Settings
 from tests.admin.helpers import make_staff, post_form, sign_in
 from tests.factories import give_diamonds, make_gift, make_stream, make_user, send, staff
+from tests.statements import count_statements
 
 _NEXT = re.compile(r'<a class="button" rel="next" href="([^"]+)"')
 _PREV = re.compile(r'<a class="button" rel="prev" href="([^"]+)"')
@@ -203,17 +202,7 @@ async def test_the_payouts_queue_marks_flagged_creators_in_a_fixed_number_of_sta
         if flagged:
             await fraud.raise_flag(creator.id, FraudRule.CREATOR_REPORT, Severity.LOW, {})
 
-    statements: list[str] = []
-
-    def counting(original):
-        async def run_querystring(self, querystring, in_pool: bool = True):
-            statements.append(str(querystring))
-            return await original(self, querystring, in_pool)
-
-        return run_querystring
-
-    for engine in (SQLiteEngine, PostgresEngine):
-        monkeypatch.setattr(engine, "run_querystring", counting(engine.run_querystring))
+    statements = count_statements(monkeypatch)
 
     counts = []
     for batch in (["one"], ["two", "three", "four", "five"]):

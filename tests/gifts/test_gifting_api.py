@@ -7,8 +7,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from litestar.testing import AsyncTestClient
-from piccolo.engine.postgres import PostgresEngine
-from piccolo.engine.sqlite import SQLiteEngine
 
 from app.core.clock import set_clock
 from app.core.ids import encode_id
@@ -20,6 +18,7 @@ from app.seed import seed_catalog
 from app.users.tokens import issue_token
 from tests.factories import coins_of, diamonds_of, make_gift, make_stream, make_user, settled
 from tests.graphql.helpers import gql
+from tests.statements import count_statements
 
 START = """
 mutation Start($title: String!) {
@@ -321,18 +320,7 @@ async def test_stream_page_runs_a_bounded_number_of_statements(
     while not client.app.state.after_response.idle:  # noqa: ASYNC110
         await asyncio.sleep(0.01)
 
-    statements: list[str] = []
-
-    def counting(original):
-        async def run_querystring(self, querystring, in_pool: bool = True):
-            if "FROM gift_credit WHERE id IN" not in str(querystring):  # the idle settler
-                statements.append(str(querystring))
-            return await original(self, querystring, in_pool)
-
-        return run_querystring
-
-    for engine in (SQLiteEngine, PostgresEngine):
-        monkeypatch.setattr(engine, "run_querystring", counting(engine.run_querystring))
+    statements = count_statements(monkeypatch)
 
     query = """query($id: ID!, $first: Int!) { liveStream(id: $id) {
         topGifters { user { handle } }

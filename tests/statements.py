@@ -1,0 +1,31 @@
+"""Counting the SQL statements a request runs, for tests of constant query counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.sqlite import SQLiteEngine
+
+# The app's settler polls its queue on its own timer; it is not the request's work.
+SETTLER_POLL = "FROM gift_credit WHERE id IN"
+
+
+def count_statements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A list that receives the text of every statement Piccolo runs from now on (but the
+    settler's idle poll), on either database; clear it before the request to count."""
+    statements: list[str] = []
+
+    def counting(original: Any) -> Any:
+        async def run_querystring(self: Any, querystring: Any, in_pool: bool = True) -> Any:
+            text = str(querystring)
+            if SETTLER_POLL not in text:
+                statements.append(text)
+            return await original(self, querystring, in_pool)
+
+        return run_querystring
+
+    for engine in (SQLiteEngine, PostgresEngine):
+        monkeypatch.setattr(engine, "run_querystring", counting(engine.run_querystring))
+    return statements
