@@ -18,6 +18,7 @@ from app.audit import service as audit
 from app.audit.service import Actor
 from app.core.clock import utcnow
 from app.core.errors import DomainError, ErrorCode
+from app.core.paging import Page, cut_page, decode_cursor, encode_cursor
 from app.core.transactions import in_transaction
 from app.offers.tables import OfferCode, PartnerOffer
 
@@ -261,12 +262,17 @@ async def offers_by_ids(offer_ids: Sequence[int] | None = None) -> dict[int, Off
         if not offer_ids:
             return {}
         query = query.where(PartnerOffer.id.is_in(list(set(offer_ids))))
-    rows = await query.order_by(PartnerOffer.id)
+    return await _with_codes_left(await query.order_by(PartnerOffer.id))
+
+
+async def _with_codes_left(rows: Sequence[dict[str, Any]]) -> dict[int, OfferRecord]:
+    """Offer rows as records, counting the unredeemed codes of those offers only."""
     if not rows:
         return {}
     left = (
         await OfferCode.select(OfferCode.offer_id, Count(alias="n"))
         .where(OfferCode.redeemed_by.is_null())
+        .where(OfferCode.offer_id.is_in([row["id"] for row in rows]))
         .group_by(OfferCode.offer_id)
     )
     counts = {row["offer_id"]: row["n"] for row in left}
@@ -281,6 +287,30 @@ async def offers_by_ids(offer_ids: Sequence[int] | None = None) -> dict[int, Off
         )
         for row in rows
     }
+
+
+async def page_of_offers(
+    *, active: bool | None = None, limit: int, after: str | None = None, before: str | None = None
+) -> Page[OfferRecord]:
+    """The staff's list, oldest first, keyset-paged on the offer id."""
+    after_key = decode_cursor(after, 1, "after")
+    before_key = decode_cursor(before, 1, "before")
+    query = PartnerOffer.select()
+    if active is not None:
+        query = query.where(PartnerOffer.active == active)
+    if before_key is not None:
+        query = query.where(PartnerOffer.id < before_key[0])
+    elif after_key is not None:
+        query = query.where(PartnerOffer.id > after_key[0])
+    rows = await query.order_by(PartnerOffer.id, ascending=before_key is None).limit(limit + 1)
+    records = await _with_codes_left(rows)
+    return cut_page(
+        [records[row["id"]] for row in rows],
+        limit=limit,
+        cursor_of=lambda offer: encode_cursor(offer.id),
+        after=after_key,
+        before=before_key,
+    )
 
 
 async def list_offers() -> list[OfferRecord]:

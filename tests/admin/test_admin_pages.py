@@ -10,11 +10,13 @@ from litestar.testing import AsyncTestClient
 
 from app.admin.routes import fraud as fraud_routes
 from app.admin.routes import gifts as gift_routes
+from app.admin.routes import offers as offer_routes
 from app.admin.templating import TEMPLATE_DIRECTORY
 from app.fraud import review
 from app.fraud import service as fraud
 from app.fraud.codes import FraudRule, Severity
 from app.gifts import catalog
+from app.offers import catalog as offers
 from app.payouts import service as payouts
 from app.settings import Settings
 from tests.admin.helpers import make_staff, post_form, sign_in
@@ -118,6 +120,34 @@ async def test_the_gift_catalog_pages_by_keyset_and_shows_each_gift_once(
     assert "Next page" not in (await client.get(_link(_NEXT, first.text) or "")).text
 
 
+async def test_the_offer_list_pages_by_keyset_with_its_filter_and_codes_left(
+    client: AsyncTestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(offer_routes, "PAGE", 2)
+    made = {}
+    for n, active in enumerate([True, False, True, True, False, True]):
+        made[n] = await offers.create_offer(
+            brand=f"Brand{n}", title=f"Offer {n}", coin_cost=10 + n, active=active
+        )
+    await offers.add_codes(made[3], ["A-1", "A-2", "A-3"])
+    await make_staff("cat", "CATALOG")
+    await sign_in(client, "cat")
+    row = re.compile(r'<tr data-offer="(\d+)"')
+
+    everything = await _walk(client, "/admin/offers", row)
+    active = await _walk(client, "/admin/offers?status=active", row)
+    second = await client.get("/admin/offers?status=active&after=" + str(made[2]))
+
+    ids = [str(made[n]) for n in range(6)]
+    assert everything == [ids[0:2], ids[2:4], ids[4:6]]
+    assert active == [[ids[0], ids[2]], [ids[3], ids[5]]]
+    # Back from the second page of active offers to the first, the filter kept.
+    back = await client.get(_link(_PREV, second.text) or "")
+    assert row.findall(back.text) == [ids[0], ids[2]]
+    offer_3 = second.text.split(f'data-offer="{made[3]}"')[1].split("</tr>")[0]
+    assert '<td class="num" data-testid="codes-left">3' in offer_3
+
+
 @pytest.mark.parametrize(
     "path",
     [
@@ -126,6 +156,8 @@ async def test_the_gift_catalog_pages_by_keyset_and_shows_each_gift_once(
         "/admin/fraud?before=1.2",
         "/admin/gifts?after=12",
         "/admin/gifts?before=a.b",
+        "/admin/offers?after=x",
+        "/admin/offers?before=1.2",
     ],
 )
 async def test_a_broken_page_link_says_so_instead_of_failing(

@@ -22,7 +22,8 @@ from app.staff.service import Role
 
 ROLES = {"roles": [Role.CATALOG]}
 HOME = "/admin/offers"
-STATUSES = ("all", "active", "inactive")
+STATUSES = {"all": None, "active": True, "inactive": False}
+PAGE = 50
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 SHOW_DUPLICATES_CHARS = 400  # the flash message rides in a cookie: keep it well under 4 KB
 
@@ -49,9 +50,13 @@ class OffersController(Controller):
 
     @get("/", opt=ROLES)
     async def list_offers(
-        self, request: Request[Any, Any, Any], status: FromQuery[str] = "all"
+        self,
+        request: Request[Any, Any, Any],
+        status: FromQuery[str] = "all",
+        after: FromQuery[str | None] = None,
+        before: FromQuery[str | None] = None,
     ) -> Template:
-        return await _list_page(request, status=status)
+        return await _list_page(request, status=status, after=after, before=before)
 
     @post("/", opt=ROLES)
     @refuses(form_errors(_create_form_again, default_field="title"))
@@ -145,22 +150,23 @@ async def _list_page(
     request: Request[Any, Any, Any],
     *,
     status: str = "all",
+    after: str | None = None,
+    before: str | None = None,
     status_code: int = 200,
     errors: dict[str, str] | None = None,
     form: Any = None,
 ) -> Template:
     status = status if status in STATUSES else "all"
-    listed = [
-        offer
-        for offer in (await offers.offers_by_ids()).values()
-        if status == "all" or offer.active == (status == "active")
-    ]
+    page = await offers.page_of_offers(
+        active=STATUSES[status], limit=PAGE, after=after, before=before
+    )
     return render(
         request,
         "offers/list.html",
         status_code=status_code,
-        offers=listed,
-        loaded=await offers.codes_loaded([offer.id for offer in listed]),
+        offers=page.items,
+        page=page,
+        loaded=await offers.codes_loaded([offer.id for offer in page.items]),
         status=status,
         errors=errors or {},
         form=_values(form) if form is not None else {"active": "yes"},
