@@ -5,7 +5,8 @@ import the live feed or the fraud rules, payouts and purchases do not import fra
 at the top, the app subscribes them, in this order:
 
 - ``GiftSent``: the settler wakes to credit the host; the live feed publishes the gift and
-  the fraud rules check sender and host, both after the response (the app's background).
+  the fraud rules check sender and host, both after the response (the app's background;
+  the rules take the gifts in batches, whatever arrived while the last batch ran).
 - ``PayoutRequested``: the concentration rule first, then auto-approval, which leaves a
   creator with an open flag (perhaps the one just raised) for staff.
 - ``Clawback``: the refund-after-spend rule.
@@ -16,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from functools import partial
 
-from app.core.background import Background
+from app.core.background import Background, Batched
 from app.core.events import bus
 from app.fraud import rules as fraud_rules
 from app.fraud import service as fraud
@@ -54,16 +55,19 @@ def subscribe(
         assert feed is not None
         await after_response(partial(feed.publish, event.event.stream_id, event.event.id))
 
+    async def check_gifts(gifts: list[fraud_rules.GiftToCheck]) -> None:
+        await fraud_rules.after_gifts(gifts, settings.fraud)
+
+    gift_checks = Batched(background, check_gifts) if background is not None else None
+
     async def check_gift(event: GiftSent) -> None:
-        gift = event.event
-        job = partial(
-            fraud_rules.after_gift,
-            gift.sender_id,
-            gift.host_id,
-            settings.fraud,
-            event.sender_created_at,
+        gift = fraud_rules.GiftToCheck(
+            event.event.sender_id, event.event.host_id, event.sender_created_at
         )
-        await after_response(job)
+        if gift_checks is None:
+            await check_gifts([gift])
+        else:
+            gift_checks.add(gift)
 
     async def review_payout(event: payouts.PayoutRequested) -> None:
         await fraud_rules.after_payout_request(event.creator_id, event.payout_id, settings.fraud)

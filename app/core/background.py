@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
 
 import structlog
 
@@ -20,6 +21,7 @@ from app.core.transactions import run_callbacks
 log = structlog.get_logger(__name__)
 
 Job = Callable[[], Awaitable[None]]
+T = TypeVar("T")
 
 
 class Background:
@@ -36,15 +38,18 @@ class Background:
         self._queue = asyncio.Queue(self._limit)
         self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
 
-    def submit(self, job: Job) -> None:
+    def submit(self, job: Job) -> bool:
+        """Queue ``job``; False when the queue is full and it was dropped."""
         if self._queue is None:
             raise RuntimeError(f"{self.name} is not running")
         try:
             self._queue.put_nowait(job)
             self.submitted += 1
+            return True
         except asyncio.QueueFull:
             self.dropped += 1
             log.warning("background.dropped", worker=self.name, waiting=self._limit)
+            return False
 
     @property
     def idle(self) -> bool:
@@ -76,3 +81,42 @@ class Background:
             finally:
                 self.finished += 1
                 self._queue.task_done()
+
+
+class Batched(Generic[T]):
+    """Items for one kind of job, run in batches on a ``Background``.
+
+    What arrives while a batch waits or runs goes into the next one: idle, each item is
+    its own batch; under load one job takes hundreds, so work that costs a statement per
+    batch keeps pace with the requests instead of queueing one job per request. At most
+    ``limit`` items wait; past that they are dropped and logged, like the queue's jobs.
+    """
+
+    def __init__(
+        self,
+        background: Background,
+        run: Callable[[list[T]], Awaitable[None]],
+        *,
+        limit: int = 10_000,
+    ) -> None:
+        self._background = background
+        self._run = run
+        self._limit = limit
+        self._items: list[T] = []
+        self._scheduled = False
+        self.dropped = 0
+
+    def add(self, item: T) -> None:
+        if len(self._items) >= self._limit:
+            self.dropped += 1
+            log.warning("background.batch_full", worker=self._background.name)
+            return
+        self._items.append(item)
+        if not self._scheduled:
+            self._scheduled = self._background.submit(self._drain)
+
+    async def _drain(self) -> None:
+        self._scheduled = False
+        items, self._items = self._items, []
+        if items:
+            await self._run(items)

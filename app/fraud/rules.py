@@ -1,7 +1,7 @@
 """Fraud rules: each reads committed gift events and raises a flag when its pattern shows.
 
 Guarantees
-- Rules never run inside a money transaction: ``after_gift``, ``after_payout_request`` and
+- Rules never run inside a money transaction: ``after_gifts``, ``after_payout_request`` and
   ``after_clawback`` hear the committed ``GiftSent``, ``PayoutRequested`` and ``CoinsClawedBack``
   events (wired in ``app.wiring``), and ``scan`` runs on its own.
 - A rule that fails is logged and skipped; it never fails the user's request.
@@ -25,7 +25,7 @@ Rules and their thresholds (``FraudSettings``):
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -84,8 +84,10 @@ async def check_young_account_spending(
     created_at = created_at or (await users.get_user(sender_id)).created_at
     if not _is_young(created_at, rules):
         return False
-    events = await gift_events.events_sent_since(sender_id, utcnow() - timedelta(hours=1))
-    spent = sum(event.coins for event in events)
+    sent = await gift_events.coins_sent_since(
+        sender_id, utcnow() - timedelta(hours=1), evidence=MAX_EVIDENCE_EVENTS
+    )
+    spent = sent.coins
     if spent <= rules.young_account_hourly_coins:
         return False
     return await _raise(
@@ -96,7 +98,7 @@ async def check_young_account_spending(
             "coins_last_hour": spent,
             "threshold_coins": rules.young_account_hourly_coins,
             "account_created_at": created_at.isoformat(),
-            "gift_event_ids": [event.id for event in events[:MAX_EVIDENCE_EVENTS]],
+            "gift_event_ids": sent.newest_event_ids,
         },
     )
 
@@ -105,8 +107,10 @@ async def check_young_account_spending(
 
 
 async def _coins_between(sender_id: int, host_id: int, since: datetime) -> tuple[int, list[int]]:
-    events = await gift_events.events_sent_since(sender_id, since, host_id=host_id)
-    return sum(e.coins for e in events), [e.id for e in events[:MAX_EVIDENCE_EVENTS]]
+    sent = await gift_events.coins_sent_since(
+        sender_id, since, host_id=host_id, evidence=MAX_EVIDENCE_EVENTS
+    )
+    return sent.coins, sent.newest_event_ids
 
 
 async def check_circular_gifting(a_id: int, b_id: int, rules: FraudSettings) -> int:
@@ -207,21 +211,63 @@ async def check_new_account_swarm(host_id: int, rules: FraudSettings) -> bool:
 # When they run -------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class GiftToCheck:
+    """A committed gift, as the rules after it need it."""
+
+    sender_id: int
+    host_id: int
+    sender_created_at: datetime | None = None
+
+
+async def after_gifts(gifts: Sequence[GiftToCheck], rules: FraudSettings) -> None:
+    """The cheap rules a batch of committed gifts can trip.
+
+    Only a young sender can tip the young-account and swarm rules, so only their gifts
+    check them (once per sender and per host in the batch). Circular gifting needs the
+    host to have gifted the sender back: one statement screens every pair of the batch,
+    and only pairs gifted both ways are summed. Under load a batch holds what arrived
+    while the last one ran, so the checks keep pace with the sends.
+    """
+    young_hosts: dict[int, set[int]] = {}
+    created: dict[int, datetime | None] = {}
+    for gift in gifts:
+        if gift.sender_id not in created:
+            created[gift.sender_id] = await _created_at(gift)
+        when = created[gift.sender_id]
+        if when is not None and _is_young(when, rules):
+            young_hosts.setdefault(gift.sender_id, set()).add(gift.host_id)
+    for sender_id in sorted(young_hosts):
+        await _guarded(check_young_account_spending, sender_id, rules, created[sender_id])
+    for host_id in sorted(set().union(*young_hosts.values())):
+        await _guarded(check_new_account_swarm, host_id, rules)
+    pairs = sorted({(gift.sender_id, gift.host_id) for gift in gifts})
+    since = utcnow() - timedelta(seconds=rules.circular_window_s)
+    try:
+        gifted_back = await gift_events.pairs_gifted_since([(h, s) for s, h in pairs], since)
+    except Exception:
+        log.exception("fraud.rule_failed", rule="check_circular_gifting", pairs=len(pairs))
+        return
+    for sender_id, host_id in pairs:
+        if (host_id, sender_id) in gifted_back:
+            await _guarded(check_circular_gifting, sender_id, host_id, rules)
+
+
 async def after_gift(
     sender_id: int, host_id: int, rules: FraudSettings, sender_created_at: datetime | None = None
 ) -> None:
-    """The cheap rules a committed gift can trip: one or two indexed reads for an
-    established sender's gift. A gift from an old account cannot tip the young-account or
-    swarm rules, so only a young sender's gift checks them."""
+    """The rules after one committed gift (``after_gifts`` of one)."""
+    await after_gifts([GiftToCheck(sender_id, host_id, sender_created_at)], rules)
+
+
+async def _created_at(gift: GiftToCheck) -> datetime | None:
+    if gift.sender_created_at is not None:
+        return gift.sender_created_at
     try:
-        created_at = sender_created_at or (await users.get_user(sender_id)).created_at
+        return (await users.get_user(gift.sender_id)).created_at
     except Exception:
-        log.exception("fraud.rule_failed", rule="after_gift", sender_id=sender_id)
-        created_at = None
-    if created_at is not None and _is_young(created_at, rules):
-        await _guarded(check_young_account_spending, sender_id, rules, created_at)
-        await _guarded(check_new_account_swarm, host_id, rules)
-    await _guarded(check_circular_gifting, sender_id, host_id, rules)
+        log.exception("fraud.rule_failed", rule="after_gift", sender_id=gift.sender_id)
+        return None
 
 
 async def after_payout_request(creator_id: int, payout_id: int, rules: FraudSettings) -> None:

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from piccolo.query.functions.aggregate import Sum
+
 from app.core.clock import as_utc
 from app.core.errors import DomainError, ErrorCode
 from app.gifts.tables import GiftEvent
@@ -105,15 +107,56 @@ async def events_of_user(
 # For the fraud rules -------------------------------------------------------------------
 
 
-async def events_sent_since(
-    sender_id: int, since: datetime, host_id: int | None = None
-) -> list[GiftEventRecord]:
-    """Newest first: the sender's gifts since ``since`` (to ``host_id`` only, when given)."""
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """What a sender gave in a window: the coins, and the newest events as evidence."""
+
+    coins: int
+    newest_event_ids: list[int]
+
+
+async def coins_sent_since(
+    sender_id: int, since: datetime, *, host_id: int | None = None, evidence: int
+) -> Sent:
+    """Summed by the database, whatever the count: a rule's cost does not grow with the
+    gifts a sender has made."""
+    where = _sent_since(sender_id, since, host_id)
+    [total] = await GiftEvent.select(Sum(GiftEvent.coins).as_alias("coins")).where(where)
+    newest = (
+        await GiftEvent.select(GiftEvent.id)
+        .where(where)
+        .order_by(GiftEvent.id, ascending=False)
+        .limit(evidence)
+    )
+    return Sent(int(total["coins"] or 0), [row["id"] for row in newest])
+
+
+def _sent_since(sender_id: int, since: datetime, host_id: int | None) -> Any:
     where = (GiftEvent.sender_id == sender_id) & (GiftEvent.created_at >= since)
-    if host_id is not None:
-        where &= GiftEvent.host_id == host_id
-    rows = await GiftEvent.select().where(where).order_by(GiftEvent.id, ascending=False)
-    return [_record(row) for row in rows]
+    return where & (GiftEvent.host_id == host_id) if host_id is not None else where
+
+
+_PAIRS_PER_STATEMENT = 500
+
+
+async def pairs_gifted_since(
+    pairs: Sequence[tuple[int, int]], since: datetime
+) -> set[tuple[int, int]]:
+    """Which of these (sender, host) pairs have a gift since ``since``: one statement per
+    500 pairs, for rules that screen a whole batch of gifts at once."""
+    wanted = sorted(set(pairs))
+    found: set[tuple[int, int]] = set()
+    for start in range(0, len(wanted), _PAIRS_PER_STATEMENT):
+        chunk = wanted[start : start + _PAIRS_PER_STATEMENT]
+        values = ", ".join("(CAST({} AS BIGINT), CAST({} AS BIGINT))" for _ in chunk)
+        rows = await GiftEvent.raw(
+            "SELECT DISTINCT sender_id, host_id FROM gift_event WHERE created_at >= {} "  # noqa: S608 (only "{}" placeholders are formatted in)
+            f"AND (sender_id, host_id) IN (VALUES {values})",
+            since,
+            *(user_id for pair in chunk for user_id in pair),
+        )
+        found.update((row["sender_id"], row["host_id"]) for row in rows)
+    return found
 
 
 async def received_by_sender(host_id: int, since: datetime) -> dict[int, tuple[int, int]]:

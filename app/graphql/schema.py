@@ -6,12 +6,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import strawberry
-from graphql import ASTValidationRule, DocumentNode, GraphQLError
+from graphql import ASTValidationRule, DocumentNode, ExecutionResult, GraphQLError
+from graphql.type.definition import GraphQLResolveInfoHelpers
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 from strawberry.utils.logging import StrawberryLogger
@@ -48,6 +51,27 @@ Mutation = merge_types(
 Subscription = merge_types("Subscription", (StreamsSubscription,))
 
 CACHE_SIZE = 256
+
+
+def _spent(_: object) -> Any:
+    raise RuntimeError("this execution has answered; it runs no more work")
+
+
+_SPENT = GraphQLResolveInfoHelpers(gather=_spent, track=_spent)
+
+
+class AcyclicExecution(StrawberryGraphQLCoreExecutionContext):
+    """graphql-core's executor refers to itself (its async helpers are its own bound
+    methods), so every execution, and the context, loaders and request it holds, waited for
+    the cyclic garbage collector: some 70 objects a request, and under load a full
+    collection of 20-80 ms every second or two, the latency tail. Once the response is
+    built the loop is cut, and a request is freed as soon as it is answered."""
+
+    def build_response(self, data: dict[str, Any] | None) -> Any:
+        response = super().build_response(data)
+        if isinstance(response, ExecutionResult):  # incremental delivery keeps running
+            self.async_helpers = _SPENT
+        return response
 
 
 class CoinsSchema(strawberry.Schema):
@@ -145,6 +169,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
+        execution_context_class=AcyclicExecution,
         config=StrawberryConfig(disable_field_suggestions=settings.is_production),
     )
 

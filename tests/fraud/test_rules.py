@@ -298,3 +298,51 @@ def test_coins_fraud_scan_runs_from_the_command_line(
     assert capsys.readouterr().out.strip().endswith("2 new flag(s)")
     assert main(["fraud", "scan"]) == 0
     assert capsys.readouterr().out.strip().endswith("0 new flag(s)")
+
+
+async def test_a_batch_of_gifts_is_screened_for_circles_in_a_fixed_number_of_statements(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.statements import count_statements
+
+    hosts = [await make_user(coins=2_000) for _ in range(3)]
+    senders = [await make_user(coins=2_000) for _ in range(12)]
+    for user in hosts + senders:
+        await age(user, 30)
+    streams = [await make_stream(host) for host in hosts]
+    back_stream = await make_stream(senders[0])
+    for n, sender in enumerate(senders):
+        await gift(sender, streams[n % 3], 600, fraud=None)
+    await gift(hosts[0], back_stream, 700, fraud=None)  # hosts[0] gifted senders[0] back
+    old = START - timedelta(days=30)
+    batch = [rules.GiftToCheck(s.id, streams[n % 3].host_id, old) for n, s in enumerate(senders)]
+    statements = count_statements(monkeypatch)
+
+    counts = []
+    for size in (2, 11):
+        statements.clear()
+        await rules.after_gifts(batch[1 : 1 + size], RULES)  # senders[0] left out: no circle
+        counts.append(len(statements))
+    await rules.after_gifts(batch, RULES)
+
+    assert counts[0] == counts[1] == 1
+    found = await flags(FraudRule.CIRCULAR_GIFTING)
+    assert {(f["subject_user_id"], f["pattern_key"]) for f in found} == {
+        (senders[0].id, str(hosts[0].id)),
+        (hosts[0].id, str(senders[0].id)),
+    }
+
+
+async def test_the_young_account_rule_sums_every_gift_and_keeps_the_newest_as_evidence() -> None:
+    newcomer = await make_user(coins=5_000)
+    stream = await make_stream()
+    for _ in range(rules.MAX_EVIDENCE_EVENTS + 5):
+        await gift(newcomer, stream, 4, fraud=None)  # 25 gifts of 4 coins: 100, not over
+
+    await gift(newcomer, stream, 1)  # 101 coins in the hour: over the threshold of 100
+
+    [flag] = await flags(FraudRule.YOUNG_ACCOUNT_SPENDING)
+    evidence = (await fraud.get_flag(flag["id"])).evidence
+    assert evidence["coins_last_hour"] == 101
+    assert len(evidence["gift_event_ids"]) == rules.MAX_EVIDENCE_EVENTS
+    assert evidence["gift_event_ids"] == sorted(evidence["gift_event_ids"], reverse=True)

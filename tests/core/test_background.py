@@ -1,0 +1,71 @@
+"""The app's after-response worker: jobs run in order off the answer, batches keep pace."""
+
+from __future__ import annotations
+
+import asyncio
+
+from app.core.background import Background, Batched
+
+
+async def test_items_that_arrive_while_a_batch_runs_form_the_next_batch() -> None:
+    background = Background("test")
+    background.start()
+    batches: list[list[int]] = []
+    release = asyncio.Event()
+
+    async def run(items: list[int]) -> None:
+        batches.append(items)
+        if len(batches) == 1:
+            await release.wait()  # a slow first batch: the rest pile up meanwhile
+
+    batched = Batched(background, run)
+    batched.add(1)
+    await asyncio.sleep(0)  # the first batch starts with one item
+    for n in range(2, 7):
+        batched.add(n)
+    release.set()
+    await background.join()
+    batched.add(7)
+    await background.join()
+    await background.stop()
+
+    assert batches == [[1], [2, 3, 4, 5, 6], [7]]
+    assert background.submitted == 3
+
+
+async def test_a_full_batch_drops_and_counts_what_does_not_fit() -> None:
+    background = Background("test")
+    background.start()
+    seen: list[int] = []
+
+    async def run(items: list[int]) -> None:
+        seen.extend(items)
+
+    batched = Batched(background, run, limit=3)
+    for n in range(5):
+        batched.add(n)
+    await background.join()
+    await background.stop()
+
+    assert seen == [0, 1, 2]
+    assert batched.dropped == 2
+
+
+async def test_a_failing_batch_is_logged_and_the_next_one_still_runs() -> None:
+    background = Background("test")
+    background.start()
+    seen: list[list[str]] = []
+
+    async def run(items: list[str]) -> None:
+        seen.append(items)
+        if items == ["bad"]:
+            raise RuntimeError("rule bug")
+
+    batched = Batched(background, run)
+    batched.add("bad")
+    await background.join()
+    batched.add("good")
+    await background.join()
+    await background.stop()
+
+    assert seen == [["bad"], ["good"]]
