@@ -120,3 +120,27 @@ async def test_both_roads_give_the_same_answer(client: AsyncTestClient) -> None:
     assert short.status_code == long.status_code == 200
     assert short.json() == long.json()
     assert short.json()["errors"][0]["message"].startswith("Cannot query field 'x'")
+
+
+async def test_an_answered_request_leaves_nothing_for_the_cycle_collector(
+    client: AsyncTestClient,
+) -> None:
+    """Garbage in cycles waits for a full collection, a pause of tens of milliseconds
+    under load; an answered request must be freed by reference counting alone."""
+    import gc
+
+    from graphql.execution.executor import Executor
+
+    query = 'mutation { logIn(input: {handle: "nobody", password: "x"}) { token } }'
+    await gql(client, "{ economy { creatorShare } }")
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(3):
+            await gql(client, "{ economy { creatorShare minimumPayoutDiamonds } }")
+            await gql(client, query)
+        executions = [o for o in gc.get_objects() if isinstance(o, Executor)]
+    finally:
+        gc.enable()
+
+    assert executions == []
