@@ -18,6 +18,7 @@ from app.audit.service import Actor
 from app.core.clock import utcnow
 from app.core.errors import DomainError, ErrorCode
 from app.core.money import Money, minor_unit_exponent
+from app.core.paging import BROKEN_CURSOR, Page, cut_page, decode_cursor, encode_cursor
 from app.core.transactions import in_transaction
 from app.purchases.codes import PROVIDER_PLATFORM, Platform, Provider
 from app.purchases.tables import CoinPackage, CoinPackagePrice
@@ -196,11 +197,80 @@ class PackageListing:
 
 
 async def list_packages(platform: Platform | None = None) -> list[PackageListing]:
-    """Every package, on sale or not, cheapest first per platform, with country prices."""
+    """Every package, on sale or not, per platform and cheapest first, with country prices."""
     query = CoinPackage.select()
     if platform is not None:
         query = query.where(CoinPackage.platform == platform.value)
-    rows = await query.order_by(CoinPackage.platform).order_by(CoinPackage.price_minor)
+    return await _listings(
+        await query.order_by(CoinPackage.platform, CoinPackage.price_minor, CoinPackage.id)
+    )
+
+
+# Platforms in the order the database sorts their names: a cursor carries the position.
+_PLATFORM_ORDER = sorted(p.value for p in Platform)
+
+
+async def page_of_packages(
+    platform: Platform | None = None,
+    *,
+    limit: int,
+    after: str | None = None,
+    before: str | None = None,
+) -> Page[PackageListing]:
+    """The staff's list as ``list_packages`` orders it, keyset-paged on (platform, price,
+    id): a price changed between two pages moves that package, never the others."""
+    after_key = decode_cursor(after, 3, "after")
+    before_key = decode_cursor(before, 3, "before")
+    query = CoinPackage.select()
+    if platform is not None:
+        query = query.where(CoinPackage.platform == platform.value)
+    key = before_key or after_key
+    if key is not None:
+        rank, price_minor, package_id = key
+        if not 0 <= rank < len(_PLATFORM_ORDER):
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, BROKEN_CURSOR, "before" if before_key else "after"
+            )
+        name = _PLATFORM_ORDER[rank]
+        if before_key is not None:
+            query = query.where(
+                (CoinPackage.platform < name)
+                | (CoinPackage.platform == name)
+                & (
+                    (CoinPackage.price_minor < price_minor)
+                    | (CoinPackage.price_minor == price_minor) & (CoinPackage.id < package_id)
+                )
+            )
+        else:
+            query = query.where(
+                (CoinPackage.platform > name)
+                | (CoinPackage.platform == name)
+                & (
+                    (CoinPackage.price_minor > price_minor)
+                    | (CoinPackage.price_minor == price_minor) & (CoinPackage.id > package_id)
+                )
+            )
+    rows = await query.order_by(
+        CoinPackage.platform,
+        CoinPackage.price_minor,
+        CoinPackage.id,
+        ascending=before_key is None,
+    ).limit(limit + 1)
+    return cut_page(
+        await _listings(rows),
+        limit=limit,
+        cursor_of=lambda listing: encode_cursor(
+            _PLATFORM_ORDER.index(listing.package.platform.value),
+            listing.package.price.amount_minor,
+            listing.package.id,
+        ),
+        after=after_key,
+        before=before_key,
+    )
+
+
+async def _listings(rows: Sequence[dict[str, Any]]) -> list[PackageListing]:
+    """Packages with their country prices, in the order of ``rows``."""
     prices = await CoinPackagePrice.select().where(
         CoinPackagePrice.package_id.is_in([row["id"] for row in rows] or [0])
     )

@@ -11,13 +11,17 @@ from litestar.testing import AsyncTestClient
 from app.admin.routes import fraud as fraud_routes
 from app.admin.routes import gifts as gift_routes
 from app.admin.routes import offers as offer_routes
+from app.admin.routes import packages as package_routes
 from app.admin.templating import TEMPLATE_DIRECTORY
+from app.core.money import Money
 from app.fraud import review
 from app.fraud import service as fraud
 from app.fraud.codes import FraudRule, Severity
 from app.gifts import catalog
 from app.offers import catalog as offers
 from app.payouts import service as payouts
+from app.purchases import packages
+from app.purchases.codes import Platform
 from app.settings import Settings
 from tests.admin.helpers import make_staff, post_form, sign_in
 from tests.factories import give_diamonds, make_gift, make_stream, make_user, send, staff
@@ -148,6 +152,38 @@ async def test_the_offer_list_pages_by_keyset_with_its_filter_and_codes_left(
     assert '<td class="num" data-testid="codes-left">3' in offer_3
 
 
+async def test_the_package_list_pages_in_platform_and_price_order(
+    client: AsyncTestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(package_routes, "PAGE", 2)
+    made = []
+    for platform, cents in [
+        (Platform.WEB, 999),
+        (Platform.IOS, 499),
+        (Platform.WEB, 199),
+        (Platform.ANDROID, 499),
+        (Platform.IOS, 499),
+    ]:
+        package = await packages.create_package(
+            platform=platform, coins=cents, price=Money(cents, "USD")
+        )
+        made.append(package.id)
+    await make_staff("cat", "CATALOG")
+    await sign_in(client, "cat")
+    row = re.compile(r'<tr data-package="(\d+)"')
+
+    pages = await _walk(client, "/admin/packages", row)
+    web = await _walk(client, "/admin/packages?platform=WEB", row)
+    last = await client.get(_link(_NEXT, (await client.get("/admin/packages")).text) or "")
+    back = await client.get(_link(_PREV, last.text) or "")
+
+    ids = [str(n) for n in made]
+    # ANDROID, then IOS (cheapest first, then by id), then WEB: each package once.
+    assert pages == [[ids[3], ids[1]], [ids[4], ids[2]], [ids[0]]]
+    assert web == [[ids[2], ids[0]]]
+    assert row.findall(back.text) == [ids[3], ids[1]]
+
+
 @pytest.mark.parametrize(
     "path",
     [
@@ -158,6 +194,8 @@ async def test_the_offer_list_pages_by_keyset_with_its_filter_and_codes_left(
         "/admin/gifts?before=a.b",
         "/admin/offers?after=x",
         "/admin/offers?before=1.2",
+        "/admin/packages?after=9.1.1",
+        "/admin/packages?before=1",
     ],
 )
 async def test_a_broken_page_link_says_so_instead_of_failing(

@@ -14,12 +14,12 @@ from app.admin.refusals import back_to, form_errors, refuses
 from app.core.errors import DomainError, ErrorCode
 from app.core.money import parse_money
 from app.purchases import packages as catalog
-from app.purchases import packages as purchases
 from app.purchases.codes import Platform
 from app.staff.service import Role
 
 ROLES = {"roles": [Role.CATALOG]}
 HOME = "/admin/packages"
+PAGE = 50
 
 
 def _int(form: Any, name: str, default: int | None = None) -> int:
@@ -43,15 +43,19 @@ async def _list_page(
     request: Request[Any, Any, Any],
     platform: Platform | None = None,
     *,
+    after: str | None = None,
+    before: str | None = None,
     status_code: int = 200,
     errors: dict[str, str] | None = None,
     form: dict[str, Any] | None = None,
 ) -> Template:
+    page = await catalog.page_of_packages(platform, limit=PAGE, after=after, before=before)
     return render(
         request,
         "packages/list.html",
         status_code=status_code,
-        listings=await catalog.list_packages(platform),
+        listings=page.items,
+        page=page,
         platform=platform.value if platform else "",
         platforms=[p.value for p in Platform],
         errors=errors or {},
@@ -69,16 +73,20 @@ class PackagesController(Controller):
 
     @get("/", opt=ROLES)
     async def list_packages(
-        self, request: Request[Any, Any, Any], platform: FromQuery[str] = ""
+        self,
+        request: Request[Any, Any, Any],
+        platform: FromQuery[str] = "",
+        after: FromQuery[str | None] = None,
+        before: FromQuery[str | None] = None,
     ) -> Template:
         chosen = Platform(platform) if platform in Platform.__members__ else None
-        return await _list_page(request, chosen)
+        return await _list_page(request, chosen, after=after, before=before)
 
     @post("/", opt=ROLES)
     @refuses(form_errors(_create_form_again, default_field="coins"))
     async def create(self, request: Request[Any, Any, Any]) -> Redirect:
         form = await request.form()
-        package = await purchases.create_package(
+        package = await catalog.create_package(
             platform=_platform(form),
             coins=_int(form, "coins"),
             bonus_coins=_int(form, "bonus_coins", 0),
