@@ -10,7 +10,6 @@ body the short road cannot read, so malformed requests get Strawberry's usual an
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import msgspec
@@ -68,7 +67,9 @@ def graphql_controller(
     schema: Schema, settings: Settings, feed: Any, *, graphiql: bool
 ) -> type[Any]:
     """The controller mounted at ``/graphql``."""
-    new_context: Callable[[], Context] = lambda: Context(settings=settings, feed=feed)  # noqa: E731
+
+    def new_context() -> Context:
+        return Context(settings=settings, feed=feed)
 
     async def context_getter() -> Context:
         return new_context()
