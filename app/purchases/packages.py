@@ -7,6 +7,7 @@ rewrites history.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -232,24 +233,15 @@ async def page_of_packages(
                 ErrorCode.INVALID_INPUT, BROKEN_CURSOR, "before" if before_key else "after"
             )
         name = _PLATFORM_ORDER[rank]
-        if before_key is not None:
-            query = query.where(
-                (CoinPackage.platform < name)
-                | (CoinPackage.platform == name)
-                & (
-                    (CoinPackage.price_minor < price_minor)
-                    | (CoinPackage.price_minor == price_minor) & (CoinPackage.id < package_id)
-                )
+        beyond = operator.lt if before_key is not None else operator.gt
+        query = query.where(
+            beyond(CoinPackage.platform, name)
+            | (CoinPackage.platform == name)
+            & (
+                beyond(CoinPackage.price_minor, price_minor)
+                | (CoinPackage.price_minor == price_minor) & beyond(CoinPackage.id, package_id)
             )
-        else:
-            query = query.where(
-                (CoinPackage.platform > name)
-                | (CoinPackage.platform == name)
-                & (
-                    (CoinPackage.price_minor > price_minor)
-                    | (CoinPackage.price_minor == price_minor) & (CoinPackage.id > package_id)
-                )
-            )
+        )
     rows = await query.order_by(
         CoinPackage.platform,
         CoinPackage.price_minor,
