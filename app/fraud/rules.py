@@ -253,13 +253,6 @@ async def after_gifts(gifts: Sequence[GiftToCheck], rules: FraudSettings) -> Non
             await _guarded(check_circular_gifting, sender_id, host_id, rules)
 
 
-async def after_gift(
-    sender_id: int, host_id: int, rules: FraudSettings, sender_created_at: datetime | None = None
-) -> None:
-    """The rules after one committed gift (``after_gifts`` of one)."""
-    await after_gifts([GiftToCheck(sender_id, host_id, sender_created_at)], rules)
-
-
 async def _created_at(gift: GiftToCheck) -> datetime | None:
     if gift.sender_created_at is not None:
         return gift.sender_created_at
