@@ -1,7 +1,7 @@
 """Where domain errors meet GraphQL.
 
-Mutations return them as ``MutationError`` items in their payload (``ErrorsInPayload``,
-on every mutation through ``app.graphql.mutations.mutation``); a query that fails on bad
+Mutations return them as ``MutationError`` items in their payload (every mutation, through
+``app.graphql.mutations.mutation``); a query that fails on bad
 input (a page size over the cap, a malformed cursor) gets a top-level error whose
 ``extensions`` carry the code and field. Everything else is masked as ``Unexpected
 error.`` and logged.
@@ -13,16 +13,13 @@ from typing import Any
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import FieldExtension, MaskErrors
-from strawberry.extensions.field_extension import AsyncExtensionResolver
-from strawberry.types import Info
-from strawberry.types.base import has_object_definition
-from strawberry.types.field import StrawberryField
+from strawberry.extensions import MaskErrors
 
 from app.core.errors import DomainError
 from app.core.errors import ErrorCode as DomainErrorCode
 
 ErrorCode = strawberry.enum(DomainErrorCode, name="ErrorCode")
+UNEXPECTED = "Unexpected error."
 
 
 @strawberry.type
@@ -38,32 +35,6 @@ class MutationError:
         return cls(code=error.code, message=error.message, field=error.field)
 
 
-class ErrorsInPayload(FieldExtension):
-    """The one error mapper: a ``DomainError`` the resolver raises becomes the payload's
-    ``errors`` list, every other payload field null, so mutation code only raises."""
-
-    payload: type[Any]
-
-    def apply(self, field: StrawberryField) -> None:
-        payload = field.type
-        names = (
-            {f.python_name for f in payload.__strawberry_definition__.fields}
-            if has_object_definition(payload)
-            else set()
-        )
-        if "errors" not in names:
-            raise TypeError(f"Mutation {field.python_name} must return a payload with errors.")
-        self.payload = payload
-
-    async def resolve_async(
-        self, next_: AsyncExtensionResolver, source: Any, info: Info, **kwargs: Any
-    ) -> Any:
-        try:
-            return await next_(source, info, **kwargs)
-        except DomainError as error:
-            return self.payload(errors=[MutationError.from_domain(error)])
-
-
 def is_domain_error(error: GraphQLError) -> bool:
     return isinstance(error.original_error, DomainError)
 
@@ -73,25 +44,43 @@ def is_unexpected(error: GraphQLError) -> bool:
     return error.original_error is not None and not is_domain_error(error)
 
 
+def masked(errors: list[GraphQLError]) -> list[GraphQLError]:
+    """What the client sees: unexpected errors as ``Unexpected error.``, domain errors with
+    their stable code in ``extensions``, validation errors as they are."""
+    shown = []
+    for error in errors:
+        original = error.original_error
+        if isinstance(original, DomainError):
+            extensions = {"code": original.code.value, "field": original.field}
+            error = _copy(error, original.message, original, extensions)
+        elif original is not None:
+            error = _copy(error, UNEXPECTED, None, None)
+        shown.append(error)
+    return shown
+
+
+def _copy(
+    error: GraphQLError,
+    message: str,
+    original: Exception | None,
+    extensions: dict[str, Any] | None,
+) -> GraphQLError:
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=original,
+        extensions=extensions,
+    )
+
+
 class DomainAwareMaskErrors(MaskErrors):
-    """Mask unexpected errors; give domain errors their stable code in ``extensions``."""
+    """``masked`` on Strawberry's own road (subscriptions, GraphiQL, GET, batches)."""
 
     def __init__(self) -> None:
-        super().__init__(should_mask_error=is_unexpected)
+        super().__init__(should_mask_error=is_unexpected, error_message=UNEXPECTED)
 
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        processed = []
-        for error in super()._process_errors(errors):
-            original = error.original_error
-            if isinstance(original, DomainError):
-                error = GraphQLError(
-                    original.message,
-                    nodes=error.nodes,
-                    source=error.source,
-                    positions=error.positions,
-                    path=error.path,
-                    original_error=original,
-                    extensions={"code": original.code.value, "field": original.field},
-                )
-            processed.append(error)
-        return processed
+        return masked(errors)

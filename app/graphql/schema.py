@@ -3,23 +3,43 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from inspect import isawaitable
 from pathlib import Path
 from typing import Any
 
 import strawberry
-from graphql import ASTValidationRule, DocumentNode, ExecutionResult, GraphQLError
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    GraphQLSchema,
+    execute,
+    parse,
+    specified_rules,
+)
 from graphql.type.definition import GraphQLResolveInfoHelpers
 from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.exceptions import MissingQueryError
+from strawberry.execution import optimized_is_awaitable
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.schema.schema import (
+    DEFAULT_ALLOWED_OPERATION_TYPES,
+    StrawberryGraphQLCoreExecutionContext,
+    validate_document,
+)
 from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
+from strawberry.types import ExecutionResult as StrawberryExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.utils.logging import StrawberryLogger
+from strawberry.utils.operation import get_operation_type
 
-from app.graphql.errors import DomainAwareMaskErrors, is_unexpected
+from app.graphql.errors import DomainAwareMaskErrors, is_unexpected, masked
 from app.graphql.types.economy import EconomyQuery
 from app.graphql.types.fraud import FraudMutation
 from app.graphql.types.gifts import GiftsMutation, GiftsQuery
@@ -74,7 +94,84 @@ class AcyclicExecution(StrawberryGraphQLCoreExecutionContext):
         return response
 
 
+@dataclass(slots=True)
+class _Checked:
+    """A document text once parsed and validated: the document (None if it does not parse)
+    and the errors a client gets for it (empty when it may run)."""
+
+    document: DocumentNode | None
+    errors: list[GraphQLError]
+
+
+class Checks:
+    """The limits (tokens, depth, aliases, no introspection in production) applied once per
+    distinct document text: a bounded LRU of parsed and validated documents, reused by
+    every later request that sends the same text."""
+
+    def __init__(
+        self, rules: Sequence[type[ASTValidationRule]], max_tokens: int, maxsize: int
+    ) -> None:
+        self.rules = (*specified_rules, *rules)
+        self.max_tokens = max_tokens
+        self._maxsize = maxsize
+        self._entries: OrderedDict[str, _Checked] = OrderedDict()
+
+    def check(self, schema: GraphQLSchema, query: str) -> _Checked:
+        entry = self._entries.get(query)
+        if entry is not None:
+            self._entries.move_to_end(query)
+            return entry
+        try:
+            document = parse(query, max_tokens=self.max_tokens)
+        except GraphQLError as error:
+            entry = _Checked(None, [error])
+        else:
+            entry = _Checked(document, validate_document(schema, document, self.rules))
+        self._entries[query] = entry
+        if len(self._entries) > self._maxsize:
+            self._entries.popitem(last=False)
+        return entry
+
+
+class CheckedOperations(SchemaExtension):
+    """The checks on Strawberry's own road (subscriptions, GraphiQL, GET, batches), where
+    they must be an extension; ``CoinsSchema.execute`` applies the same ``Checks`` itself."""
+
+    def __init__(self, checks: Checks) -> None:
+        super().__init__()
+        self._checks = checks
+        self._checked: _Checked | None = None
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context
+        context.parse_options["max_tokens"] = self._checks.max_tokens
+        context.validation_rules = self._checks.rules
+        yield
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if context.query:
+            self._checked = self._checks.check(context.schema._schema, context.query)
+            # A text that does not parse is parsed again by Strawberry, which words the error.
+            context.graphql_document = self._checked.document
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        if self._checked is not None and self._checked.document is not None:
+            self.execution_context.pre_execution_errors = list(self._checked.errors)
+        yield
+
+
 class CoinsSchema(strawberry.Schema):
+    """Strawberry's schema with one shorter road for ``execute`` (every query and mutation
+    over HTTP): each extension costs a request a context manager per phase and hook lookups,
+    about half the cost of a small operation, so the checks and the error masking run here
+    directly, the same ``Checks`` and ``masked`` the extensions use on the other roads."""
+
+    def __init__(self, *args: Any, checks: Checks, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.checks = checks
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -83,69 +180,56 @@ class CoinsSchema(strawberry.Schema):
             if is_unexpected(error):
                 StrawberryLogger.error(error, execution_context)
 
+    async def execute(  # Strawberry's signature
+        self,
+        query: str | None,
+        variable_values: dict[str, Any] | None = None,
+        context_value: Any | None = None,
+        root_value: Any | None = None,
+        operation_name: str | None = None,
+        allowed_operation_types: Iterable[OperationType] | None = None,
+        operation_extensions: dict[str, Any] | None = None,
+    ) -> StrawberryExecutionResult:
+        if not query:
+            raise MissingQueryError
+        checked = self.checks.check(self._schema, query)
+        if checked.document is None:
+            return self._refused(checked.errors)
+        try:
+            operation_type = get_operation_type(checked.document, operation_name)
+        except RuntimeError as error:
+            raise CannotGetOperationTypeError(operation_name) from error
+        if operation_type not in (allowed_operation_types or DEFAULT_ALLOWED_OPERATION_TYPES):
+            raise InvalidOperationTypeError(operation_type)
+        if checked.errors:
+            return self._refused(checked.errors)
+        try:
+            result = execute(
+                self._schema,
+                checked.document,
+                root_value=root_value,
+                context_value=context_value,
+                variable_values=variable_values,
+                operation_name=operation_name,
+                is_awaitable=optimized_is_awaitable,
+                executor_class=self.execution_context_class,
+                operation_extensions=operation_extensions,
+            )
+            if isawaitable(result):
+                result = await result
+        except Exception as error:  # Strawberry answers these the same way
+            result = ExecutionResult(None, [GraphQLError(str(error), original_error=error)])
+        errors = result.errors
+        if errors:
+            self._process_errors(errors)
+            errors = masked(errors)
+        return StrawberryExecutionResult(data=result.data, errors=errors)
 
-@dataclass(slots=True)
-class _Checked:
-    document: DocumentNode
-    errors: list[GraphQLError] | None = None  # None until validated
-
-
-class Documents:
-    """Each distinct document text parsed and validated once per schema (bounded, LRU)."""
-
-    def __init__(self, maxsize: int) -> None:
-        self._maxsize = maxsize
-        self._entries: OrderedDict[str, _Checked] = OrderedDict()
-
-    def get(self, query: str) -> _Checked | None:
-        entry = self._entries.get(query)
-        if entry is not None:
-            self._entries.move_to_end(query)
-        return entry
-
-    def put(self, query: str, entry: _Checked) -> None:
-        self._entries[query] = entry
-        if len(self._entries) > self._maxsize:
-            self._entries.popitem(last=False)
-
-
-class CheckedOperations(SchemaExtension):
-    """The limits and the caches in one extension, since each extension costs every request
-    a hook per phase: the token limit on parsing, the schema's validation rules (depth,
-    aliases, no introspection in production), and a parse and a validation per distinct
-    document, reused by every later request that sends the same text."""
-
-    def __init__(
-        self, documents: Documents, rules: Sequence[type[ASTValidationRule]], max_tokens: int
-    ) -> None:
-        super().__init__()
-        self._documents = documents
-        self._rules = rules
-        self._max_tokens = max_tokens
-
-    def on_operation(self) -> Iterator[None]:
-        context = self.execution_context
-        context.parse_options["max_tokens"] = self._max_tokens
-        context.validation_rules = (*context.validation_rules, *self._rules)
-        yield
-
-    def on_parse(self) -> Iterator[None]:
-        context = self.execution_context
-        known = self._documents.get(context.query) if context.query else None
-        if known is not None:
-            context.graphql_document = known.document
-        yield
-        if known is None and context.query and context.graphql_document is not None:
-            self._documents.put(context.query, _Checked(context.graphql_document))
-
-    def on_validate(self) -> Iterator[None]:
-        context = self.execution_context
-        known = self._documents.get(context.query) if context.query else None
-        if known is not None and known.errors is not None:
-            context.pre_execution_errors = known.errors
-        yield
-        if known is not None and known.errors is None:
-            known.errors = context.pre_execution_errors or []
+    def _refused(self, errors: list[GraphQLError]) -> StrawberryExecutionResult:
+        """A document that may not run; ``_process_errors`` drops field suggestions in
+        production (idempotent on the cached errors)."""
+        self._process_errors(errors)
+        return StrawberryExecutionResult(data=None, errors=errors)
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
@@ -158,10 +242,10 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if settings.is_production:
         rules.append(NoSchemaIntrospectionCustomRule)
-    documents = Documents(CACHE_SIZE)
+    checks = Checks(rules, limits.max_tokens, CACHE_SIZE)
     # Factories, not instances: extensions keep per-request state.
     extensions: list[Callable[[], SchemaExtension]] = [
-        lambda: CheckedOperations(documents, rules, limits.max_tokens),
+        lambda: CheckedOperations(checks),
         DomainAwareMaskErrors,
     ]
     return CoinsSchema(
@@ -171,6 +255,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         extensions=extensions,
         execution_context_class=AcyclicExecution,
         config=StrawberryConfig(disable_field_suggestions=settings.is_production),
+        checks=checks,
     )
 
 

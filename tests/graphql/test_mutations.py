@@ -6,7 +6,7 @@ from litestar.testing import AsyncTestClient
 
 from app.core.ids import encode_id
 from app.core.money import Money
-from app.graphql.errors import ErrorsInPayload
+from app.graphql.mutations import MutationGuarantees
 from app.graphql.schema import build_schema
 from app.purchases.codes import Platform
 from app.purchases.packages import create_package
@@ -22,7 +22,7 @@ def test_every_mutation_maps_domain_errors_into_its_payload() -> None:
     fields = mutation.fields  # type: ignore[union-attr]
     assert len(fields) > 10
     for field in fields:
-        assert any(isinstance(e, ErrorsInPayload) for e in field.extensions), field.python_name
+        assert any(isinstance(e, MutationGuarantees) for e in field.extensions), field.python_name
 
 
 async def test_a_malformed_id_answers_as_its_argument_does(
