@@ -6,6 +6,7 @@ import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
 from litestar import Litestar, get
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
@@ -24,6 +25,8 @@ from app.graphql.schema import build_schema
 from app.settings import Settings
 from app.streams.feed import create_feed
 from app.web.webhooks import webhook_handlers
+
+log = structlog.get_logger(__name__)
 
 
 @get("/", include_in_schema=False)
@@ -63,9 +66,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         finally:
             gc.unfreeze()
             unsubscribe()
-            await after_response.stop()
-            await settler.stop()
-            await close_pool(engine)
+            # Each step runs even when one before it fails (a database gone away must not
+            # keep the pool open and the process from exiting).
+            try:
+                await after_response.stop()
+                await settler.stop()
+            except Exception:
+                log.exception("shutdown.incomplete")
+            finally:
+                await close_pool(engine)
 
     graphql = graphql_controller(
         build_schema(settings), settings, feed, graphiql=not settings.is_production

@@ -9,21 +9,32 @@ first query opens the one the environment names (Piccolo's CLI relies on that th
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import random
+import re
 import sqlite3
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import asyncpg
+import structlog
 from piccolo.apps.migrations.tables import Migration
 from piccolo.conf.apps import Finder
 from piccolo.engine.base import Engine
-from piccolo.engine.postgres import PostgresEngine
+from piccolo.engine.postgres import PostgresEngine as PiccoloPostgresEngine
+from piccolo.engine.postgres import PostgresTransaction
 from piccolo.engine.sqlite import SQLiteEngine
 
 from app.core.errors import DomainError, ErrorCode
 from app.settings import DatabaseSettings, Settings
 
 os.environ.setdefault("PICCOLO_CONF", "app.piccolo_conf")
+
+T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
 SQLITE_BUSY_TIMEOUT_S = 30.0
 
@@ -78,13 +89,234 @@ async def _keep_session(connection: asyncpg.Connection) -> None:
 
 async def open_pool(engine: Engine, max_size: int) -> None:
     """A connection pool for PostgreSQL; ``max_size`` 0 means a connection per query."""
-    if isinstance(engine, PostgresEngine) and max_size > 0:
+    if isinstance(engine, PiccoloPostgresEngine) and max_size > 0:
         await engine.start_connection_pool(min_size=1, max_size=max_size, reset=_keep_session)
 
 
-async def close_pool(engine: Engine) -> None:
-    if isinstance(engine, PostgresEngine) and engine.pool is not None:
-        await engine.close_connection_pool()
+POOL_CLOSE_TIMEOUT_S = 5.0
+
+
+async def close_pool(engine: Engine, timeout_s: float = POOL_CLOSE_TIMEOUT_S) -> None:
+    """Close the pool gracefully, or terminate it after ``timeout_s``: a connection stuck
+    on a dead socket must not keep the process from exiting."""
+    if isinstance(engine, PiccoloPostgresEngine) and engine.pool is not None:
+        pool, engine.pool = engine.pool, None
+        try:
+            await asyncio.wait_for(pool.close(), timeout_s)
+        except TimeoutError:
+            log.warning("database.pool_terminated", timeout_s=timeout_s)
+            pool.terminate()
+
+
+# Connection loss ------------------------------------------------------------------------
+#
+# A database restart, a failover or an idle-killer ends backends under the app. What was
+# lost decides what is safe: a statement that never reached the server, a read, or a
+# transaction that had not sent COMMIT can run again on another connection (the server
+# rolls back what a dead backend left open); a write whose answer was lost may or may not
+# have committed, and only an idempotency key can tell (``in_transaction``).
+
+
+class DatabaseUnavailable(DomainError):
+    """The database could not be reached or kept, after retrying: try again later."""
+
+    def __init__(
+        self, message: str = "The service is briefly unavailable. Nothing was changed; try again."
+    ) -> None:
+        super().__init__(ErrorCode.SERVICE_UNAVAILABLE, message)
+
+
+class OutcomeUnknown(DatabaseUnavailable):
+    """The connection died while a write without an idempotency key was committing: it may
+    have taken effect. Never retried blindly; the client checks, then tries again."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The connection to the database was lost while saving this, so it may or may not "
+            "have been saved. Check, then try again."
+        )
+
+
+_LOST = (
+    asyncpg.PostgresConnectionError,  # 08xxx, ConnectionDoesNotExistError among them
+    asyncpg.AdminShutdownError,  # 57P01: pg_terminate_backend, a fast shutdown
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
+    ConnectionError,  # reset, refused, aborted
+    TimeoutError,  # connecting timed out
+)
+
+
+def is_connection_lost(error: BaseException) -> bool:
+    """The connection died or cannot be used; the statement's fate depends on when."""
+    if isinstance(error, _LOST):
+        return True
+    if isinstance(error, asyncpg.InterfaceError):
+        text = str(error)
+        return "closed" in text or "released back to the pool" in text
+    # A backend killed while idle: its connection can be handed out before asyncpg has
+    # read the end of the socket, and refuses to start the next statement.
+    return isinstance(error, asyncpg.InternalClientError) and "in progress" in str(error)
+
+
+def lost_before_sending(error: BaseException) -> bool:
+    """The statement never reached the server: safe to send again, whatever it does."""
+    if isinstance(error, asyncpg.InternalClientError | asyncpg.CannotConnectNowError):
+        return True
+    if isinstance(error, ConnectionRefusedError | TimeoutError):
+        return True  # connecting failed
+    return isinstance(error, asyncpg.InterfaceError) and "connection is closed" in str(error)
+
+
+_WRITES = re.compile(
+    r"\b(INSERT|UPDATE|DELETE|MERGE|TRUNCATE|FOR\s+(NO\s+KEY\s+)?UPDATE|FOR\s+(KEY\s+)?SHARE)\b",
+    re.IGNORECASE,
+)
+
+
+def is_read_only(sql: str) -> bool:
+    """A plain SELECT that writes and locks nothing (server-side functions that write, such
+    as ``gifts_send``, are called through ``postgres_fetch``, which never re-sends)."""
+    return sql.lstrip()[:6].upper() == "SELECT" and _WRITES.search(sql) is None
+
+
+# Attempts of a statement outside a transaction that lost its connection: several dead
+# idle connections can be handed out in a row right after a restart, and the pause before
+# each new attempt lets asyncpg see the others' sockets close first.
+STATEMENT_ATTEMPTS = 4
+
+
+async def pause_before_retry(attempt: int) -> None:
+    await asyncio.sleep(min(0.2, 0.005 * 2**attempt) * (0.5 + random.random()))  # noqa: S311
+
+
+def _discard(connection: Any) -> None:
+    """Drop a broken connection, so that the pool opens a fresh one in its slot."""
+    with contextlib.suppress(asyncpg.InterfaceError):  # asyncpg took it back when it closed
+        connection.terminate()
+
+
+async def _on_a_connection(
+    engine: PiccoloPostgresEngine, run: Callable[[asyncpg.Connection], Awaitable[T]]
+) -> T:
+    if engine.pool is not None:
+        async with engine.pool.acquire() as connection:
+            try:
+                return await run(connection)
+            except BaseException as error:
+                if is_connection_lost(error):
+                    _discard(connection)
+                raise
+    connection = await engine.get_new_connection()
+    try:
+        return await run(connection)
+    finally:
+        if connection.is_closed():
+            _discard(connection)
+        else:
+            await connection.close()
+
+
+async def run_statement(
+    engine: PiccoloPostgresEngine,
+    sql: str,
+    args: Sequence[object],
+    *,
+    resend: bool | None = None,
+) -> list[asyncpg.Record]:
+    """One statement outside any transaction, sent again on another connection when the
+    connection is lost, if that is safe (``resend``: by default, when it only reads).
+    A write whose answer was lost raises ``OutcomeUnknown``; a database still unreachable
+    after the attempts, ``DatabaseUnavailable``."""
+    safe = is_read_only(sql) if resend is None else resend
+    for attempt in range(1, STATEMENT_ATTEMPTS + 1):
+        try:
+            return await _on_a_connection(engine, lambda c: c.fetch(sql, *args))
+        except Exception as error:
+            if not is_connection_lost(error):
+                raise
+            if not (safe or lost_before_sending(error)):
+                raise OutcomeUnknown() from error
+            if attempt == STATEMENT_ATTEMPTS:
+                raise DatabaseUnavailable() from error
+            log.info("database.statement_retry", attempt=attempt, reason=type(error).__name__)
+            await pause_before_retry(attempt)
+    raise AssertionError("unreachable")
+
+
+class PooledTransaction(PostgresTransaction):
+    """Piccolo's transaction, made safe against a connection that dies under it.
+
+    Piccolo skips releasing the connection (and resetting its current transaction) when
+    the rollback or the commit raises, which a dead connection always does: the slot stays
+    taken for good and the task's later queries go to the dead connection. Here the
+    connection goes back (or is dropped) whatever happens, and a COMMIT that lost its
+    answer is told apart (``CommitOutcomeUnknown``) from a failure before it.
+    """
+
+    async def __aenter__(self) -> PostgresTransaction:
+        if self._parent is not None:
+            return self._parent
+        self.connection = await self.get_connection()
+        try:
+            self.transaction = self.connection.transaction()
+            await self.begin()
+        except BaseException:
+            await self._give_back(broken=True)
+            raise
+        self.context = self.engine.current_transaction.set(self)
+        return self
+
+    async def __aexit__(self, exception_type: Any, exception: Any, traceback: Any) -> bool:
+        if self._parent is not None:
+            return exception is None
+        broken = False
+        try:
+            if exception is not None:
+                if not self._rolled_back:
+                    try:
+                        await self.rollback()
+                    except Exception:
+                        # Closed or broken: a backend that ends rolls its transaction back.
+                        broken = True
+            elif not self._committed and not self._rolled_back:
+                try:
+                    await self.commit()
+                except Exception as error:
+                    if is_connection_lost(error):
+                        broken = True
+                        raise CommitOutcomeUnknown() from error
+                    raise
+        finally:
+            self.engine.current_transaction.reset(self.context)
+            await self._give_back(broken=broken or is_connection_lost(exception))
+        return exception is None
+
+    async def _give_back(self, *, broken: bool) -> None:
+        if broken:
+            _discard(self.connection)
+        if self.engine.pool is not None:
+            await self.engine.pool.release(self.connection)  # a no-op once discarded
+        elif not self.connection.is_closed():
+            await self.connection.close()
+
+
+class CommitOutcomeUnknown(Exception):
+    """COMMIT was sent and its answer lost: the transaction may or may not have committed."""
+
+
+class PostgresEngine(PiccoloPostgresEngine):
+    """Piccolo's engine with transactions that survive a dead connection and plain
+    statements that move to another connection when theirs dies (``run_statement``)."""
+
+    def transaction(self, allow_nested: bool = True) -> PooledTransaction:
+        return PooledTransaction(engine=self, allow_nested=allow_nested)
+
+    async def _run_in_pool(self, query: str, args: Sequence[Any] | None = None) -> Any:
+        return await run_statement(self, query, args or ())
+
+    async def _run_in_new_connection(self, query: str, args: Sequence[Any] | None = None) -> Any:
+        return await run_statement(self, query, args or ())
 
 
 def is_unique_violation(error: BaseException) -> bool:
@@ -93,24 +325,19 @@ def is_unique_violation(error: BaseException) -> bool:
     return isinstance(error, sqlite3.IntegrityError) and "UNIQUE" in str(error)
 
 
-async def postgres_fetch(sql: str, *args: object) -> list[asyncpg.Record]:
+async def postgres_fetch(sql: str, *args: object, resend: bool = False) -> list[asyncpg.Record]:
     """One PostgreSQL statement (``$1`` placeholders) straight to asyncpg, which prepares it
     once per connection: for the hottest statement, without the query builder's per-call
-    work. In the caller's transaction when one is open, else committed on its own."""
+    work. In the caller's transaction when one is open, else committed on its own, and then
+    sent again on another connection if its connection dies, when ``resend`` says that is
+    safe (a statement keyed by an idempotency key finds its first result)."""
     engine = current_engine()
-    if not isinstance(engine, PostgresEngine):
+    if not isinstance(engine, PiccoloPostgresEngine):
         raise RuntimeError("postgres_fetch needs PostgreSQL")
     transaction = engine.current_transaction.get()
     if transaction is not None:
         return await transaction.connection.fetch(sql, *args)
-    if engine.pool is not None:
-        async with engine.pool.acquire() as connection:
-            return await connection.fetch(sql, *args)
-    connection = await engine.get_new_connection()
-    try:
-        return await connection.fetch(sql, *args)
-    finally:
-        await connection.close()
+    return await run_statement(engine, sql, args, resend=resend)
 
 
 # What the server-side functions raise for a DomainError (see coins_domain_error).

@@ -31,6 +31,9 @@ class ErrorCode(enum.StrEnum):
     PAYOUT_NOT_CANCELLABLE = "PAYOUT_NOT_CANCELLABLE"
     OFFER_UNAVAILABLE = "OFFER_UNAVAILABLE"
     RATE_LIMITED = "RATE_LIMITED"
+    # The database was lost and the request could not be completed: retry later (an
+    # operation with an idempotency key, with the same key).
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
 
 class DomainError(Exception):

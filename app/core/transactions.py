@@ -9,6 +9,13 @@ unit of work, so ``work`` must read everything it decides on inside the transact
 Django's pattern): the live feed and the fraud rules hear of a gift only once it is
 durable, never of one rolled back, and an attempt that is retried forgets its callbacks.
 A failing callback is logged; it never fails an operation that has already committed.
+
+A lost connection (a killed backend, a restart, a failover) is retried like a conflict
+when it died before COMMIT: the server rolled the transaction back. When it died while
+COMMIT was in flight the outcome is unknown, and is never guessed: a unit of work that
+claimed an idempotency key (``resolve_by_key``, called by ``ledger.run_operation``) runs
+again with that key, which finds the committed result or does the work once; any other
+answers ``OutcomeUnknown`` (SERVICE_UNAVAILABLE), for the client to check and retry.
 """
 
 from __future__ import annotations
@@ -21,10 +28,22 @@ from contextvars import ContextVar
 from typing import TypeVar
 
 import structlog
-from piccolo.engine.postgres import PostgresEngine, PostgresTransaction
+from piccolo.engine.postgres import PostgresEngine
 from piccolo.engine.sqlite import TransactionType
 
-from app.core.database import current_engine, is_sqlite, is_transient, transaction_attempts
+from app.core.database import (
+    STATEMENT_ATTEMPTS,
+    CommitOutcomeUnknown,
+    DatabaseUnavailable,
+    OutcomeUnknown,
+    PooledTransaction,
+    current_engine,
+    is_connection_lost,
+    is_sqlite,
+    is_transient,
+    pause_before_retry,
+    transaction_attempts,
+)
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -46,6 +65,17 @@ def _sqlite_writer(path: str) -> asyncio.Lock:
 AfterCommit = Callable[[], Awaitable[None]]
 # The callbacks of the transaction this task has open; None outside a transaction.
 _after_commit: ContextVar[list[AfterCommit] | None] = ContextVar("after_commit", default=None)
+# The idempotency keys the open transaction's work claimed; None outside a transaction.
+_keys: ContextVar[list[str] | None] = ContextVar("idempotency_keys", default=None)
+
+
+def resolve_by_key(key: str) -> None:
+    """Declare that the open transaction's work is keyed by ``key``: run again after a
+    COMMIT whose answer was lost, it finds its committed result instead of acting twice.
+    (Only for work that checks the key before it writes anything.)"""
+    keys = _keys.get()
+    if keys is not None:
+        keys.append(key)
 
 
 def on_commit(callback: AfterCommit) -> None:
@@ -66,7 +96,7 @@ async def run_callbacks(callbacks: list[AfterCommit]) -> None:
             log.exception("after_commit.failed", callback=getattr(target, "__qualname__", "?"))
 
 
-class _Snapshot(PostgresTransaction):
+class _Snapshot(PooledTransaction):
     """A read-only REPEATABLE READ transaction: every statement sees one snapshot."""
 
     async def begin(self) -> None:
@@ -81,8 +111,18 @@ async def in_snapshot(work: Callable[[], Awaitable[T]]) -> T:
     if engine.current_transaction.get() is not None:
         return await work()
     if isinstance(engine, PostgresEngine):
-        async with _Snapshot(engine):
-            return await work()
+        # Reads only: a lost connection costs nothing but another attempt.
+        for attempt in range(1, STATEMENT_ATTEMPTS + 1):
+            try:
+                async with _Snapshot(engine):
+                    return await work()
+            except Exception as error:
+                if not is_connection_lost(error):
+                    raise
+                if attempt == STATEMENT_ATTEMPTS:
+                    raise DatabaseUnavailable() from error
+                log.info("snapshot.retry", attempt=attempt, reason=type(error).__name__)
+                await pause_before_retry(attempt)
     async with engine.transaction():  # SQLite: a deferred transaction reads one snapshot
         return await work()
 
@@ -103,7 +143,8 @@ async def in_transaction(work: Callable[[], Awaitable[T]]) -> T:
     attempts = transaction_attempts()
     for attempt in range(1, attempts + 1):
         callbacks: list[AfterCommit] = []
-        token = _after_commit.set(callbacks)
+        keys: list[str] = []
+        token, keys_token = _after_commit.set(callbacks), _keys.set(keys)
         try:
             if is_sqlite(engine):
                 async with (
@@ -114,16 +155,29 @@ async def in_transaction(work: Callable[[], Awaitable[T]]) -> T:
             else:
                 async with engine.transaction():
                     result = await work()
+        except CommitOutcomeUnknown as error:
+            if not keys:
+                log.warning("transaction.outcome_unknown", attempt=attempt)
+                raise OutcomeUnknown() from error
+            # Run again with the same key: it replays what committed, or does it once.
+            log.info("transaction.resolve_by_key", attempt=attempt)
+            if attempt == attempts:
+                raise DatabaseUnavailable() from error
+            continue
         except Exception as error:
-            if not (isinstance(error, RetryTransaction) or is_transient(error)):
+            lost = is_connection_lost(error)
+            if not (lost or isinstance(error, RetryTransaction) or is_transient(error)):
                 raise
             if attempt == attempts:
+                if lost:
+                    raise DatabaseUnavailable() from error
                 raise TransactionConflict(f"gave up after {attempts} attempts") from error
             log.info("transaction.retry", attempt=attempt, reason=type(error).__name__)
             await asyncio.sleep(min(0.2, 0.002 * 2**attempt) * (0.5 + random.random()))  # noqa: S311
             continue
         finally:
             _after_commit.reset(token)
+            _keys.reset(keys_token)
         await run_callbacks(callbacks)
         return result
     raise AssertionError("unreachable")

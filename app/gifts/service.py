@@ -181,7 +181,7 @@ async def _send_in_one_statement(
     joined = current_engine().current_transaction.get() is not None
     for attempt in range(1, _STATEMENT_ATTEMPTS + 1):
         try:
-            [row] = await postgres_fetch(_SEND, *args)
+            [row] = await postgres_fetch(_SEND, *args, resend=True)  # keyed: a resend replays
             break
         except Exception as error:
             domain = domain_error_from(error)

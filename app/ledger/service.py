@@ -30,7 +30,7 @@ from typing import Any, Generic, TypeVar
 from app.core.clock import as_utc, utcnow
 from app.core.database import is_sqlite, is_unique_violation
 from app.core.errors import DomainError, ErrorCode
-from app.core.transactions import RetryTransaction, in_transaction
+from app.core.transactions import RetryTransaction, in_transaction, resolve_by_key
 from app.ledger.chain import transfer_hash
 from app.ledger.codes import OVERDRAFT_KINDS, TransferKind
 from app.ledger.tables import Account, Operation, Transfer
@@ -141,6 +141,7 @@ async def run_operation(
 
     async def work() -> Outcome[T]:
         if idempotency_key is not None:
+            resolve_by_key(idempotency_key)  # a COMMIT with a lost answer re-runs to the replay
             replay = await _replay(kind, user_id, idempotency_key, fingerprint)
             if replay is not None:
                 return replay

@@ -17,6 +17,7 @@ from litestar import Request, post
 from litestar.handlers import HTTPRouteHandler
 from litestar.response import Response
 
+from app.core.database import DatabaseUnavailable
 from app.core.errors import DomainError
 from app.purchases import notifications
 from app.purchases.verifiers.apple import AppleNotConfigured, AppleVerifier
@@ -38,6 +39,10 @@ async def _run(
     except notifications.NotReady as error:
         log.info("webhook.not_ready", provider=provider, event_id=event_id, reason=str(error))
         return _reply(409, "purchase not recorded yet; deliver again later")
+    except DatabaseUnavailable as error:
+        # Not the sender's fault: a 5xx makes the provider deliver again later.
+        log.warning("webhook.unavailable", provider=provider, event_id=event_id)
+        return _reply(503, error.message)
     except DomainError as error:
         log.error("webhook.refused", provider=provider, event_id=event_id, reason=error.message)
         return _reply(422, error.message)

@@ -1,0 +1,153 @@
+"""A failing database: backends killed under load, a COMMIT whose answer is lost.
+
+PostgreSQL only, with real connections: the app runs in this event loop with its own pool
+of 4 (``app.lifespan()`` and an ASGI client), while a separate connection terminates the
+app's backends with ``pg_terminate_backend``, as a restart, a failover or an idle-killer
+would. What a user sees is asserted; the ledger is verified after each test (``db``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from litestar import Litestar
+
+from app.core.database import current_engine
+from app.core.ids import encode_id
+from app.gifts.settlement import settle_all
+from app.gifts.tables import GiftEvent
+from app.integrity import verify_all
+from app.ledger.tables import Operation
+from app.main import create_app
+from app.settings import DatabaseSettings, Settings
+from app.users.tokens import issue_token
+from tests.conftest import Database
+from tests.factories import coins_of, diamonds_of, make_gift, make_stream, make_user
+
+pytestmark = pytest.mark.parametrize("db", ["postgres"], indirect=True)
+
+POOL_SIZE = 4
+SEND = """
+mutation Send($stream: ID!, $gift: ID!, $key: String!) {
+  sendGift(input: {streamId: $stream, giftId: $gift, quantity: 1, idempotencyKey: $key}) {
+    giftEvent { id coins } wallet { coins } errors { code message }
+  }
+}
+"""
+ME = "query { me { wallet { coins diamonds } } }"
+_keys = itertools.count(1)
+
+
+def pooled_settings(db: Database) -> Settings:
+    return db.settings(database=DatabaseSettings(url=db.url, pool_max_size=POOL_SIZE))
+
+
+@asynccontextmanager
+async def running(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan (pool, settler, background) in this event loop."""
+    async with app.lifespan():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://coins") as client:
+            yield client
+
+
+async def post(client: httpx.AsyncClient, query: str, variables: dict[str, Any], token: str) -> Any:
+    response = await client.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def kill_backends(admin: asyncpg.Connection) -> int:
+    """Terminate every other backend of this database (the app's); how many."""
+    return await admin.fetchval(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+
+
+async def assert_pool_whole() -> None:
+    """Every slot can be taken at once and each answers: none is held by a dead connection.
+    (A leaked slot makes the last acquire wait forever: the timeout only detects a hang.)"""
+    pool = current_engine().pool
+    assert pool is not None
+
+    async def use_slot() -> int:
+        async with pool.acquire() as connection:
+            await asyncio.sleep(0.05)  # hold it while the others are taken
+            return await connection.fetchval("SELECT 1")
+
+    async with asyncio.timeout(10):
+        assert await asyncio.gather(*(use_slot() for _ in range(POOL_SIZE))) == [1] * POOL_SIZE
+
+
+async def test_killed_backends_under_load_leave_the_pool_whole(db: Database) -> None:
+    settings = pooled_settings(db)
+    app = create_app(settings)
+    host = await make_user()
+    stream = await make_stream(host)
+    rose = await make_gift("rose", coins=1)
+    viewers = [await make_user(coins=1_000) for _ in range(8)]
+    tokens = {v.id: issue_token(v.id, settings.auth) for v in viewers}
+    admin = await asyncpg.connect(db.url)
+    answers: list[tuple[int, str, Any]] = []
+
+    async def send_one(viewer_id: int) -> None:
+        key = f"kill-{next(_keys)}"
+        variables = {
+            "stream": encode_id("LiveStream", stream.id),
+            "gift": encode_id("Gift", rose.id),
+            "key": key,
+        }
+        answers.append((viewer_id, key, await post(client, SEND, variables, tokens[viewer_id])))
+
+    async def read_one(viewer_id: int) -> None:
+        answers.append((viewer_id, "", await post(client, ME, {}, tokens[viewer_id])))
+
+    try:
+        async with running(app) as client:
+            killed = 0
+            for _ in range(4):
+                burst = [send_one(v.id) for v in viewers for _ in range(3)]
+                burst += [read_one(v.id) for v in viewers]
+                requests = asyncio.gather(*burst)
+                for _ in range(2):
+                    await asyncio.sleep(0.02)
+                    killed += await kill_backends(admin)
+                await requests
+            assert killed > 0
+
+            assert [a for a in answers if "Unexpected error." in str(a[2])] == []
+            assert all("errors" not in body for _, _, body in answers), answers
+            sent = [(v, k, body["data"]["sendGift"]) for v, k, body in answers if k]
+            assert [s for s in sent if s[2]["errors"]] == []
+            await assert_pool_whole()
+
+            # The next requests succeed, on every slot.
+            for v in viewers:
+                await send_one(v.id)
+            assert all(not body["data"]["sendGift"]["errors"] for _, k, body in answers if k)
+    finally:
+        await admin.close()
+
+    # Every committed gift moved value exactly once.
+    keys = [k for _, k, _ in answers if k]
+    await settle_all()
+    assert await GiftEvent.count() == len(keys)
+    assert await Operation.count().where(Operation.idempotency_key.is_in(keys)) == len(keys)
+    for viewer in viewers:
+        sent_by = sum(1 for v, k, _ in answers if k and v == viewer.id)
+        assert await coins_of(viewer.id) == 1_000 - sent_by
+    assert await diamonds_of(host.id) == len(keys)
+    report = await verify_all()
+    assert report.ok, report.breaches
