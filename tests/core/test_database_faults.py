@@ -19,17 +19,23 @@ import httpx
 import pytest
 from litestar import Litestar
 
-from app.core.database import current_engine
+from app import ledger
+from app.core import database
+from app.core.database import PooledTransaction, close_pool, current_engine, open_pool
+from app.core.errors import DomainError, ErrorCode
 from app.core.ids import encode_id
-from app.gifts.settlement import settle_all
-from app.gifts.tables import GiftEvent
+from app.gifts.settlement import Settler, settle_all
+from app.gifts.tables import GiftCredit, GiftEvent
 from app.integrity import verify_all
+from app.ledger import AccountCode, Currency, TransferKind
 from app.ledger.tables import Operation
 from app.main import create_app
 from app.settings import DatabaseSettings, Settings
+from app.streams import service as streams
+from app.streams.tables import LiveStream
 from app.users.tokens import issue_token
 from tests.conftest import Database
-from tests.factories import coins_of, diamonds_of, make_gift, make_stream, make_user
+from tests.factories import coins_of, diamonds_of, make_gift, make_stream, make_user, send
 
 pytestmark = pytest.mark.parametrize("db", ["postgres"], indirect=True)
 
@@ -151,3 +157,149 @@ async def test_killed_backends_under_load_leave_the_pool_whole(db: Database) -> 
     assert await diamonds_of(host.id) == len(keys)
     report = await verify_all()
     assert report.ok, report.breaches
+
+
+# A COMMIT in flight when the connection dies ---------------------------------------------
+
+
+@asynccontextmanager
+async def pool_of_four() -> AsyncIterator[None]:
+    engine = current_engine()
+    await open_pool(engine, POOL_SIZE)
+    try:
+        yield
+    finally:
+        await close_pool(engine)
+
+
+def lose_answer_of_next_commit(monkeypatch: pytest.MonkeyPatch, *, reach_server: bool) -> list[int]:
+    """The next COMMIT's connection dies in flight: after the server committed it
+    (``reach_server``, the answer lost on the way back) or before it got there."""
+    original = PooledTransaction.commit
+    fired: list[int] = []
+
+    async def commit(self: PooledTransaction) -> None:
+        if fired:
+            return await original(self)
+        fired.append(1)
+        if reach_server:
+            await original(self)
+        self.connection.terminate()
+        raise asyncpg.ConnectionDoesNotExistError(
+            "connection was closed in the middle of operation"
+        )
+
+    monkeypatch.setattr(PooledTransaction, "commit", commit)
+    return fired
+
+
+async def credit(user_id: int, key: str) -> ledger.Outcome[None]:
+    return await ledger.transfer(
+        TransferKind.PURCHASE,
+        debit_account_id=await ledger.system_account_id(AccountCode.COIN_ISSUANCE, user_id),
+        credit_account_id=await ledger.user_account_id(user_id, Currency.COIN),
+        amount=70,
+        user_id=user_id,
+        idempotency_key=key,
+    )
+
+
+@pytest.mark.parametrize("reach_server", [True, False], ids=["committed", "not-committed"])
+async def test_keyed_operation_whose_commit_answer_is_lost_is_resolved_by_its_key(
+    db: Database, monkeypatch: pytest.MonkeyPatch, reach_server: bool
+) -> None:
+    viewer = await make_user()
+    async with pool_of_four():
+        fired = lose_answer_of_next_commit(monkeypatch, reach_server=reach_server)
+        outcome = await credit(viewer.id, "buy-1")
+        assert fired  # the commit really lost its connection
+        assert outcome.replayed is reach_server  # found the committed result, or did it once
+        assert await coins_of(viewer.id) == 70
+        assert await Operation.count().where(Operation.idempotency_key == "buy-1") == 1
+        again = await credit(viewer.id, "buy-1")
+        assert (again.replayed, again.operation_id) == (True, outcome.operation_id)
+        assert await coins_of(viewer.id) == 70
+        await assert_pool_whole()
+
+
+async def test_unkeyed_operation_whose_commit_answer_is_lost_is_not_guessed(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    host = await make_user()
+    async with pool_of_four():
+        lose_answer_of_next_commit(monkeypatch, reach_server=True)
+        with pytest.raises(DomainError) as refused:
+            await streams.start_stream(host.id, "Maybe live")
+        # Not run again blindly, not "Unexpected error.": a code the client can act on.
+        assert refused.value.code is ErrorCode.SERVICE_UNAVAILABLE
+        assert "may or may not" in refused.value.message
+        assert await LiveStream.count().where(LiveStream.host_id == host.id) == 1
+        await assert_pool_whole()
+
+
+async def test_gift_statement_whose_answer_is_lost_is_resolved_by_its_key(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The one-statement gift commits on its own: a lost answer is resent with its key."""
+    viewer = await make_user(coins=10)
+    host = await make_user()
+    stream = await make_stream(host)
+    rose = await make_gift("rose", coins=1)
+    original, original_statement = database._on_a_connection, database.run_statement
+    lost: list[int] = []
+    armed: list[int] = []
+
+    async def statement(engine: Any, sql: str, args: Any, **kwargs: Any) -> Any:
+        if "gifts_send" in sql:
+            armed.append(1)
+        return await original_statement(engine, sql, args, **kwargs)
+
+    async def run_then_die(engine: Any, run: Any) -> Any:
+        async def on(connection: asyncpg.Connection) -> Any:
+            rows = await run(connection)  # the statement committed on the server
+            if armed and not lost:
+                lost.append(1)
+                connection.terminate()
+                raise asyncpg.ConnectionDoesNotExistError("connection was closed")
+            return rows
+
+        return await original(engine, on)
+
+    async with pool_of_four():
+        monkeypatch.setattr(database, "_on_a_connection", run_then_die)
+        monkeypatch.setattr(database, "run_statement", statement)
+        sent = await send(viewer, stream, rose, key="rose-1")
+        assert lost
+        assert sent.replayed  # the committed gift, found by its key
+        assert await GiftEvent.count() == 1
+        assert await coins_of(viewer.id) == 9
+        assert (await send(viewer, stream, rose, key="rose-1")).event.id == sent.event.id
+        assert await coins_of(viewer.id) == 9
+        await assert_pool_whole()
+    assert await diamonds_of(host.id) == 1
+
+
+# Background loops ------------------------------------------------------------------------
+
+
+async def test_settler_keeps_settling_after_its_connection_is_killed(db: Database) -> None:
+    viewer = await make_user(coins=10)
+    host = await make_user()
+    stream = await make_stream(host)
+    rose = await make_gift("rose", coins=1)
+    admin = await asyncpg.connect(db.url)
+    settler = Settler(idle_s=0.01, gather_s=0.0)
+    try:
+        async with pool_of_four():
+            settler.start()
+            for n in range(5):
+                await send(viewer, stream, rose, key=f"bg-{n}")
+                await kill_backends(admin)
+            async with asyncio.timeout(30):  # a stuck settler would never empty the queue
+                while await GiftCredit.count():  # noqa: ASYNC110 (the queue is a table)
+                    await asyncio.sleep(0.05)
+            await settler.stop()
+            await assert_pool_whole()
+    finally:
+        await admin.close()
+    assert await diamonds_of(host.id) == 5
