@@ -121,7 +121,11 @@ class DatabaseUnavailable(DomainError):
     """The database could not be reached or kept, after retrying: try again later."""
 
     def __init__(
-        self, message: str = "The service is briefly unavailable. Nothing was changed; try again."
+        self,
+        message: str = (
+            "The database is briefly unavailable. Try again, with the same idempotency key "
+            "where the request has one."
+        ),
     ) -> None:
         super().__init__(ErrorCode.SERVICE_UNAVAILABLE, message)
 
@@ -142,8 +146,7 @@ _LOST = (
     asyncpg.AdminShutdownError,  # 57P01: pg_terminate_backend, a fast shutdown
     asyncpg.CrashShutdownError,
     asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
-    ConnectionError,  # reset, refused, aborted
-    TimeoutError,  # connecting timed out
+    ConnectionError,  # reset, refused, aborted: raised by asyncpg's socket as is
 )
 
 
@@ -163,7 +166,7 @@ def lost_before_sending(error: BaseException) -> bool:
     """The statement never reached the server: safe to send again, whatever it does."""
     if isinstance(error, asyncpg.InternalClientError | asyncpg.CannotConnectNowError):
         return True
-    if isinstance(error, ConnectionRefusedError | TimeoutError):
+    if isinstance(error, ConnectionRefusedError):
         return True  # connecting failed
     return isinstance(error, asyncpg.InterfaceError) and "connection is closed" in str(error)
 
