@@ -115,7 +115,10 @@ async def in_snapshot(work: Callable[[], Awaitable[T]]) -> T:
         for attempt in range(1, STATEMENT_ATTEMPTS + 1):
             try:
                 async with _Snapshot(engine):
-                    return await work()
+                    result = await work()
+                return result
+            except CommitOutcomeUnknown:
+                return result  # it only read: what it read stands, whatever became of COMMIT
             except Exception as error:
                 if not is_connection_lost(error):
                     raise
@@ -163,6 +166,7 @@ async def in_transaction(work: Callable[[], Awaitable[T]]) -> T:
             log.info("transaction.resolve_by_key", attempt=attempt)
             if attempt == attempts:
                 raise DatabaseUnavailable() from error
+            await pause_before_retry(attempt)
             continue
         except Exception as error:
             lost = is_connection_lost(error)

@@ -24,7 +24,7 @@ from app.core import database
 from app.core.database import PooledTransaction, close_pool, current_engine, open_pool
 from app.core.errors import DomainError, ErrorCode
 from app.core.ids import encode_id
-from app.gifts.settlement import Settler, settle_all
+from app.gifts.settlement import Settler, exact_balances, settle_all
 from app.gifts.tables import GiftCredit, GiftEvent
 from app.integrity import verify_all
 from app.ledger import AccountCode, Currency, TransferKind
@@ -303,3 +303,34 @@ async def test_settler_keeps_settling_after_its_connection_is_killed(db: Databas
     finally:
         await admin.close()
     assert await diamonds_of(host.id) == 5
+
+
+# Reads outside a business transaction ----------------------------------------------------
+
+
+async def test_reads_and_snapshots_survive_killed_backends(db: Database) -> None:
+    """Every pooled connection is killed while idle: the next plain query and the next
+    snapshot read move to fresh connections instead of failing."""
+    viewer = await make_user(coins=25)
+    admin = await asyncpg.connect(db.url)
+    try:
+        async with pool_of_four():
+            await assert_pool_whole()  # open all four
+            for _ in range(3):
+                assert await kill_backends(admin) > 0
+                assert await coins_of(viewer.id) == 25  # a plain SELECT
+                assert (await exact_balances([viewer.id]))[viewer.id][Currency.COIN] == 25
+            await assert_pool_whole()
+    finally:
+        await admin.close()
+
+
+async def test_snapshot_whose_commit_answer_is_lost_keeps_what_it_read(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    viewer = await make_user(coins=25)
+    async with pool_of_four():
+        fired = lose_answer_of_next_commit(monkeypatch, reach_server=True)
+        assert (await exact_balances([viewer.id]))[viewer.id][Currency.COIN] == 25
+        assert fired
+        await assert_pool_whole()
