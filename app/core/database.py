@@ -146,6 +146,7 @@ _LOST = (
     asyncpg.AdminShutdownError,  # 57P01: pg_terminate_backend, a fast shutdown
     asyncpg.CrashShutdownError,
     asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
+    asyncpg.TooManyConnectionsError,  # 53300: every server slot taken, e.g. while reconnecting
     ConnectionError,  # reset, refused, aborted: raised by asyncpg's socket as is
 )
 
@@ -164,7 +165,8 @@ def is_connection_lost(error: BaseException) -> bool:
 
 def lost_before_sending(error: BaseException) -> bool:
     """The statement never reached the server: safe to send again, whatever it does."""
-    if isinstance(error, asyncpg.InternalClientError | asyncpg.CannotConnectNowError):
+    refused = asyncpg.CannotConnectNowError | asyncpg.TooManyConnectionsError  # at connect
+    if isinstance(error, asyncpg.InternalClientError | refused):
         return True
     if isinstance(error, ConnectionRefusedError):
         return True  # connecting failed

@@ -32,7 +32,7 @@ from piccolo.query.functions.aggregate import Sum
 
 from app import ledger
 from app.core.clock import utcnow
-from app.core.database import is_sqlite
+from app.core.database import DatabaseUnavailable, is_sqlite
 from app.core.transactions import in_snapshot, in_transaction
 from app.gifts.tables import GiftCredit, GiftEvent, GiftSettlement
 from app.ledger import AccountCode, Currency, TransferKind
@@ -291,6 +291,12 @@ class Settler:
         while True:
             try:
                 settled = await settle()
+            except DatabaseUnavailable as error:
+                # An outage: no traceback per second of it. A claim that may have committed
+                # is safe to run again, its credits are off the queue once it did.
+                log.warning("gifts.settle_failed", reason=error.message)
+                await asyncio.sleep(1)
+                continue
             except Exception:
                 log.exception("gifts.settle_failed")
                 await asyncio.sleep(1)
