@@ -134,7 +134,7 @@ async def sign_up(
     validate_password(password)
     born = parse_birth_date(birth_date)
     name = validate_display_name(display_name, handle)
-    password_hash = hash_password(password)
+    password_hash = await hash_password(password)
 
     async def work() -> int:
         if await User.exists().where(User.handle == handle):
@@ -175,7 +175,7 @@ async def log_in(*, handle: str, password: str) -> UserRecord:
         .where(User.handle == normalize_handle(handle))
         .first()
     )
-    if not verify_password(row["password_hash"] if row else None, password) or row is None:
+    if not await verify_password(row["password_hash"] if row else None, password) or row is None:
         raise DomainError(ErrorCode.INVALID_CREDENTIALS, "Wrong handle or password.")
     return await get_user(row["id"])
 
