@@ -43,7 +43,7 @@ class WatchedHasher:
             self.threads.add(threading.get_ident())
         try:
             # Bounded, so code that hashes on the event loop fails the test instead of hanging.
-            if not self._gate.wait(timeout=5):
+            if not self._gate.wait(timeout=20):
                 self.timed_out = True
             return work(*args)
         finally:

@@ -19,6 +19,7 @@ from app.core.clock import as_utc, utcnow
 from app.core.database import is_unique_violation
 from app.core.errors import DomainError, ErrorCode
 from app.core.transactions import in_transaction
+from app.sign_in import SignInThrottle
 from app.staff.tables import StaffSession, StaffUser
 from app.users.passwords import hash_password, verify_password
 from app.users.service import validate_display_name, validate_handle, validate_password
@@ -149,10 +150,17 @@ async def _set_counts(staff_id: int, failed: int, locked_until: datetime | None)
     ).where(StaffUser.id == staff_id)
 
 
-async def authenticate(handle: str, password: str) -> StaffRecord:
+async def authenticate(
+    handle: str, password: str, throttle: SignInThrottle | None = None, ip: str | None = None
+) -> StaffRecord:
     """Check a password; five misses in a row lock the account for fifteen minutes, and no
-    more than five passwords are ever checked, however many sign-ins arrive at once."""
-    claim = await _claim_attempt(handle.strip().lower())
+    more than five passwords are ever checked, however many sign-ins arrive at once.
+
+    ``throttle`` adds the limits every sign-in has (per ``ip``, per handle, a growing wait).
+    """
+    handle = handle.strip().lower()
+    attempt = await throttle.admit("staff", handle=handle, ip=ip) if throttle else None
+    claim = await _claim_attempt(handle)
     if claim.locked_until is not None:
         minutes = int((claim.locked_until - utcnow()).total_seconds() // 60) + 1
         raise DomainError(
@@ -163,8 +171,12 @@ async def authenticate(handle: str, password: str) -> StaffRecord:
     if not await verify_password(row["password_hash"] if row else None, password) or row is None:
         if row is not None and claim.attempt == MAX_FAILED_SIGN_INS:
             await _record_lockout(row)
+        if throttle is not None and attempt is not None:
+            await throttle.failed(attempt)
         raise DomainError(ErrorCode.INVALID_CREDENTIALS, "Wrong handle or password.")
     await _set_counts(row["id"], 0, None)
+    if throttle is not None and attempt is not None:
+        await throttle.succeeded(attempt)
     return _record(row)
 
 
