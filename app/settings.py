@@ -342,7 +342,8 @@ class Settings:
     # Prefix of the Redis pub/sub channels of the live feed (one per stream).
     redis_channel_prefix: str = setting("COINS_REDIS_CHANNEL_PREFIX", "coins")
     # Proxies whose X-Forwarded-For is believed; unset: the peer's address is the client's.
-    trusted_proxies: tuple[IPNetwork, ...] = setting("COINS_TRUSTED_PROXIES", (), _networks)
+    # IPNetworks, typed Any: Litestar's signature model refuses a union of two classes.
+    trusted_proxies: tuple[Any, ...] = setting("COINS_TRUSTED_PROXIES", (), _networks)
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -162,7 +163,7 @@ async def authenticate(
     attempt = await throttle.admit("staff", handle=handle, ip=ip) if throttle else None
     claim = await _claim_attempt(handle)
     if claim.locked_until is not None:
-        minutes = int((claim.locked_until - utcnow()).total_seconds() // 60) + 1
+        minutes = max(1, math.ceil((claim.locked_until - utcnow()).total_seconds() / 60))
         raise DomainError(
             ErrorCode.RATE_LIMITED,
             f"Too many failed sign-ins. Try again in {minutes} minute(s).",
