@@ -23,7 +23,9 @@ from app.gifts.settlement import Settler
 from app.graphql.http import graphql_controller
 from app.graphql.schema import build_schema
 from app.settings import Settings
+from app.sign_in import create_throttle
 from app.streams.feed import create_feed
+from app.users.passwords import configure_hashing
 from app.web.webhooks import webhook_handlers
 
 log = structlog.get_logger(__name__)
@@ -46,6 +48,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
     use_engine(engine, settings.database.retry_attempts)
 
     feed = create_feed(settings.redis_url, settings.redis_channel_prefix)
+    configure_hashing(settings.sign_in.hash_threads, settings.sign_in.hash_queue)
+    sign_in = create_throttle(settings.sign_in, settings.redis_url)
 
     @asynccontextmanager
     async def database(app: Litestar) -> AsyncIterator[None]:
@@ -71,13 +75,18 @@ def create_app(settings: Settings | None = None) -> Litestar:
             try:
                 await after_response.stop()
                 await settler.stop()
+                await sign_in.close()
             except Exception:
                 log.exception("shutdown.incomplete")
             finally:
                 await close_pool(engine)
 
     graphql = graphql_controller(
-        build_schema(settings), settings, feed, graphiql=not settings.is_production
+        build_schema(settings),
+        settings,
+        feed,
+        graphiql=not settings.is_production,
+        sign_in=sign_in,
     )
 
     return Litestar(
@@ -89,7 +98,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *webhook_handlers(settings),
         ],
         lifespan=[database],
-        state=State({"feed": feed}),
+        state=State({"feed": feed, "sign_in": sign_in}),
         dependencies={"settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False)},
         template_config=template_config(),
         # Cookie-authenticated forms need CSRF tokens; the bearer-token API and signed

@@ -9,6 +9,7 @@ empty variable leaves the default.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -16,6 +17,8 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeVar
+
+from limits import RateLimitItem, parse_many
 
 from app.core.money import Rate, minor_unit_exponent
 
@@ -92,6 +95,29 @@ def _certificates(paths: str) -> tuple[bytes, ...]:
         else:
             found.append(data)
     return tuple(found)
+
+
+def _rate_limits(raw: str) -> tuple[RateLimitItem, ...]:
+    """``limits``' notation: '30/minute;300/hour' is two limits, each must hold."""
+    try:
+        return tuple(parse_many(raw))
+    except ValueError:
+        raise ValueError(f"must be limits like '10/minute;100/hour', not {raw!r}") from None
+
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(raw: str) -> tuple[IPNetwork, ...]:
+    """Comma-separated addresses or CIDR blocks ('10.0.0.0/8, 127.0.0.1')."""
+    try:
+        return tuple(
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in raw.split(",")
+            if part.strip()
+        )
+    except ValueError:
+        raise ValueError(f"must be IP addresses or CIDR blocks, not {raw!r}") from None
 
 
 _PARSERS: dict[type, Callable[[str], Any]] = {int: _whole_number(), bool: _switch, str: str}
@@ -175,6 +201,35 @@ class LedgerSettings:
 class AuthSettings:
     jwt_secret: str = setting("COINS_JWT_SECRET", DEVELOPMENT_JWT_SECRET)
     token_ttl_s: int = setting("COINS_TOKEN_TTL_S", 7 * 24 * 3600)
+
+
+@dataclass(frozen=True)
+class SignInSettings:
+    """Defences of ``logIn``, ``signUp`` and the admin sign-in (``app.sign_in``).
+
+    Every attempt counts against its client IP's limits, and a sign-in against its handle's;
+    after ``free_failures`` failures in a row a handle waits ``backoff_base_s``, doubling
+    with each further failure up to ``backoff_max_s``, and failures are forgotten
+    ``failure_memory_s`` after the first. An IP that signed in to a handle within
+    ``known_ip_days`` has its own count, so strangers' guesses never lock the owner out.
+    """
+
+    # Password hashes run on this many threads; this many more may wait, the rest are refused.
+    hash_threads: int = setting("COINS_PASSWORD_HASH_THREADS", 2, _whole_number(1))
+    hash_queue: int = setting("COINS_PASSWORD_HASH_QUEUE", 64)
+    ip_limits: tuple[RateLimitItem, ...] = setting(
+        ("COINS_SIGN_IN_IP_LIMITS",), ("30/minute;300/hour",), _rate_limits
+    )
+    handle_limits: tuple[RateLimitItem, ...] = setting(
+        ("COINS_SIGN_IN_HANDLE_LIMITS",), ("10/minute",), _rate_limits
+    )
+    free_failures: int = setting("COINS_SIGN_IN_FREE_FAILURES", 5)
+    backoff_base_s: int = setting("COINS_SIGN_IN_BACKOFF_BASE_S", 5, _whole_number(1))
+    backoff_max_s: int = setting("COINS_SIGN_IN_BACKOFF_MAX_S", 300, _whole_number(1))
+    failure_memory_s: int = setting("COINS_SIGN_IN_FAILURE_MEMORY_S", 3600, _whole_number(1))
+    known_ip_days: int = setting("COINS_SIGN_IN_KNOWN_IP_DAYS", 30)
+    # Prefix of the counters' keys in Redis (``COINS_REDIS_URL``); in memory without Redis.
+    key_prefix: str = setting("COINS_RATE_LIMIT_KEY_PREFIX", "coins-limits")
 
 
 @dataclass(frozen=True)
@@ -274,6 +329,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     ledger: LedgerSettings = field(default_factory=LedgerSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    sign_in: SignInSettings = field(default_factory=SignInSettings)
     economy: EconomySettings = field(default_factory=EconomySettings)
     payouts: PayoutSettings = field(default_factory=PayoutSettings)
     graphql: GraphQLSettings = field(default_factory=GraphQLSettings)
@@ -285,6 +341,9 @@ class Settings:
     redis_url: str | None = setting("COINS_REDIS_URL", None, str)
     # Prefix of the Redis pub/sub channels of the live feed (one per stream).
     redis_channel_prefix: str = setting("COINS_REDIS_CHANNEL_PREFIX", "coins")
+    # Proxies whose X-Forwarded-For is believed; unset: the peer's address is the client's.
+    # IPNetworks, typed Any: Litestar's signature model refuses a union of two classes.
+    trusted_proxies: tuple[Any, ...] = setting("COINS_TRUSTED_PROXIES", (), _networks)
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:

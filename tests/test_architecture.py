@@ -3,7 +3,7 @@
 Layers, lowest first; a package imports only packages of lower layers (the foundation and
 the edge may also import within their own layer):
 
-    core, settings, piccolo_conf -> ledger, audit -> users -> staff, streams, spending
+    core, settings, piccolo_conf -> ledger, audit, sign_in -> users -> staff, streams, spending
     -> gifts, offers, purchases -> payouts -> fraud
     -> web, graphql, admin, cli, main, seed, wiring, integrity
 
@@ -23,7 +23,7 @@ import pytest
 
 LAYERS: list[tuple[str, ...]] = [
     ("core", "settings", "piccolo_conf"),
-    ("ledger", "audit"),
+    ("ledger", "audit", "sign_in"),
     ("users",),
     ("staff", "streams", "spending"),
     ("gifts", "offers", "purchases"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from operator import attrgetter
 from pathlib import Path
 
 import pytest
+from limits import parse_many
 
 from app.cli import main
 from app.core.database import transaction_attempts
@@ -74,6 +76,29 @@ READS: dict[str, tuple[str, str, object]] = {
     "COINS_STRIPE_TOLERANCE_S": ("60", "payments.stripe_tolerance_s", 60),
     "COINS_REDIS_URL": ("redis://cache:6379/0", "redis_url", "redis://cache:6379/0"),
     "COINS_REDIS_CHANNEL_PREFIX": ("staging", "redis_channel_prefix", "staging"),
+    "COINS_TRUSTED_PROXIES": (
+        "10.0.0.0/8, 2001:db8::1",
+        "trusted_proxies",
+        (ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("2001:db8::1/128")),
+    ),
+    "COINS_PASSWORD_HASH_THREADS": ("4", "sign_in.hash_threads", 4),
+    "COINS_PASSWORD_HASH_QUEUE": ("8", "sign_in.hash_queue", 8),
+    "COINS_SIGN_IN_IP_LIMITS": (
+        "5/minute;50/day",
+        "sign_in.ip_limits",
+        tuple(parse_many("5/minute;50/day")),
+    ),
+    "COINS_SIGN_IN_HANDLE_LIMITS": (
+        "3/minute",
+        "sign_in.handle_limits",
+        tuple(parse_many("3/minute")),
+    ),
+    "COINS_SIGN_IN_FREE_FAILURES": ("3", "sign_in.free_failures", 3),
+    "COINS_SIGN_IN_BACKOFF_BASE_S": ("2", "sign_in.backoff_base_s", 2),
+    "COINS_SIGN_IN_BACKOFF_MAX_S": ("120", "sign_in.backoff_max_s", 120),
+    "COINS_SIGN_IN_FAILURE_MEMORY_S": ("600", "sign_in.failure_memory_s", 600),
+    "COINS_SIGN_IN_KNOWN_IP_DAYS": ("7", "sign_in.known_ip_days", 7),
+    "COINS_RATE_LIMIT_KEY_PREFIX": ("staging-limits", "sign_in.key_prefix", "staging-limits"),
 }
 
 
@@ -265,3 +290,17 @@ assert conf.DB.path == {str(directory / "coins.sqlite3")!r}
     )
 
     assert directory.is_dir()
+
+
+@pytest.mark.parametrize(
+    ("name", "raw"),
+    [
+        ("COINS_SIGN_IN_IP_LIMITS", "lots"),
+        ("COINS_SIGN_IN_HANDLE_LIMITS", "10 a minute"),
+        ("COINS_TRUSTED_PROXIES", "10.0.0.0/8, proxy.internal"),
+        ("COINS_PASSWORD_HASH_THREADS", "0"),
+    ],
+)
+def test_sign_in_settings_refuse_what_they_cannot_read(name: str, raw: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: raw})

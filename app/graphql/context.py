@@ -11,14 +11,18 @@ from strawberry.types import Info
 from app.core.errors import DomainError, ErrorCode
 from app.graphql.loaders import Loaders
 from app.settings import Settings
+from app.sign_in import SignInThrottle
 from app.users.service import UserRecord
 from app.users.tokens import bearer_token, user_id_from_token
+from app.web.client_ip import connection_ip
 
 
 class Context(BaseContext, kw_only=True):
     settings: Settings
     # The live feed of gifts (``app.streams.feed``), one per app.
     feed: Any = None
+    # Limits on logIn and signUp, one per app (``app.sign_in``); None: none (tests only).
+    sign_in: SignInThrottle | None = None
     # The ``connection_init`` payload of a websocket: carries its Authorization.
     connection_params: dict[str, Any] | None = None
     loaders: Loaders = msgspec.field(default_factory=Loaders)
@@ -31,6 +35,13 @@ class Context(BaseContext, kw_only=True):
         params = self.connection_params or {}
         value = params.get("Authorization", params.get("authorization"))
         return value if isinstance(value, str) else None
+
+    def client_ip(self) -> str | None:
+        """The client's address, X-Forwarded-For read only from trusted proxies."""
+        connection = self.request if self.request is not None else self.websocket
+        if connection is None:
+            return None
+        return connection_ip(connection, self.settings.trusted_proxies)
 
     async def viewer(self) -> UserRecord | None:
         """The user the bearer token names, or None for a missing, bad or expired token."""

@@ -27,6 +27,7 @@ from strawberry.types.unset import UnsetType
 
 from app.graphql.context import Context
 from app.settings import Settings
+from app.sign_in import SignInThrottle
 
 _POST_OPERATIONS = OperationType.from_http("POST")
 _STREAMING = ("multipart/mixed", "text/event-stream")
@@ -64,12 +65,17 @@ def _operation(request: Request[Any, Any, Any], body: bytes) -> _Operation | Non
 
 
 def graphql_controller(
-    schema: Schema, settings: Settings, feed: Any, *, graphiql: bool
+    schema: Schema,
+    settings: Settings,
+    feed: Any,
+    *,
+    graphiql: bool,
+    sign_in: SignInThrottle | None = None,
 ) -> type[Any]:
     """The controller mounted at ``/graphql``."""
 
     def new_context() -> Context:
-        return Context(settings=settings, feed=feed)
+        return Context(settings=settings, feed=feed, sign_in=sign_in)
 
     async def context_getter() -> Context:
         return new_context()

@@ -40,6 +40,7 @@ from strawberry.utils.logging import StrawberryLogger
 from strawberry.utils.operation import get_operation_type
 
 from app.graphql.errors import DomainAwareMaskErrors, is_unexpected, masked
+from app.graphql.rules import OneSignInPerOperation
 from app.graphql.types.economy import EconomyQuery
 from app.graphql.types.fraud import FraudMutation
 from app.graphql.types.gifts import GiftsMutation, GiftsQuery
@@ -104,9 +105,9 @@ class _Checked:
 
 
 class Checks:
-    """The limits (tokens, depth, aliases, no introspection in production) applied once per
-    distinct document text: a bounded LRU of parsed and validated documents, reused by
-    every later request that sends the same text."""
+    """The limits (tokens, depth, aliases, one sign-in per operation, no introspection in
+    production) applied once per distinct document text: a bounded LRU of parsed and
+    validated documents, reused by every later request that sends the same text."""
 
     def __init__(
         self, rules: Sequence[type[ASTValidationRule]], max_tokens: int, maxsize: int
@@ -239,6 +240,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     rules: list[type[ASTValidationRule]] = [
         *QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
+        OneSignInPerOperation,
     ]
     if settings.is_production:
         rules.append(NoSchemaIntrospectionCustomRule)

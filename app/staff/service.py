@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,6 +20,7 @@ from app.core.clock import as_utc, utcnow
 from app.core.database import is_unique_violation
 from app.core.errors import DomainError, ErrorCode
 from app.core.transactions import in_transaction
+from app.sign_in import SignInThrottle
 from app.staff.tables import StaffSession, StaffUser
 from app.users.passwords import hash_password, verify_password
 from app.users.service import validate_display_name, validate_handle, validate_password
@@ -69,7 +71,7 @@ async def create_staff(
             ErrorCode.INVALID_INPUT, f"Role is one of {', '.join(Role)}.", "role"
         ) from None
     name = validate_display_name(display_name, handle)
-    password_hash = hash_password(password)
+    password_hash = await hash_password(password)
 
     async def work() -> int:
         try:
@@ -95,46 +97,100 @@ async def create_staff(
     return StaffRecord(staff_id, handle, name, role_value)
 
 
-async def authenticate(handle: str, password: str) -> StaffRecord:
-    """Check a password; five misses in a row lock the account for fifteen minutes."""
-    row = await StaffUser.select().where(StaffUser.handle == handle.strip().lower()).first()
-    now = utcnow()
-    if row is not None and row["locked_until"] is not None and as_utc(row["locked_until"]) > now:
-        minutes = int((as_utc(row["locked_until"]) - now).total_seconds() // 60) + 1
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    """One sign-in attempt, counted before its password is checked."""
+
+    row: dict | None  # the staff row when the attempt may check a password
+    attempt: int = 0
+    locked_until: datetime | None = None
+
+
+async def _claim_attempt(handle: str) -> _Claim:
+    """Count the attempt first, in one UPDATE ... RETURNING on the staff row, then decide.
+
+    Counting after the check let concurrent sign-ins all pass a lock that the first
+    failures had not yet set (121 at once checked 28 passwords): now the row lock orders
+    the attempts, the ``MAX_FAILED_SIGN_INS``-th claims the lock with itself, and every
+    later one is refused without its password being read.
+    """
+
+    async def work() -> _Claim:
+        now = utcnow()
+        rows = await StaffUser.raw(
+            "UPDATE staff_user SET failed_sign_ins = CASE WHEN failed_sign_ins > {} "
+            "THEN failed_sign_ins ELSE failed_sign_ins + 1 END WHERE handle = {} "
+            "RETURNING id, handle, display_name, role, password_hash, failed_sign_ins, "
+            "locked_until",
+            MAX_FAILED_SIGN_INS,
+            handle,
+        )
+        if not rows:
+            return _Claim(None)
+        row = rows[0]
+        attempt = row["failed_sign_ins"]
+        locked_until = as_utc(row["locked_until"]) if row["locked_until"] is not None else None
+        if locked_until is not None and locked_until <= now:  # served its time: start over
+            attempt, locked_until = 1, None
+            await _set_counts(row["id"], attempt, None)
+        if attempt > MAX_FAILED_SIGN_INS:
+            if locked_until is None:  # a count left over without its lock
+                locked_until = now + LOCKOUT
+                await _set_counts(row["id"], attempt, locked_until)
+            return _Claim(None, attempt, locked_until)
+        if attempt == MAX_FAILED_SIGN_INS:  # the last attempt locks the door behind it
+            await _set_counts(row["id"], attempt, now + LOCKOUT)
+        return _Claim(row, attempt)
+
+    return await in_transaction(work)
+
+
+async def _set_counts(staff_id: int, failed: int, locked_until: datetime | None) -> None:
+    await StaffUser.update(
+        {StaffUser.failed_sign_ins: failed, StaffUser.locked_until: locked_until}
+    ).where(StaffUser.id == staff_id)
+
+
+async def authenticate(
+    handle: str, password: str, throttle: SignInThrottle | None = None, ip: str | None = None
+) -> StaffRecord:
+    """Check a password; five misses in a row lock the account for fifteen minutes, and no
+    more than five passwords are ever checked, however many sign-ins arrive at once.
+
+    ``throttle`` adds the limits every sign-in has (per ``ip``, per handle, a growing wait).
+    """
+    handle = handle.strip().lower()
+    attempt = await throttle.admit("staff", handle=handle, ip=ip) if throttle else None
+    claim = await _claim_attempt(handle)
+    if claim.locked_until is not None:
+        minutes = max(1, math.ceil((claim.locked_until - utcnow()).total_seconds() / 60))
         raise DomainError(
             ErrorCode.RATE_LIMITED,
             f"Too many failed sign-ins. Try again in {minutes} minute(s).",
         )
-    if not verify_password(row["password_hash"] if row else None, password) or row is None:
-        if row is not None:
-            await _count_failure(row["id"], row["handle"], row["role"])
+    row = claim.row
+    if not await verify_password(row["password_hash"] if row else None, password) or row is None:
+        if row is not None and claim.attempt == MAX_FAILED_SIGN_INS:
+            await _record_lockout(row)
+        if throttle is not None and attempt is not None:
+            await throttle.failed(attempt)
         raise DomainError(ErrorCode.INVALID_CREDENTIALS, "Wrong handle or password.")
-    await StaffUser.update({StaffUser.failed_sign_ins: 0, StaffUser.locked_until: None}).where(
-        StaffUser.id == row["id"]
-    )
+    await _set_counts(row["id"], 0, None)
+    if throttle is not None and attempt is not None:
+        await throttle.succeeded(attempt)
     return _record(row)
 
 
-async def _count_failure(staff_id: int, handle: str, role: str) -> None:
+async def _record_lockout(row: dict) -> None:
     async def work() -> None:
-        rows = await StaffUser.raw(
-            "UPDATE staff_user SET failed_sign_ins = failed_sign_ins + 1 WHERE id = {} "
-            "RETURNING failed_sign_ins",
-            staff_id,
+        await audit.record(
+            Actor(row["id"], row["handle"], row["role"]),
+            "staff.locked_out",
+            target_type="staff",
+            target_id=row["id"],
+            after={"failed_sign_ins": MAX_FAILED_SIGN_INS},
+            reason=f"{MAX_FAILED_SIGN_INS} failed sign-ins",
         )
-        if rows and rows[0]["failed_sign_ins"] >= MAX_FAILED_SIGN_INS:
-            until = utcnow() + LOCKOUT
-            await StaffUser.update(
-                {StaffUser.failed_sign_ins: 0, StaffUser.locked_until: until}
-            ).where(StaffUser.id == staff_id)
-            await audit.record(
-                Actor(staff_id, handle, role),
-                "staff.locked_out",
-                target_type="staff",
-                target_id=staff_id,
-                after={"locked_until": until.isoformat()},
-                reason=f"{MAX_FAILED_SIGN_INS} failed sign-ins",
-            )
 
     await in_transaction(work)
 

@@ -14,6 +14,7 @@ from app.core.clock import as_utc, utcnow
 from app.core.database import is_unique_violation
 from app.core.errors import DomainError, ErrorCode
 from app.core.transactions import in_transaction
+from app.sign_in import SignInThrottle
 from app.users.passwords import hash_password, verify_password
 from app.users.tables import User
 
@@ -127,14 +128,26 @@ def validate_display_name(display_name: str | None, handle: str) -> str:
 
 
 async def sign_up(
-    *, handle: str, password: str, birth_date: str, display_name: str | None = None
+    *,
+    handle: str,
+    password: str,
+    birth_date: str,
+    display_name: str | None = None,
+    throttle: SignInThrottle | None = None,
+    ip: str | None = None,
 ) -> UserRecord:
-    """Create a user and their coin and diamond accounts in one transaction."""
+    """Create a user and their coin and diamond accounts in one transaction.
+
+    ``throttle`` counts the attempt against the client's ``ip`` first (the API passes it;
+    scripts and the CLI, which no stranger can call, do not).
+    """
+    if throttle is not None:
+        await throttle.admit("sign-up", ip=ip)
     handle = validate_handle(handle)
     validate_password(password)
     born = parse_birth_date(birth_date)
     name = validate_display_name(display_name, handle)
-    password_hash = hash_password(password)
+    password_hash = await hash_password(password)
 
     async def work() -> int:
         if await User.exists().where(User.handle == handle):
@@ -168,15 +181,23 @@ def _handle_taken() -> DomainError:
     return DomainError(ErrorCode.HANDLE_TAKEN, "That handle is taken.", "handle")
 
 
-async def log_in(*, handle: str, password: str) -> UserRecord:
-    """One error for an unknown handle and a wrong password, so handles cannot be probed."""
-    row = (
-        await User.select(User.id, User.password_hash)
-        .where(User.handle == normalize_handle(handle))
-        .first()
-    )
-    if not verify_password(row["password_hash"] if row else None, password) or row is None:
+async def log_in(
+    *, handle: str, password: str, throttle: SignInThrottle | None = None, ip: str | None = None
+) -> UserRecord:
+    """One error for an unknown handle and a wrong password, so handles cannot be probed.
+
+    ``throttle`` counts the attempt (per ``ip`` and per handle) before the password is
+    read, and slows the handle down after repeated failures.
+    """
+    handle = normalize_handle(handle)
+    attempt = await throttle.admit("user", handle=handle, ip=ip) if throttle else None
+    row = await User.select(User.id, User.password_hash).where(User.handle == handle).first()
+    if not await verify_password(row["password_hash"] if row else None, password) or row is None:
+        if throttle is not None and attempt is not None:
+            await throttle.failed(attempt)
         raise DomainError(ErrorCode.INVALID_CREDENTIALS, "Wrong handle or password.")
+    if throttle is not None and attempt is not None:
+        await throttle.succeeded(attempt)
     return await get_user(row["id"])
 
 

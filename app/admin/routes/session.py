@@ -16,6 +16,7 @@ from app.admin.refusals import refuses
 from app.core.errors import DomainError
 from app.settings import Settings
 from app.staff import service as staff_service
+from app.web.client_ip import connection_ip
 
 
 def _safe_next(value: object) -> str:
@@ -58,7 +59,10 @@ class SessionController(Controller):
         form = await request.form()
         target = _safe_next(form.get("next"))
         staff = await staff_service.authenticate(
-            str(form.get("handle", "")), str(form.get("password", ""))
+            str(form.get("handle", "")),
+            str(form.get("password", "")),
+            throttle=request.app.state.sign_in,
+            ip=connection_ip(request, settings.trusted_proxies),
         )
         token = await staff_service.start_session(staff, request.cookies.get(SESSION_COOKIE))
         response = redirect(target, f"Signed in as {staff.handle}.")

@@ -66,12 +66,20 @@ class UsersMutation:
             password=input.password,
             birth_date=input.birth_date,
             display_name=input.display_name,
+            throttle=info.context.sign_in,
+            ip=info.context.client_ip(),
         )
         return signed_in(info, user)
 
     @mutation
     async def log_in(self, info: CoinsInfo, input: LogInInput) -> AuthPayload:
-        return signed_in(info, await users.log_in(handle=input.handle, password=input.password))
+        user = await users.log_in(
+            handle=input.handle,
+            password=input.password,
+            throttle=info.context.sign_in,
+            ip=info.context.client_ip(),
+        )
+        return signed_in(info, user)
 
     @mutation
     async def set_leaderboard_visibility(
