@@ -300,6 +300,8 @@ class GraphQLSettings:
     max_aliases: int = setting("COINS_GRAPHQL_MAX_ALIASES", 30)
     max_tokens: int = setting("COINS_GRAPHQL_MAX_TOKENS", 2_000)
     max_page_size: int = setting("COINS_GRAPHQL_MAX_PAGE_SIZE", 100)
+    # Objects one operation may build at most, lists multiplied down (app/graphql/cost.py).
+    max_cost: int = setting("COINS_GRAPHQL_MAX_COST", 20_000)
 
 
 @dataclass(frozen=True)

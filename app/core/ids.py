@@ -7,6 +7,21 @@ import binascii
 
 from app.core.errors import DomainError, ErrorCode
 
+# The largest BIGINT: a number beyond it names no row, and PostgreSQL refuses to compare with it.
+MAX_ROW_NUMBER = 2**63 - 1
+
+
+def parse_row_number(text: str) -> int | None:
+    """A whole number as we write them (ASCII digits, within BIGINT); None for anything else.
+
+    ``str.isdigit`` and ``int`` accept other scripts' digits (``²``, Arabic-Indic) and
+    numbers of any size: both reached the database and failed there as server errors.
+    """
+    if not text.isascii() or not text.isdigit() or len(text) > len(str(MAX_ROW_NUMBER)):
+        return None
+    number = int(text)
+    return number if number <= MAX_ROW_NUMBER else None
+
 
 def encode_opaque(kind: str, number: int) -> str:
     return base64.urlsafe_b64encode(f"{kind}:{number}".encode()).decode().rstrip("=")
@@ -19,7 +34,7 @@ def decode_opaque(kind: str, value: str) -> int | None:
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
     prefix, _, number = raw.partition(":")
-    return int(number) if prefix == kind and number.isdigit() else None
+    return parse_row_number(number) if prefix == kind else None
 
 
 def encode_id(type_name: str, row_id: int) -> str:

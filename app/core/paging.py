@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from app.core.errors import DomainError, ErrorCode
+from app.core.ids import parse_row_number
 
 T = TypeVar("T")
 
@@ -36,11 +37,9 @@ def decode_cursor(raw: str | None, parts: int, field: str) -> tuple[int, ...] | 
     """The sort key in a cursor, None for no cursor; a malformed one is the caller's error."""
     if raw is None or raw == "":
         return None
-    try:
-        keys = tuple(int(part) for part in raw.split("."))
-    except ValueError:
-        keys = ()
-    if len(keys) != parts:
+    numbers = [parse_row_number(part) for part in raw.split(".")]
+    keys = tuple(number for number in numbers if number is not None)
+    if len(keys) != parts or len(numbers) != parts:
         raise DomainError(ErrorCode.INVALID_INPUT, BROKEN_CURSOR, field)
     return keys
 

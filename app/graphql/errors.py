@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, VariableDefinitionNode
 from strawberry.extensions import MaskErrors
 
 from app.core.errors import DomainError
@@ -39,9 +39,24 @@ def is_domain_error(error: GraphQLError) -> bool:
     return isinstance(error.original_error, DomainError)
 
 
+def bad_variable(error: GraphQLError) -> str | None:
+    """The variable a client sent a value of the wrong type for (``2**31`` for an Int, ``1.5``,
+    ``"5"``), None for any other error. graphql-core refuses these before execution, keeping
+    the parser's exception as ``original_error``, which made them look like our failure."""
+    nodes = error.nodes
+    if error.path is not None or not nodes or len(nodes) != 1:
+        return None
+    node = nodes[0]
+    return node.variable.name.value if isinstance(node, VariableDefinitionNode) else None
+
+
 def is_unexpected(error: GraphQLError) -> bool:
     """Validation and domain errors speak to the client; anything a resolver raised else hides."""
-    return error.original_error is not None and not is_domain_error(error)
+    return (
+        error.original_error is not None
+        and not is_domain_error(error)
+        and bad_variable(error) is None
+    )
 
 
 def masked(errors: list[GraphQLError]) -> list[GraphQLError]:
@@ -53,6 +68,9 @@ def masked(errors: list[GraphQLError]) -> list[GraphQLError]:
         if isinstance(original, DomainError):
             extensions = {"code": original.code.value, "field": original.field}
             error = _copy(error, original.message, original, extensions)
+        elif (variable := bad_variable(error)) is not None:
+            extensions = {"code": DomainErrorCode.INVALID_INPUT.value, "field": variable}
+            error = _copy(error, error.message, None, extensions)
         elif original is not None:
             error = _copy(error, UNEXPECTED, None, None)
         shown.append(error)

@@ -39,11 +39,13 @@ from strawberry.types.graphql import OperationType
 from strawberry.utils.logging import StrawberryLogger
 from strawberry.utils.operation import get_operation_type
 
+from app.graphql.cost import query_cost_rule
 from app.graphql.errors import DomainAwareMaskErrors, is_unexpected, masked
 from app.graphql.rules import OneSignInPerOperation
 from app.graphql.types.economy import EconomyQuery
 from app.graphql.types.fraud import FraudMutation
 from app.graphql.types.gifts import GiftsMutation, GiftsQuery
+from app.graphql.types.nodes import MAX_LEADERBOARD
 from app.graphql.types.offers import OffersMutation, OffersQuery
 from app.graphql.types.payouts import PayoutsMutation
 from app.graphql.types.purchases import PurchasesMutation, PurchasesQuery
@@ -241,6 +243,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         *QueryDepthLimiter(max_depth=limits.max_depth).validation_rules,
         *MaxAliasesLimiter(max_alias_count=limits.max_aliases).validation_rules,
         OneSignInPerOperation,
+        query_cost_rule(limits.max_cost, max(limits.max_page_size, MAX_LEADERBOARD)),
     ]
     if settings.is_production:
         rules.append(NoSchemaIntrospectionCustomRule)

@@ -100,6 +100,16 @@ def _already_used() -> DomainError:
     )
 
 
+def _check_transaction_id(transaction_id: str) -> None:
+    """A sandbox or Stripe receipt is its transaction id: one longer than the column failed
+    in the database as a server error; it is the client's input."""
+    limit = Purchase.provider_transaction_id.length
+    if len(transaction_id) > limit:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"A receipt id is at most {limit} characters.", "receipt"
+        )
+
+
 async def purchase_coins(
     *,
     user_id: int,
@@ -117,6 +127,7 @@ async def purchase_coins(
     ledger.validate_idempotency_key(idempotency_key)
     users.require_can_transact(await users.get_user(user_id))
     payment = verifier.verify(receipt)
+    _check_transaction_id(payment.transaction_id)
 
     async def build(operation: ledger.OpenOperation) -> ledger.Plan[int]:
         users.require_can_transact(await users.get_user(user_id))
