@@ -42,12 +42,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
     engine = create_engine(settings.database)
     use_engine(engine, settings.database.retry_attempts)
 
-    feed = create_feed(settings.redis_url, settings.redis_channel_prefix)
+    feed = create_feed(settings.redis_url, settings.redis_channel_prefix, settings.feed)
 
     @asynccontextmanager
     async def database(app: Litestar) -> AsyncIterator[None]:
         use_engine(engine, settings.database.retry_attempts)
         await open_pool(engine, settings.database.pool_max_size)
+        await feed.start()
         settler = Settler()
         settler.start()
         after_response = Background("after-response")
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             unsubscribe()
             await after_response.stop()
             await settler.stop()
+            await feed.close()
             await close_pool(engine)
 
     graphql = graphql_controller(

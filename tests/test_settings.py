@@ -74,6 +74,11 @@ READS: dict[str, tuple[str, str, object]] = {
     "COINS_STRIPE_TOLERANCE_S": ("60", "payments.stripe_tolerance_s", 60),
     "COINS_REDIS_URL": ("redis://cache:6379/0", "redis_url", "redis://cache:6379/0"),
     "COINS_REDIS_CHANNEL_PREFIX": ("staging", "redis_channel_prefix", "staging"),
+    "COINS_FEED_MAX_SUBSCRIPTIONS_PER_SOCKET": ("2", "feed.max_subscriptions_per_socket", 2),
+    "COINS_FEED_MAX_SUBSCRIPTIONS_PER_USER": ("3", "feed.max_subscriptions_per_user", 3),
+    "COINS_FEED_SUBSCRIBER_QUEUE_SIZE": ("7", "feed.subscriber_queue_size", 7),
+    "COINS_FEED_OUTBOX_SIZE": ("50", "feed.outbox_size", 50),
+    "COINS_FEED_REDIS_TIMEOUT_MS": ("250", "feed.redis_timeout_ms", 250),
 }
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from functools import partial
 
 import strawberry
 
-from app.gifts import queries as gift_events
 from app.gifts import settlement
+from app.gifts.queries import decode_event
 from app.graphql import ids
-from app.graphql.context import CoinsInfo, require_viewer, require_viewer_id
+from app.graphql.context import CoinsInfo, require_viewer_id, require_viewer_until
 from app.graphql.errors import MutationError
 from app.graphql.loaders import Loaders
 from app.graphql.mutations import mutation
@@ -98,9 +100,16 @@ class StreamsSubscription:
     async def gift_sent(
         self, info: CoinsInfo, stream_id: strawberry.ID
     ) -> AsyncGenerator[GiftEvent, None]:
-        await require_viewer(info)
+        viewer, expires_at = await require_viewer_until(info)
+        context = info.context
         stream = await streams.get_stream(ids.LIVE_STREAM.decode(stream_id, "streamId"))
-        async for event_id in info.context.feed.subscribe(stream.id):
-            # Fresh loaders per event: totals and names change while a socket stays open.
-            info.context.loaders = Loaders()
-            yield GiftEvent(record=await gift_events.get_event(event_id))
+        feed = context.feed.subscribe(stream.id, viewer.id, expires_at=expires_at)
+        with context.subscription_slot():
+            async with aclosing(feed):  # leave the stream now, not when collected
+                async for delivery in feed:
+                    # The event comes in the message; the loaders are fresh per event
+                    # (totals and names change while a socket stays open) and shared by
+                    # the event's subscribers.
+                    context.loaders = delivery.shared("loaders", Loaders)
+                    event = delivery.shared("event", partial(decode_event, delivery.message))
+                    yield GiftEvent(record=event)
