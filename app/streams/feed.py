@@ -174,7 +174,8 @@ class GiftFeed:
         self, stream_id: int, user_id: int, *, expires_at: int | None = None
     ) -> AsyncIterator[Delivery]:
         """The stream's deliveries until the caller leaves, or until ``expires_at`` (a UNIX
-        time: the subscriber's token expiry) passes, which raises UNAUTHENTICATED."""
+        time: the subscriber's token expiry) passes, which raises UNAUTHENTICATED. Close it
+        (``contextlib.aclosing``) to leave at once rather than when it is collected."""
         subscriber = self.hub.add(stream_id, user_id)
         try:
             while True:
