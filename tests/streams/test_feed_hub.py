@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from app.graphql.loaders import SharedLoaders
 from app.settings import FeedSettings
 from app.streams.feed import InProcessFeed, RedisFeed
+from tests.conftest import Database
+from tests.factories import make_user
 from tests.streams.live import HungRedis, wait_until
 
 STREAM = 7
@@ -64,3 +67,20 @@ async def test_a_full_outbox_drops_feed_events_and_never_blocks_the_publisher() 
     finally:
         await feed.close()
         await hung.stop()
+
+
+async def test_a_subscriber_leaving_mid_load_does_not_fail_the_others_on_that_load(
+    db: Database,
+) -> None:
+    vera = await make_user("vera")
+    loaders = SharedLoaders()  # one event's, shared by its subscribers
+
+    async def show_sender() -> str | None:
+        user = await loaders.user_by_id.load(vera.id)
+        return user.handle if user else None
+
+    leaving, staying = asyncio.create_task(show_sender()), asyncio.create_task(show_sender())
+    await asyncio.sleep(0)  # both wait on the one load
+    leaving.cancel()  # that socket closed
+    assert await asyncio.wait_for(staying, 10) == "vera"
+    assert leaving.cancelled()

@@ -13,7 +13,7 @@ from app.gifts.queries import decode_event
 from app.graphql import ids
 from app.graphql.context import CoinsInfo, require_viewer_id, require_viewer_until
 from app.graphql.errors import MutationError
-from app.graphql.loaders import Loaders
+from app.graphql.loaders import SharedLoaders
 from app.graphql.mutations import mutation
 from app.graphql.pagination import Connection, Cursor, paginate
 from app.graphql.types.nodes import GiftEvent, LiveStream
@@ -110,6 +110,6 @@ class StreamsSubscription:
                     # The event comes in the message; the loaders are fresh per event
                     # (totals and names change while a socket stays open) and shared by
                     # the event's subscribers.
-                    context.loaders = delivery.shared("loaders", Loaders)
+                    context.loaders = delivery.shared("loaders", SharedLoaders)
                     event = delivery.shared("event", partial(decode_event, delivery.message))
                     yield GiftEvent(record=event)
