@@ -6,11 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 from contextlib import AsyncExitStack
+from datetime import timedelta
 
 import pytest
 import redis.asyncio as aioredis
 from litestar import Litestar
 
+from app.core.clock import set_clock, utcnow
 from app.core.ids import encode_id
 from app.gifts import queries as gift_events
 from app.gifts import settlement
@@ -224,7 +226,8 @@ async def test_an_expiring_token_ends_its_subscriptions(db: Database) -> None:
     viewer = await make_user("vera")
     stream = await make_stream()
     stream_id = encode_id("LiveStream", stream.id)
-    short = AuthSettings(jwt_secret=settings.auth.jwt_secret, token_ttl_s=2)
+    # Long enough to connect on a busy machine; the test then waits for it to run out.
+    short = AuthSettings(jwt_secret=settings.auth.jwt_secret, token_ttl_s=5)
     token = issue_token(viewer.id, short)
 
     async with served(settings) as (app, address), socket_of(address, token) as ws:
@@ -233,6 +236,32 @@ async def test_an_expiring_token_ends_its_subscriptions(db: Database) -> None:
         assert error_codes(ended) == ["UNAUTHENTICATED"]
         assert await receive(ws) == {"id": "1", "type": "complete"}
         assert app.state.feed.subscriber_count(stream.id) == 0
+
+
+async def test_a_token_that_expired_ends_its_subscription_at_the_next_event(
+    db: Database,
+) -> None:
+    settings = db.settings()
+    vera, olga = await make_user("vera"), await make_user("olga", coins=5)
+    stream = await make_stream()
+    rose = await make_gift("rose")
+    stream_id = encode_id("LiveStream", stream.id)
+    token = issue_token(vera.id, settings.auth)
+
+    async with served(settings) as (app, address), socket_of(address, token) as ws:
+        await subscribe(ws, stream_id)
+
+        async def registered() -> bool:
+            return bool(app.state.feed.subscriber_count(stream.id) == 1)
+
+        await wait_until(registered, "the subscription")
+        later = utcnow() + timedelta(seconds=settings.auth.token_ttl_s + 60)
+        set_clock(lambda: later)  # vera's token has expired; a gift comes in
+        variables = {"stream": stream_id, "gift": encode_id("Gift", rose.id)}
+        olga_token = issue_token(olga.id, settings.auth)
+        assert await send_gift(address, olga_token, {**variables, "quantity": 1, "key": "a"}) == []
+        assert error_codes(await receive(ws)) == ["UNAUTHENTICATED"]
+        assert await receive(ws) == {"id": "1", "type": "complete"}
 
 
 async def test_with_redis_hung_a_gift_answers_and_commits_and_the_feed_recovers(
