@@ -229,6 +229,7 @@ class RedisFeed(GiftFeed):
         self.published = 0
         self.publish_dropped = 0
         self.publish_failed = 0
+        self._failing = False
 
     def channel(self, stream_id: int) -> str:
         return f"{self._prefix}:gifts:{stream_id}"
@@ -271,13 +272,8 @@ class RedisFeed(GiftFeed):
         with self._outbox_lock:
             if len(self._outbox) >= self._settings.outbox_size:
                 self.publish_dropped += 1
-                dropped = True
-            else:
-                self._outbox.append((stream_id, message))
-                dropped = False
-        if dropped:
-            log.warning("feed.outbox_full", waiting=self._settings.outbox_size)
-            return
+                return  # Redis is failing: the publisher says so, once, not per gift
+            self._outbox.append((stream_id, message))
         self._wake(self._wake_publisher)
 
     async def subscribe(
@@ -317,17 +313,31 @@ class RedisFeed(GiftFeed):
                         await asyncio.wait_for(
                             client.publish(self.channel(stream_id), message), self._timeout_s
                         )
-                        self.published += 1
                     except (RedisError, OSError, TimeoutError) as error:
-                        # The event is lost, not the gift; a fresh connection for the next.
-                        self.publish_failed += 1
-                        log.warning("feed.publish_failed", error=type(error).__name__)
-                        with contextlib.suppress(Exception):
-                            await asyncio.wait_for(client.aclose(), self._timeout_s)
-                        client = self._client()
+                        client = await self._publish_failed(client, error)
+                        continue
+                    self.published += 1
+                    if self._failing:
+                        self._failing = False
+                        log.info("feed.redis_back")
         finally:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(client.aclose(), self._timeout_s)
+
+    async def _publish_failed(self, client: aioredis.Redis, error: Exception) -> aioredis.Redis:
+        """Count the lost event, drop those queued behind it (stale by the time Redis would
+        take them: subscribers want what happens now), and start a fresh connection."""
+        with self._outbox_lock:
+            stale = len(self._outbox)
+            self._outbox.clear()
+        self.publish_failed += 1
+        self.publish_dropped += stale
+        if not self._failing:  # once per outage, not once per gift
+            self._failing = True
+            log.warning("feed.publish_failed", error=type(error).__name__)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.aclose(), self._timeout_s)
+        return self._client()
 
     async def _read(self) -> None:
         """The process's one Redis subscription: follow the hub's streams, hand it messages."""

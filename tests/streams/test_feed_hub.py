@@ -84,3 +84,22 @@ async def test_a_subscriber_leaving_mid_load_does_not_fail_the_others_on_that_lo
     leaving.cancel()  # that socket closed
     assert await asyncio.wait_for(staying, 10) == "vera"
     assert leaving.cancelled()
+
+
+async def test_events_queued_behind_a_publish_that_timed_out_are_dropped_and_counted() -> None:
+    hung = HungRedis()
+    feed = RedisFeed(await hung.start(), "coins-test", FeedSettings(redis_timeout_ms=100))
+    await feed.start()
+    try:
+        for n in range(5):
+            feed.publish(STREAM, str(n).encode())
+
+        async def gave_up() -> bool:
+            return feed.publish_failed == 1
+
+        await wait_until(gave_up, "the first publish to time out")
+        # Stale by then: not sent one timeout after another once Redis answers again.
+        assert (feed.published, feed.publish_dropped) == (0, 4)
+    finally:
+        await feed.close()
+        await hung.stop()
