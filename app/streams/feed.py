@@ -186,7 +186,8 @@ class GiftFeed:
                     if remaining_s <= 0:
                         raise _expired()
                     try:
-                        delivery = await asyncio.wait_for(subscriber.queue.get(), remaining_s)
+                        async with asyncio.timeout(remaining_s):  # a timer, not a task
+                            delivery = await subscriber.queue.get()
                     except TimeoutError:
                         raise _expired() from None
                     if expires_at <= utcnow().timestamp():
