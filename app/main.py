@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     engine = create_engine(settings.database)
     use_engine(engine, settings.database.retry_attempts)
 
-    feed = create_feed(settings.redis_url, settings.redis_channel_prefix)
+    feed = create_feed(settings.redis_url, settings.redis_channel_prefix, settings.feed)
     configure_hashing(settings.sign_in.hash_threads, settings.sign_in.hash_queue)
     sign_in = create_throttle(settings.sign_in, settings.redis_url)
 
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def database(app: Litestar) -> AsyncIterator[None]:
         use_engine(engine, settings.database.retry_attempts)
         await open_pool(engine, settings.database.pool_max_size)
+        await feed.start()
         settler = Settler()
         settler.start()
         after_response = Background("after-response")
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await after_response.stop()
                 await settler.stop()
                 await sign_in.close()
+                await feed.close()
             except Exception:
                 log.exception("shutdown.incomplete")
             finally:

@@ -305,6 +305,18 @@ class GraphQLSettings:
 
 
 @dataclass(frozen=True)
+class FeedSettings:
+    """The live gift feed: caps on subscriptions and the bounds that keep a slow subscriber
+    or a hung Redis from reaching the gift path."""
+
+    max_subscriptions_per_socket: int = setting("COINS_FEED_MAX_SUBSCRIPTIONS_PER_SOCKET", 5)
+    max_subscriptions_per_user: int = setting("COINS_FEED_MAX_SUBSCRIPTIONS_PER_USER", 10)
+    subscriber_queue_size: int = setting("COINS_FEED_SUBSCRIBER_QUEUE_SIZE", 100)
+    outbox_size: int = setting("COINS_FEED_OUTBOX_SIZE", 10_000)
+    redis_timeout_ms: int = setting("COINS_FEED_REDIS_TIMEOUT_MS", 500)
+
+
+@dataclass(frozen=True)
 class PaymentSettings:
     """Payment providers. A provider without its configuration refuses every receipt.
 
@@ -346,6 +358,7 @@ class Settings:
     # Proxies whose X-Forwarded-For is believed; unset: the peer's address is the client's.
     # IPNetworks, typed Any: Litestar's signature model refuses a union of two classes.
     trusted_proxies: tuple[Any, ...] = setting("COINS_TRUSTED_PROXIES", (), _networks)
+    feed: FeedSettings = field(default_factory=FeedSettings)
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:

@@ -4,9 +4,10 @@ Lower packages emit events without knowing who listens (``app.core.events``): gi
 import the live feed or the fraud rules, payouts and purchases do not import fraud. Here,
 at the top, the app subscribes them, in this order:
 
-- ``GiftSent``: the settler wakes to credit the host; the live feed publishes the gift and
-  the fraud rules check sender and host, both after the response (the app's background;
-  the rules take the gifts in batches, whatever arrived while the last batch ran).
+- ``GiftSent``: the settler wakes to credit the host; the live feed takes the gift (it only
+  queues it: a hung Redis never reaches the answer) and the fraud rules check sender and
+  host after the response (the app's background; the rules take the gifts in batches,
+  whatever arrived while the last batch ran).
 - ``PayoutRequested``: the concentration rule first, then auto-approval, which leaves a
   creator with an open flag (perhaps the one just raised) for staff.
 - ``Clawback``: the refund-after-spend rule.
@@ -14,13 +15,13 @@ at the top, the app subscribes them, in this order:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from functools import partial
+from collections.abc import Callable
 
 from app.core.background import Background, Batched
 from app.core.events import bus
 from app.fraud import rules as fraud_rules
 from app.fraud import service as fraud
+from app.gifts.queries import encode_event
 from app.gifts.service import GiftSent
 from app.gifts.settlement import Settler
 from app.payouts import service as payouts
@@ -42,18 +43,12 @@ def subscribe(
 ) -> Callable[[], None]:
     """Register every subscriber for ``settings``; returns the function that removes them.
 
-    With ``background`` (the app's), the live feed and the gift's fraud rules run after the
-    response instead of before it; without (tests, scripts), right after the commit."""
-
-    async def after_response(job: Callable[[], Awaitable[None]]) -> None:
-        if background is None:
-            await job()
-        else:
-            background.submit(job)
+    With ``background`` (the app's), the gift's fraud rules run after the response instead
+    of before it; without (tests, scripts), right after the commit. The feed never waits."""
 
     async def publish_gift(event: GiftSent) -> None:
         assert feed is not None
-        await after_response(partial(feed.publish, event.event.stream_id, event.event.id))
+        feed.publish(event.event.stream_id, encode_event(event.event))
 
     async def check_gifts(gifts: list[fraud_rules.GiftToCheck]) -> None:
         await fraud_rules.after_gifts(gifts, settings.fraud)

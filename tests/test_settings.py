@@ -100,6 +100,11 @@ READS: dict[str, tuple[str, str, object]] = {
     "COINS_SIGN_IN_FAILURE_MEMORY_S": ("600", "sign_in.failure_memory_s", 600),
     "COINS_SIGN_IN_KNOWN_IP_DAYS": ("7", "sign_in.known_ip_days", 7),
     "COINS_RATE_LIMIT_KEY_PREFIX": ("staging-limits", "sign_in.key_prefix", "staging-limits"),
+    "COINS_FEED_MAX_SUBSCRIPTIONS_PER_SOCKET": ("2", "feed.max_subscriptions_per_socket", 2),
+    "COINS_FEED_MAX_SUBSCRIPTIONS_PER_USER": ("3", "feed.max_subscriptions_per_user", 3),
+    "COINS_FEED_SUBSCRIBER_QUEUE_SIZE": ("7", "feed.subscriber_queue_size", 7),
+    "COINS_FEED_OUTBOX_SIZE": ("50", "feed.outbox_size", 50),
+    "COINS_FEED_REDIS_TIMEOUT_MS": ("250", "feed.redis_timeout_ms", 250),
 }
 
 

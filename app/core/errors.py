@@ -34,6 +34,7 @@ class ErrorCode(enum.StrEnum):
     # The database was lost and the request could not be completed: retry later (an
     # operation with an idempotency key, with the same key).
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    TOO_MANY_SUBSCRIPTIONS = "TOO_MANY_SUBSCRIPTIONS"
 
 
 class DomainError(Exception):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import msgspec
 from piccolo.query.functions.aggregate import Sum
 
 from app.core.clock import as_utc
@@ -60,6 +61,19 @@ async def events_by_ids(event_ids: Sequence[int]) -> dict[int, GiftEventRecord]:
         return {}
     rows = await GiftEvent.select().where(GiftEvent.id.is_in(list(set(event_ids))))
     return {row["id"]: _record(row) for row in rows}
+
+
+_encode_event = msgspec.json.Encoder().encode
+_decode_event = msgspec.json.Decoder(GiftEventRecord).decode
+
+
+def encode_event(event: GiftEventRecord) -> bytes:
+    """The event as the live feed carries it: subscribers need no read to show it."""
+    return _encode_event(event)
+
+
+def decode_event(message: bytes) -> GiftEventRecord:
+    return _decode_event(message)
 
 
 async def get_event(event_id: int) -> GiftEventRecord:

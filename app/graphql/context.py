@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import msgspec
@@ -13,7 +15,7 @@ from app.graphql.loaders import Loaders
 from app.settings import Settings
 from app.sign_in import SignInThrottle
 from app.users.service import UserRecord
-from app.users.tokens import bearer_token, user_id_from_token
+from app.users.tokens import bearer_token, token_expiry, user_id_from_token
 from app.web.client_ip import connection_ip
 
 
@@ -53,6 +55,27 @@ class Context(BaseContext, kw_only=True):
             )
         return self.cache["viewer"]
 
+    def token_expires_at(self) -> int | None:
+        """When the bearer token expires (a UNIX time); None without a valid one."""
+        token = bearer_token(self._authorization())
+        return token_expiry(token, self.settings.auth) if token else None
+
+    @contextmanager
+    def subscription_slot(self) -> Iterator[None]:
+        """Hold one of the socket's subscriptions (a websocket shares one context)."""
+        limit = self.settings.feed.max_subscriptions_per_socket
+        held = self.cache.get("subscriptions", 0)
+        if held >= limit:
+            raise DomainError(
+                ErrorCode.TOO_MANY_SUBSCRIPTIONS,
+                f"At most {limit} subscriptions on one connection.",
+            )
+        self.cache["subscriptions"] = held + 1
+        try:
+            yield
+        finally:
+            self.cache["subscriptions"] -= 1
+
 
 CoinsInfo = Info[Context, None]
 
@@ -62,6 +85,16 @@ async def require_viewer(info: CoinsInfo) -> UserRecord:
     if viewer is None:
         raise DomainError(ErrorCode.UNAUTHENTICATED, "Sign in to do this.")
     return viewer
+
+
+async def require_viewer_until(info: CoinsInfo) -> tuple[UserRecord, int]:
+    """The viewer and when their token expires: what outlives a request (a subscription)
+    ends then. A websocket's viewer is read once, so its token is checked again here."""
+    viewer = await require_viewer(info)
+    expires_at = info.context.token_expires_at()
+    if expires_at is None:
+        raise DomainError(ErrorCode.UNAUTHENTICATED, "Sign in to do this.")
+    return viewer, expires_at
 
 
 async def require_viewer_id(info: CoinsInfo) -> int:

@@ -8,10 +8,11 @@ every such key, so it is immutable.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import cached_property
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from strawberry.dataloader import DataLoader
 
@@ -36,8 +37,16 @@ M = TypeVar("M")
 NO_BALANCES: Mapping[Currency, int] = MappingProxyType(dict.fromkeys(Currency, 0))
 
 
+class SharedDataLoader(DataLoader[K, V]):
+    """A loader many tasks await (a feed event's subscribers): one task's cancellation (its
+    socket closed) must not cancel the load the others wait on, so each gets a shield."""
+
+    def load(self, key: K) -> Awaitable[V]:
+        return asyncio.shield(super().load(key))
+
+
 def loader(
-    batch: Callable[[list[K]], Awaitable[Mapping[K, V]]], missing: M
+    batch: Callable[[list[K]], Awaitable[Mapping[K, V]]], missing: M, *, shared: bool = False
 ) -> DataLoader[K, V | M]:
     """An ``XByYLoader``: ``batch(keys) -> {key: value}``, one result per key in key order."""
 
@@ -45,7 +54,7 @@ def loader(
         found = await batch(keys)
         return [found.get(key, missing) for key in keys]
 
-    return DataLoader(load_fn=load)
+    return (SharedDataLoader if shared else DataLoader)(load_fn=load)
 
 
 def per_page_size(
@@ -69,33 +78,35 @@ def per_page_size(
 class Loaders:
     """One set per request (and afresh after each mutation and each subscription event)."""
 
+    shared: ClassVar[bool] = False
+
     @cached_property
     def user_by_id(self) -> DataLoader[int, UserRecord | None]:
-        return loader(users.users_by_ids, None)
+        return loader(users.users_by_ids, None, shared=self.shared)
 
     @cached_property
     def balances_by_user_id(self) -> DataLoader[int, Mapping[Currency, int]]:
         """Diamonds count gifts received and not settled yet: what a wallet shows is exact."""
-        return loader(settlement.exact_balances, NO_BALANCES)
+        return loader(settlement.exact_balances, NO_BALANCES, shared=self.shared)
 
     @cached_property
     def gift_by_id(self) -> DataLoader[int, GiftRecord | None]:
         """Gifts at their current price."""
-        return loader(catalog.gifts_by_ids, None)
+        return loader(catalog.gifts_by_ids, None, shared=self.shared)
 
     @cached_property
     def gift_by_version_id(self) -> DataLoader[int, GiftRecord | None]:
         """Gifts as priced by a version (what an event cost)."""
-        return loader(catalog.gifts_by_version_ids, None)
+        return loader(catalog.gifts_by_version_ids, None, shared=self.shared)
 
     @cached_property
     def stream_by_id(self) -> DataLoader[int, StreamRecord | None]:
         """Stream totals count what is still queued, likewise."""
-        return loader(settlement.streams_by_ids, None)
+        return loader(settlement.streams_by_ids, None, shared=self.shared)
 
     @cached_property
     def live_stream_by_host_id(self) -> DataLoader[int, StreamRecord | None]:
-        return loader(settlement.live_streams_of_hosts, None)
+        return loader(settlement.live_streams_of_hosts, None, shared=self.shared)
 
     @cached_property
     def stream_lists(self) -> DataLoader[tuple[str, int, int], Sequence[Any]]:
@@ -116,17 +127,23 @@ class Loaders:
                         found[(kind, stream_id, first)] = rows
             return found
 
-        return loader(batch, ())
+        return loader(batch, (), shared=self.shared)
 
     @cached_property
     def spending_totals_by_user_id(self) -> DataLoader[int, SpendingTotals]:
-        return loader(spending.totals_of, SpendingTotals(0, 0, 0))
+        return loader(spending.totals_of, SpendingTotals(0, 0, 0), shared=self.shared)
 
     @cached_property
     def package_by_id(self) -> DataLoader[int, PackageRecord | None]:
-        return loader(purchases.packages_by_ids, None)
+        return loader(purchases.packages_by_ids, None, shared=self.shared)
 
     @cached_property
     def held_diamonds_by_user_id(self) -> DataLoader[int, int]:
         """Diamonds each creator has held by pending or approved payouts."""
-        return loader(payouts.held_diamonds, 0)
+        return loader(payouts.held_diamonds, 0, shared=self.shared)
+
+
+class SharedLoaders(Loaders):
+    """One set for all the local subscribers of one feed event."""
+
+    shared = True

@@ -51,6 +51,15 @@ def user_id_from_token(token: str, settings: AuthSettings) -> int | None:
     return user_id
 
 
+def token_expiry(token: str, settings: AuthSettings) -> int | None:
+    """When a valid token expires (a UNIX time), for what outlives a request: a websocket's
+    subscriptions end then. None for a bad or expired token."""
+    if user_id_from_token(token, settings) is None:
+        return None
+    known = _verified.get((token, settings.jwt_secret))
+    return known[1] if known is not None else None
+
+
 def _verify(token: str, settings: AuthSettings) -> tuple[int | None, int]:
     try:
         claims = jwt.decode(

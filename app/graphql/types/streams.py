@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from functools import partial
 
 import strawberry
 
-from app.gifts import queries as gift_events
 from app.gifts import settlement
+from app.gifts.queries import decode_event
 from app.graphql import ids
-from app.graphql.context import CoinsInfo, require_viewer, require_viewer_id
+from app.graphql.context import CoinsInfo, Context, require_viewer_id, require_viewer_until
 from app.graphql.errors import MutationError
-from app.graphql.loaders import Loaders
+from app.graphql.loaders import SharedLoaders
 from app.graphql.mutations import mutation
 from app.graphql.pagination import Connection, Cursor, paginate
 from app.graphql.types.nodes import GiftEvent, LiveStream
 from app.streams import service as streams
+from app.streams.feed import Delivery
 from app.streams.service import StreamRecord
 
 # Most coins first, then oldest first: the cursor carries (id, coins received).
@@ -92,15 +95,24 @@ class StreamsMutation:
         return LiveStreamPayload(live_stream=LiveStream(record=stream))
 
 
+def _shown(context: Context, delivery: Delivery) -> GiftEvent:
+    """A feed event as its subscribers show it. The event comes in the message; the loaders
+    are fresh per event (totals and names change while a socket stays open) and shared by
+    the event's subscribers."""
+    context.loaders = delivery.shared("loaders", SharedLoaders)
+    return GiftEvent(record=delivery.shared("event", partial(decode_event, delivery.message)))
+
+
 @strawberry.type
 class StreamsSubscription:
     @strawberry.subscription(description="Every gift sent in one live stream, as it is sent.")
     async def gift_sent(
         self, info: CoinsInfo, stream_id: strawberry.ID
     ) -> AsyncGenerator[GiftEvent, None]:
-        await require_viewer(info)
+        viewer, expires_at = await require_viewer_until(info)
         stream = await streams.get_stream(ids.LIVE_STREAM.decode(stream_id, "streamId"))
-        async for event_id in info.context.feed.subscribe(stream.id):
-            # Fresh loaders per event: totals and names change while a socket stays open.
-            info.context.loaders = Loaders()
-            yield GiftEvent(record=await gift_events.get_event(event_id))
+        feed = info.context.feed.subscribe(stream.id, viewer.id, expires_at=expires_at)
+        with info.context.subscription_slot():
+            async with aclosing(feed):  # leave the stream now, not when collected
+                async for delivery in feed:
+                    yield _shown(info.context, delivery)
