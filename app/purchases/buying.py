@@ -24,6 +24,7 @@ from app.core.errors import DomainError, ErrorCode
 from app.core.money import Money
 from app.core.transactions import in_transaction
 from app.ledger import AccountCode, Currency, TransferKind
+from app.purchases.app_account import check_app_account_token
 from app.purchases.codes import Provider, PurchaseStatus
 from app.purchases.packages import PackageRecord, all_prices, package_for
 from app.purchases.tables import Purchase
@@ -117,6 +118,10 @@ async def purchase_coins(
     ledger.validate_idempotency_key(idempotency_key)
     users.require_can_transact(await users.get_user(user_id))
     payment = verifier.verify(receipt)
+    if provider is Provider.APPLE:
+        check_app_account_token(
+            user_id, payment.app_account_token, required=payment.requires_app_account_token
+        )
 
     async def build(operation: ledger.OpenOperation) -> ledger.Plan[int]:
         users.require_can_transact(await users.get_user(user_id))
