@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -100,8 +101,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    """Development defaults (sandbox receipts credit free coins, GraphiQL) stay on this
+    machine: serving beyond loopback needs COINS_ENV said out loud."""
     import uvicorn
+
+    if not os.environ.get("COINS_ENV") and args.host not in LOOPBACK_HOSTS:
+        print(
+            f"coins: refusing to serve on {args.host} in development: sandbox receipts would "
+            "credit free coins to anyone who can reach it. Set COINS_ENV=production (or "
+            "COINS_ENV=development to accept that), or serve on 127.0.0.1.",
+            file=sys.stderr,
+        )
+        return 2
 
     uvicorn.run(
         "app.main:create_app",

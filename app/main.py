@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             index,
             healthz,
             graphql,
-            admin_router(),
+            admin_router(secure_cookies=settings.secure_cookies),
             *webhook_handlers(settings),
         ],
         lifespan=[database],

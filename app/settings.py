@@ -11,8 +11,9 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import os
+import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
@@ -25,6 +26,7 @@ from app.core.money import Rate, minor_unit_exponent
 ENVIRONMENTS = ("development", "test", "production")
 DEVELOPMENT_JWT_SECRET = "development-only-secret-change-me-0123456789"  # noqa: S105
 DEFAULT_SQLITE_PATH = "var/coins.sqlite3"
+DEVELOPMENT_SECRET_FILE = "jwt-secret"  # noqa: S105 (a file name)
 
 D = TypeVar("D")
 
@@ -391,7 +393,45 @@ class Settings:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        return _read(cls, os.environ if environ is None else environ)
+        """Outside production, an unset COINS_JWT_SECRET is a random secret of this machine
+        (``development_secret``), never the published ``DEVELOPMENT_JWT_SECRET``: anyone can
+        read that one, and would sign valid tokens for any user of a server left on it."""
+        environ = os.environ if environ is None else environ
+        settings = _read(cls, environ)
+        if settings.is_production or environ.get("COINS_JWT_SECRET"):
+            return settings
+        database = settings.database
+        directory = (
+            database.sqlite_path.parent
+            if not database.is_postgres
+            else Path(DEFAULT_SQLITE_PATH).parent
+        )
+        auth = replace(settings.auth, jwt_secret=development_secret(directory))
+        return replace(settings, auth=auth)
+
+
+def development_secret(directory: Path) -> str:
+    """A random signing secret kept in ``directory`` (var/ beside the SQLite database), made
+    on first use: ``coins serve``, ``coins token`` and every worker of one checkout agree on
+    it, and it is unknown beyond this machine. Readable by its owner only."""
+    path = directory / DEVELOPMENT_SECRET_FILE
+    for _ in range(2):
+        try:
+            secret = path.read_text(encoding="ascii").strip()
+        except FileNotFoundError:
+            pass
+        else:
+            if len(secret) >= 32:
+                return secret
+            path.unlink(missing_ok=True)  # unusable: make a new one
+        directory.mkdir(parents=True, exist_ok=True)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            continue  # another process made it first: read theirs
+        with os.fdopen(descriptor, "w", encoding="ascii") as file:
+            file.write(secrets.token_urlsafe(48))
+    return path.read_text(encoding="ascii").strip()
 
 
 def variables(cls: type = Settings) -> list[Variable]:

@@ -11,6 +11,8 @@ at the top, the app subscribes them, in this order:
 - ``PayoutRequested``: the concentration rule first, then auto-approval, which leaves a
   creator with an open flag (perhaps the one just raised) for staff.
 - ``Clawback``: the refund-after-spend rule.
+- ``AccountFrozen``: the frozen user's live streams end (gifts to a frozen host are
+  refused from the freeze's commit on, by the gift path itself).
 """
 
 from __future__ import annotations
@@ -28,7 +30,13 @@ from app.payouts import service as payouts
 from app.payouts.provider import provider_if_configured
 from app.purchases.refunds import Clawback
 from app.settings import Settings
+from app.streams import service as streams
 from app.streams.feed import GiftFeed
+from app.users.service import AccountFrozen
+
+
+async def _end_streams(event: AccountFrozen) -> None:
+    await streams.end_streams_of_host(event.user_id)
 
 
 async def _creator_cleared(creator_id: int) -> bool:
@@ -76,6 +84,7 @@ def subscribe(
         bus.subscribe(GiftSent, check_gift, name="fraud.gift"),
         bus.subscribe(payouts.PayoutRequested, review_payout, name="payouts.review"),
         bus.subscribe(Clawback, fraud_rules.after_clawback, name="fraud.clawback"),
+        bus.subscribe(AccountFrozen, _end_streams, name="streams.frozen"),
     ]
     if feed is not None:
         unsubscribers.insert(0, bus.subscribe(GiftSent, publish_gift, name="feed"))

@@ -92,3 +92,51 @@ def test_serve_passes_workers_to_uvicorn_with_the_app_factory(
     assert options["factory"] is True
     assert options["workers"] == 3
     assert options["port"] == 8123
+
+
+@pytest.mark.parametrize(
+    ("host", "env", "served"),
+    [
+        ("0.0.0.0", None, False),  # noqa: S104
+        ("192.0.2.10", None, False),
+        ("127.0.0.1", None, True),
+        ("0.0.0.0", "development", True),  # noqa: S104
+    ],
+)
+def test_development_serves_beyond_loopback_only_when_said_out_loud(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    host: str,
+    env: str | None,
+    served: bool,
+) -> None:
+    import uvicorn
+
+    calls: list[dict] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: calls.append(k))
+    monkeypatch.delenv("COINS_ENV", raising=False)
+    if env:
+        monkeypatch.setenv("COINS_ENV", env)
+
+    code = main(["serve", "--host", host])
+
+    assert (code == 0, len(calls) == 1) == (served, served)
+    if not served:
+        assert "COINS_ENV" in capsys.readouterr().err
+
+
+def test_a_development_token_from_the_cli_is_accepted_by_the_server(
+    db: Database, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.settings import Settings
+
+    monkeypatch.setenv("COINS_DATABASE_URL", db.url)
+    monkeypatch.delenv("COINS_JWT_SECRET", raising=False)
+    monkeypatch.delenv("COINS_ENV", raising=False)
+    assert main(["seed"]) == 0
+    capsys.readouterr()
+
+    assert main(["token", "viewer"]) == 0
+    token = capsys.readouterr().out.strip()
+
+    assert user_id_from_token(token, Settings.from_env().auth) is not None

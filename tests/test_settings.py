@@ -6,6 +6,7 @@ import ipaddress
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from fractions import Fraction
 from operator import attrgetter
 from pathlib import Path
@@ -138,7 +139,8 @@ def test_the_readme_lists_exactly_the_variables() -> None:
 def test_development_defaults_are_usable() -> None:
     settings = Settings.from_env({})
 
-    assert settings == Settings()
+    # The signing secret is this checkout's own random one (see the test below).
+    assert replace(settings, auth=Settings().auth) == Settings()
     assert settings.env == "development"
     assert settings.sandbox_payments is True
     assert settings.database.sqlite_path == Path("var/coins.sqlite3")
@@ -153,7 +155,7 @@ def test_development_defaults_are_usable() -> None:
 def test_an_empty_variable_keeps_the_default() -> None:
     blank = dict.fromkeys(READS, "")
 
-    assert Settings.from_env(blank) == Settings()
+    assert replace(Settings.from_env(blank), auth=Settings().auth) == Settings()
 
 
 def test_production_without_a_secret_stops_with_a_clear_message() -> None:
@@ -310,3 +312,29 @@ assert conf.DB.path == {str(directory / "coins.sqlite3")!r}
 def test_sign_in_settings_refuse_what_they_cannot_read(name: str, raw: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: raw})
+
+
+def test_development_without_a_secret_signs_with_a_random_one_of_this_machine(
+    tmp_path: Path,
+) -> None:
+    from app.settings import DEVELOPMENT_JWT_SECRET
+    from app.users.tokens import issue_token, user_id_from_token
+
+    here = {"COINS_DATABASE_URL": f"sqlite:///{tmp_path}/one/coins.sqlite3"}
+    elsewhere = {"COINS_DATABASE_URL": f"sqlite:///{tmp_path}/two/coins.sqlite3"}
+
+    first, again = Settings.from_env(here), Settings.from_env(here)
+    other = Settings.from_env(elsewhere)
+    forged = issue_token(1, AuthSettings(jwt_secret=DEVELOPMENT_JWT_SECRET))
+    kept = tmp_path / "one" / "jwt-secret"
+
+    assert first.auth.jwt_secret != DEVELOPMENT_JWT_SECRET
+    assert len(first.auth.jwt_secret) >= 32
+    assert again.auth.jwt_secret == first.auth.jwt_secret  # serve and `coins token` agree
+    assert other.auth.jwt_secret != first.auth.jwt_secret
+    assert kept.read_text() == first.auth.jwt_secret
+    assert kept.stat().st_mode & 0o777 == 0o600
+    assert user_id_from_token(forged, first.auth) is None
+    assert user_id_from_token(issue_token(1, first.auth), again.auth) == 1
+    explicit = Settings.from_env({**here, "COINS_JWT_SECRET": SECRET})
+    assert explicit.auth.jwt_secret == SECRET

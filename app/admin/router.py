@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -10,7 +12,7 @@ from litestar.exceptions import NotAuthorizedException, NotFoundException, Permi
 from litestar.response import Redirect
 
 from app.admin.auth import staff_guard
-from app.admin.pages import render
+from app.admin.pages import FLASH_COOKIE, render
 from app.admin.refusals import refused
 from app.admin.routes.audit import AuditController
 from app.admin.routes.dashboard import DashboardController
@@ -39,7 +41,31 @@ def _not_found(request: Request[Any, Any, Any], error: NotFoundException) -> Res
     return render(request, "error.html", status_code=404, title="Not found", message=error.detail)
 
 
-def admin_router() -> Router:
+def _harden_flash(response: Response[Any], *, secure: bool) -> Response[Any]:
+    """The flash cookie as strict as the session's: HttpOnly, SameSite=Lax, and Secure
+    outside development and tests (plain-HTTP servers there)."""
+    response.cookies = [
+        replace(cookie, httponly=True, samesite="lax", secure=secure)
+        if cookie.key == FLASH_COOKIE
+        else cookie
+        for cookie in response.cookies
+    ]
+    return response
+
+
+def admin_router(*, secure_cookies: bool = True) -> Router:
+    """``secure_cookies``: ``Settings.secure_cookies``."""
+
+    async def after_request(response: Response[Any]) -> Response[Any]:
+        return _harden_flash(response, secure=secure_cookies)
+
+    def hardened(handler: Callable[[Request[Any, Any, Any], Any], Any]) -> Any:
+        # Exception handlers' responses skip after_request: the refusals flash too.
+        def handle(request: Request[Any, Any, Any], error: Any) -> Response[Any]:
+            return _harden_flash(handler(request, error), secure=secure_cookies)
+
+        return handle
+
     return Router(
         path="/",
         route_handlers=[
@@ -54,11 +80,12 @@ def admin_router() -> Router:
             FraudController,
         ],
         guards=[staff_guard],
+        after_request=after_request,
         exception_handlers={
-            NotAuthorizedException: _to_login,
-            PermissionDeniedException: _forbidden,
-            NotFoundException: _not_found,
-            DomainError: refused,
+            NotAuthorizedException: hardened(_to_login),
+            PermissionDeniedException: hardened(_forbidden),
+            NotFoundException: hardened(_not_found),
+            DomainError: hardened(refused),
         },
         include_in_schema=False,
     )

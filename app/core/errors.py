@@ -30,6 +30,7 @@ class ErrorCode(enum.StrEnum):
     PAYOUT_LIMIT_REACHED = "PAYOUT_LIMIT_REACHED"
     PAYOUT_NOT_CANCELLABLE = "PAYOUT_NOT_CANCELLABLE"
     OFFER_UNAVAILABLE = "OFFER_UNAVAILABLE"
+    OFFER_LIMIT_REACHED = "OFFER_LIMIT_REACHED"
     RATE_LIMITED = "RATE_LIMITED"
     # The database was lost and the request could not be completed: retry later (an
     # operation with an idempotency key, with the same key).

@@ -63,6 +63,16 @@ class GiftSent:
     sender_created_at: datetime
 
 
+def host_frozen() -> DomainError:
+    """A frozen host earns nothing: their streams end at the freeze, and until they have,
+    gifts to them are refused (as ``streams_live_host`` does on PostgreSQL)."""
+    return DomainError(
+        ErrorCode.STREAM_NOT_LIVE,
+        "This stream has ended: its host's account is frozen pending review.",
+        "streamId",
+    )
+
+
 def validate_quantity(quantity: int, maximum: int) -> int:
     if not 1 <= quantity <= maximum:
         raise DomainError(
@@ -94,6 +104,8 @@ async def send_gift(
             raise DomainError(ErrorCode.STREAM_NOT_LIVE, "This stream is not live.", "streamId")
         if stream.host_id == sender_id:
             raise DomainError(ErrorCode.SELF_GIFT, "You cannot send gifts to yourself.")
+        if (await users.get_user(stream.host_id)).frozen:
+            raise host_frozen()
         gift = (await catalog.gifts_by_ids([gift_id])).get(gift_id)
         if gift is None or gift.retired:
             raise DomainError(ErrorCode.GIFT_UNAVAILABLE, "This gift is not available.", "giftId")

@@ -74,11 +74,28 @@ def _fields(row: dict[str, Any]) -> dict[str, object]:
     }
 
 
+MAX_PER_USER_LIMIT = 1_000
+
+
 async def create_offer(
-    *, brand: str, title: str, coin_cost: int, active: bool = True, actor: Actor | None = None
+    *,
+    brand: str,
+    title: str,
+    coin_cost: int,
+    active: bool = True,
+    per_user_limit: int = 1,
+    actor: Actor | None = None,
 ) -> int:
-    """A new offer (its pool starts empty); a staff ``actor`` gets an audit entry."""
+    """A new offer (its pool starts empty); a staff ``actor`` gets an audit entry.
+
+    ``per_user_limit``: codes one user may take (one by default, so nobody empties a pool)."""
     _validate_offer(brand, title, coin_cost)
+    if not 1 <= per_user_limit <= MAX_PER_USER_LIMIT:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"A user may take 1 to {MAX_PER_USER_LIMIT} codes of an offer.",
+            "perUserLimit",
+        )
 
     async def work() -> int:
         rows = await PartnerOffer.insert(
@@ -87,6 +104,7 @@ async def create_offer(
                 title=title.strip(),
                 coin_cost=coin_cost,
                 active=active,
+                per_user_limit=per_user_limit,
                 created_at=utcnow(),
             )
         ).returning(PartnerOffer.id)
@@ -102,6 +120,7 @@ async def create_offer(
                     "title": title.strip(),
                     "coin_cost": coin_cost,
                     "active": active,
+                    "per_user_limit": per_user_limit,
                 },
             )
         return offer_id

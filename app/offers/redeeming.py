@@ -6,7 +6,12 @@ Guarantees
   redemptions account (REDEMPTION), and the redemption row and idempotency key are written.
 - A code is handed out at most once (claimed by a conditional update, and a unique index
   on ``redemption.code_id``); an empty pool or an inactive offer is OFFER_UNAVAILABLE.
-- Lock order: the claimed code, the spend counter, then the ledger accounts by id.
+- A user takes at most the offer's ``per_user_limit`` codes (default 1): their count row
+  is raised by a conditional update (``... WHERE redeemed < limit``) in the redemption's
+  transaction, so concurrent redemptions of one user queue on it and cannot both pass;
+  beyond it, OFFER_LIMIT_REACHED.
+- Lock order: the user's count row, the claimed code, the spend counter, then the ledger
+  accounts by id.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from app.core.clock import as_utc, utcnow
 from app.core.database import is_sqlite
 from app.core.errors import DomainError, ErrorCode
 from app.ledger import AccountCode, Currency, TransferKind
-from app.offers.tables import OfferCode, PartnerOffer, Redemption
+from app.offers.tables import OfferCode, OfferUserRedemption, PartnerOffer, Redemption
 from app.settings import SpendingSettings
 from app.spending import service as spending
 from app.users import service as users
@@ -75,6 +80,31 @@ def _unavailable() -> DomainError:
     return DomainError(ErrorCode.OFFER_UNAVAILABLE, "This offer is not available.", "offerId")
 
 
+async def _count_against_limit(offer_id: int, user_id: int, limit: int) -> None:
+    """Count one more code for the user, or OFFER_LIMIT_REACHED; the row stays locked until
+    the transaction ends (rolled back with it when the redemption fails later)."""
+    await OfferUserRedemption.raw(
+        "INSERT INTO offer_user_redemption (offer_id, user_id, redeemed) VALUES ({}, {}, 0) "
+        "ON CONFLICT DO NOTHING",
+        offer_id,
+        user_id,
+    )
+    raised = await OfferUserRedemption.raw(
+        "UPDATE offer_user_redemption SET redeemed = redeemed + 1 "
+        "WHERE offer_id = {} AND user_id = {} AND redeemed < {} RETURNING redeemed",
+        offer_id,
+        user_id,
+        limit,
+    )
+    if not raised:
+        each = "one code" if limit == 1 else f"{limit} codes"
+        raise DomainError(
+            ErrorCode.OFFER_LIMIT_REACHED,
+            f"You have already redeemed this offer: {each} per person.",
+            "offerId",
+        )
+
+
 async def redeem_offer(
     *, user_id: int, offer_id: int, idempotency_key: str, platform: SpendingSettings
 ) -> Redeemed:
@@ -85,6 +115,7 @@ async def redeem_offer(
         offer = await PartnerOffer.select().where(PartnerOffer.id == offer_id).first()
         if offer is None or not offer["active"]:
             raise _unavailable()
+        await _count_against_limit(offer_id, user_id, offer["per_user_limit"])
         claimed = await _claim_code(offer_id, user_id)
         if claimed is None:
             raise _unavailable()

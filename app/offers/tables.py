@@ -1,6 +1,6 @@
 """Partner-offer tables; columns mirror ``piccolo_migrations/``."""
 
-from piccolo.columns import BigInt, Boolean, Timestamptz, Varchar
+from piccolo.columns import BigInt, Boolean, Integer, Timestamptz, Varchar
 from piccolo.table import Table
 
 
@@ -10,6 +10,8 @@ class PartnerOffer(Table, tablename="partner_offer"):
     coin_cost = BigInt()
     active = Boolean(default=True)
     created_at = Timestamptz()
+    # Codes one user may take from this offer.
+    per_user_limit = Integer(default=1)
 
 
 class OfferCode(Table, tablename="offer_code"):
@@ -30,3 +32,11 @@ class Redemption(Table, tablename="redemption"):
     code = Varchar(length=128)
     coins = BigInt()
     created_at = Timestamptz()
+
+
+class OfferUserRedemption(Table, tablename="offer_user_redemption"):
+    """How many codes of an offer a user took: the row their redemptions queue on."""
+
+    offer_id = BigInt()
+    user_id = BigInt()
+    redeemed = Integer(default=0)

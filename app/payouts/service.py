@@ -14,9 +14,16 @@ Guarantees
 - The daily cap (``app.payouts.daily_cap``) is counted in the request's transaction: two
   concurrent requests cannot both pass it. Cancelled and rejected payouts give their
   diamonds back to the day they were requested on.
-- One lock order on every path: the payout row, then the creator's daily-cap row, then the
-  ledger accounts (the ledger locks last), so requests, cancels and decisions never
-  deadlock each other.
+- One lock order on every path, so requests, cancels and decisions never deadlock each
+  other (``tests/concurrency/test_no_deadlock.py`` races them and sees no deadlock at all):
+  1. the payout row (``_decide``'s or ``pay_payout``'s conditional update; a request
+     inserts its own, which nobody else can hold yet);
+  2. the creator's daily-cap row (``count_against_cap`` on request, ``give_back_to_cap``
+     on cancel and reject; approval and payment do not touch it);
+  3. the ledger accounts, all at once in ascending id order (``ledger.run_operation``).
+  Per path: request 2-3; cancel and reject 1-2-3; approve 1; paid 1-3; a failed send
+  locks nothing (the payout stays APPROVED, its hold untouched). Nothing on these paths
+  locks the user row: ``require_can_transact`` and the review-hold check are plain reads.
 - The cash amount is fixed at request time: diamonds x the published diamond value,
   rounded down to whole minor units (``cash_amount``).
 - The provider is called between two transactions, never inside one; it is idempotent

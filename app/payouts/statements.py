@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -69,9 +70,16 @@ class Statement:
         return self.gift_diamonds + sum(line.diamonds for line in self.other)
 
 
+_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+
+
 def month_bounds(month: str) -> tuple[datetime, datetime]:
+    """Strictly YYYY-MM in ASCII digits: ``int`` would accept spaces, CR/LF and other
+    scripts' digits, and the month ends up in a download's file name (a header)."""
+    if not _MONTH.fullmatch(month):
+        raise DomainError(ErrorCode.INVALID_INPUT, "Give the month as YYYY-MM.", "month")
+    year, number = int(month[:4]), int(month[5:])
     try:
-        year, number = (int(part) for part in month.split("-"))
         start = datetime(year, number, 1, tzinfo=UTC)
     except ValueError:
         raise DomainError(ErrorCode.INVALID_INPUT, "Give the month as YYYY-MM.", "month") from None
@@ -168,9 +176,31 @@ def render_text(statement: Statement) -> str:
     return "\n".join(lines) + "\n"
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (or DDE).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: object) -> object:
+    """Text cells that a spreadsheet would run as a formula get a leading apostrophe
+    (OWASP's CSV injection advice); numbers stay numbers, so negative amounts stay numeric."""
+    if isinstance(cell, str) and cell.startswith(_FORMULA_START):
+        return "'" + cell
+    return cell
+
+
+class _SafeWriter:
+    def __init__(self, out: io.StringIO) -> None:
+        self._writer = csv.writer(out)
+
+    def writerow(self, row: list[object]) -> None:
+        self._writer.writerow([spreadsheet_safe(cell) for cell in row])
+
+
 def render_csv(statement: Statement) -> str:
+    """Every text cell (stream titles, gift names, descriptions, references) passes
+    ``spreadsheet_safe``: creators and viewers write some of them."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = _SafeWriter(out)
     s = statement
     writer.writerow(
         [

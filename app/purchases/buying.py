@@ -24,6 +24,7 @@ from app.core.errors import DomainError, ErrorCode
 from app.core.money import Money
 from app.core.transactions import in_transaction
 from app.ledger import AccountCode, Currency, TransferKind
+from app.purchases.app_account import check_app_account_token
 from app.purchases.codes import Provider, PurchaseStatus
 from app.purchases.packages import PackageRecord, all_prices, package_for
 from app.purchases.tables import Purchase
@@ -128,6 +129,10 @@ async def purchase_coins(
     users.require_can_transact(await users.get_user(user_id))
     payment = verifier.verify(receipt)
     _check_transaction_id(payment.transaction_id)
+    if provider is Provider.APPLE:
+        check_app_account_token(
+            user_id, payment.app_account_token, required=payment.requires_app_account_token
+        )
 
     async def build(operation: ledger.OpenOperation) -> ledger.Plan[int]:
         users.require_can_transact(await users.get_user(user_id))
@@ -160,8 +165,10 @@ async def _credit(
     package: PackageRecord,
     provider: Provider,
     payment: VerifiedPayment,
+    *,
+    held: bool = False,
 ) -> ledger.Plan[int]:
-    """Record the purchase; the plan credits its coins."""
+    """Record the purchase; the plan credits its coins (none when ``held``)."""
     price = payment.price or package.price
     try:
         rows = await Purchase.insert(
@@ -174,7 +181,7 @@ async def _credit(
                 bonus_coins=package.bonus_coins,
                 price_minor=price.amount_minor,
                 currency=price.currency,
-                status=PurchaseStatus.COMPLETED.value,
+                status=(PurchaseStatus.HELD if held else PurchaseStatus.COMPLETED).value,
                 operation_id=operation.id,
                 created_at=utcnow(),
             )
@@ -184,6 +191,8 @@ async def _credit(
             raise _already_used() from error
         raise
     purchase_id = rows[0]["id"]
+    if held:
+        return ledger.Plan([], str(purchase_id), purchase_id)
     bonus = f" + {package.bonus_coins} bonus" if package.bonus_coins else ""
     leg = ledger.Leg(
         TransferKind.PURCHASE,
@@ -207,6 +216,12 @@ async def record_webhook_payment(
 
     The operation carries the client's idempotency key with the request ``purchaseCoins``
     makes, so the client's call with that key returns this purchase.
+
+    The money has already moved when the webhook arrives, so refusing is no option: for a
+    minor or a frozen account the payment is recorded as a HELD purchase that credits no
+    coins (nothing spendable), and logged for support, who refund it through the provider
+    (its ``charge.refunded`` then marks it REFUNDED, nothing to claw back). Checked inside
+    the transaction, so a freeze that commits first is honoured.
     """
     request = purchase_request(package_id, provider, payment.transaction_id)
 
@@ -215,7 +230,16 @@ async def record_webhook_payment(
         paid = payment.price
         if paid is not None and paid != package.price and paid not in await all_prices(package.id):
             raise receipt_invalid("The amount paid is not a price of this package.")
-        return await _credit(operation, user_id, package, provider, payment)
+        user = await users.get_user(user_id)
+        held = not user.is_adult or user.frozen
+        if held:
+            log.warning(
+                "purchase.webhook_payment_held",
+                user_id=user_id,
+                transaction_id=payment.transaction_id,
+                reason="minor" if not user.is_adult else "frozen",
+            )
+        return await _credit(operation, user_id, package, provider, payment, held=held)
 
     async def work() -> ledger.Outcome[int] | None:
         if await find_purchase(provider, payment.transaction_id) is not None:

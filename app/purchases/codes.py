@@ -21,6 +21,10 @@ class Provider(enum.StrEnum):
 class PurchaseStatus(enum.StrEnum):
     COMPLETED = "COMPLETED"
     REFUNDED = "REFUNDED"
+    # Paid, but for an account that may not hold coins (a minor, a frozen account): no
+    # coins credited; support refunds it through the provider (then REFUNDED, nothing to
+    # claw back) or credits it after review.
+    HELD = "HELD"
 
 
 # Where each provider sells; SANDBOX pays for any platform's packages (tests, development).

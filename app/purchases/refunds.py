@@ -54,6 +54,9 @@ async def refund_purchase(
             raise DomainError(ErrorCode.NOT_FOUND, "No purchase for this provider transaction.")
         if purchase.status is PurchaseStatus.REFUNDED:
             return None
+        if purchase.status is PurchaseStatus.HELD:
+            await _refund_held(purchase.id, reason)
+            return None
 
         async def build(operation: ledger.OpenOperation) -> ledger.Plan[None]:
             # Only the first refund of a purchase finds it COMPLETED. A concurrent refund
@@ -93,6 +96,17 @@ async def refund_purchase(
         return clawback
 
     return await in_transaction(work)
+
+
+async def _refund_held(purchase_id: int, reason: str) -> None:
+    """A held purchase credited nothing: its refund only closes it, no coins move."""
+    await Purchase.update(
+        {
+            Purchase.status: PurchaseStatus.REFUNDED.value,
+            Purchase.refund_reason: reason,
+            Purchase.refunded_at: utcnow(),
+        }
+    ).where((Purchase.id == purchase_id) & (Purchase.status == PurchaseStatus.HELD.value))
 
 
 def _clawback(

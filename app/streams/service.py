@@ -121,6 +121,16 @@ async def end_stream(host_id: int, stream_id: int) -> StreamRecord:
     return await get_stream(stream_id)
 
 
+async def end_streams_of_host(host_id: int) -> int:
+    """End every live stream of a host (a freeze); returns how many were live."""
+    rows = (
+        await LiveStream.update({LiveStream.status: ENDED, LiveStream.ended_at: utcnow()})
+        .where((LiveStream.host_id == host_id) & (LiveStream.status == LIVE))
+        .returning(LiveStream.id)
+    )
+    return len(rows)
+
+
 async def get_stream(stream_id: int) -> StreamRecord:
     found = await streams_by_ids([stream_id])
     if stream_id not in found:

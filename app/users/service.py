@@ -13,6 +13,7 @@ from app.audit.service import Actor
 from app.core.clock import as_utc, utcnow
 from app.core.database import is_unique_violation
 from app.core.errors import DomainError, ErrorCode
+from app.core.events import emit
 from app.core.transactions import in_transaction
 from app.sign_in import SignInThrottle
 from app.users.passwords import hash_password, verify_password
@@ -242,8 +243,17 @@ def require_can_transact(user: UserRecord) -> UserRecord:
     return user
 
 
+@dataclass(frozen=True, slots=True)
+class AccountFrozen:
+    """Emitted once a freeze commits: the app ends the user's live streams (``app.wiring``)."""
+
+    user_id: int
+
+
 async def set_frozen(user_id: int, *, frozen: bool, reason: str, actor: Actor) -> UserRecord:
-    """Freeze or unfreeze an account (a moderator's action); balances stay untouched."""
+    """Freeze or unfreeze an account (a moderator's action); balances stay untouched.
+
+    A freeze is heard after commit (``AccountFrozen``): the user's live streams end."""
     reason = reason.strip()
     if not reason:
         raise DomainError(ErrorCode.INVALID_INPUT, "Say why.", "reason")
@@ -255,6 +265,8 @@ async def set_frozen(user_id: int, *, frozen: bool, reason: str, actor: Actor) -
         await User.update(
             {User.frozen: frozen, User.frozen_reason: reason if frozen else ""}
         ).where(User.id == user_id)
+        if frozen:
+            emit(AccountFrozen(user_id))
         await audit.record(
             actor,
             "user.freeze" if frozen else "user.unfreeze",

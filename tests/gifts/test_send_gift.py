@@ -98,6 +98,8 @@ async def test_a_price_edit_keeps_past_events_at_their_price(db) -> None:
         ("quantity", ErrorCode.INVALID_INPUT, "quantity"),
         ("minor", ErrorCode.AGE_RESTRICTED, None),
         ("frozen", ErrorCode.ACCOUNT_FROZEN, None),
+        # Frozen while live, before the freeze's after-commit step ends the stream.
+        ("frozen host", ErrorCode.STREAM_NOT_LIVE, "streamId"),
         ("poor", ErrorCode.INSUFFICIENT_FUNDS, None),
     ],
 )
@@ -112,6 +114,8 @@ async def test_refusals_write_nothing(db, case: str, code: ErrorCode, field: str
         await catalog.set_retired(gift.id, True)
     if case == "frozen":
         await User.update({User.frozen: True}).where(User.id == viewer.id)
+    if case == "frozen host":
+        await User.update({User.frozen: True}).where(User.id == host.id)
     sender = host if case == "self" else viewer
     transfers_before = await Transfer.count()
 
@@ -188,3 +192,24 @@ async def test_twenty_viewers_at_once_lose_no_diamond(db) -> None:
     stream = await streams.get_stream(stream.id)
     assert (stream.coins_received, stream.gift_count) == (200, 40)
     assert await StreamGifter.count() == 20
+
+
+async def test_freezing_a_live_host_ends_their_stream_and_stops_their_earnings(db) -> None:
+    from app.users import service as users
+    from tests.factories import staff
+
+    viewer = await make_user(coins=50)
+    host = await make_user()
+    stream = await make_stream(host)
+    gift = await make_gift("rose", coins=1)
+    await send(viewer, stream, gift)
+
+    await users.set_frozen(host.id, frozen=True, reason="laundering", actor=staff("mo"))
+    with pytest.raises(DomainError) as refused:
+        await send(viewer, stream, gift)
+
+    assert (refused.value.code, refused.value.field) == (ErrorCode.STREAM_NOT_LIVE, "streamId")
+    assert not (await streams.get_stream(stream.id)).is_live
+    assert await streams.live_streams_of_hosts([host.id]) == {}
+    assert await coins_of(viewer.id) == 49
+    assert await diamonds_of(host.id) == 1

@@ -28,6 +28,7 @@ import asyncio
 import functools
 import itertools
 import os
+from collections import Counter
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -109,6 +110,7 @@ class OfferSpec:
     coin_cost: int
     codes: int
     active: bool = True
+    per_user_limit: int = 1
 
 
 PACKAGES = (PackageSpec(70, 0), PackageSpec(700, 50), PackageSpec(350, 0, active=False))
@@ -116,7 +118,11 @@ BIG_PACKAGE = 1
 GIFT_COSTS = (1, 5, 30, 250)  # and one more gift, retired at set-up
 RETIRED_GIFT = len(GIFT_COSTS)
 PRICES = (1, 3, 30, 99, 250, 500)  # what a re-priced gift may cost
-OFFERS = (OfferSpec(50, 3), OfferSpec(400, 1), OfferSpec(20, 2, active=False))
+OFFERS = (
+    OfferSpec(50, 3, per_user_limit=2),
+    OfferSpec(400, 1),
+    OfferSpec(20, 2, active=False),
+)
 SYSTEM_CODES = tuple(code for code in AccountCode if code is not AccountCode.USER)
 
 _serial = itertools.count(1)
@@ -228,6 +234,7 @@ class Model:
     payouts: dict[int, Held] = field(default_factory=dict)  # by payout id
     gift_costs: list[int] = field(default_factory=lambda: list(GIFT_COSTS))
     codes_left: list[int] = field(default_factory=lambda: [o.codes for o in OFFERS])
+    redeemed: Counter[tuple[int, int]] = field(default_factory=Counter)  # (user, offer)
     live: list[bool] = field(default_factory=lambda: [True] * ADULTS)
 
     def may_transact(self, user: int) -> ErrorCode | None:
@@ -337,7 +344,11 @@ class LedgerMachine(RuleBasedStateMachine):
         self.offers = []
         for spec in OFFERS:
             offer_id = await create_offer(
-                brand="Partner", title="A treat", coin_cost=spec.coin_cost, active=spec.active
+                brand="Partner",
+                title="A treat",
+                coin_cost=spec.coin_cost,
+                active=spec.active,
+                per_user_limit=spec.per_user_limit,
             )
             await add_codes(offer_id, [f"CODE-{offer_id}-{n}" for n in range(spec.codes)])
             self.offers.append(offer_id)
@@ -601,6 +612,8 @@ class LedgerMachine(RuleBasedStateMachine):
         )
         assert record.frozen == frozen
         self.model.frozen[user] = frozen
+        if frozen:  # a freeze ends the user's live stream
+            self.model.live[user] = False
 
     # Payouts -------------------------------------------------------------------------
 
@@ -726,9 +739,11 @@ class LedgerMachine(RuleBasedStateMachine):
         outcome = predict(
             lambda: m.earlier(user, key, request),
             lambda: m.may_transact(user),
+            lambda: refuse_if(not spec.active, ErrorCode.OFFER_UNAVAILABLE),
             lambda: refuse_if(
-                not spec.active or m.codes_left[offer] == 0, ErrorCode.OFFER_UNAVAILABLE
+                m.redeemed[(user, offer)] >= spec.per_user_limit, ErrorCode.OFFER_LIMIT_REACHED
             ),
+            lambda: refuse_if(m.codes_left[offer] == 0, ErrorCode.OFFER_UNAVAILABLE),
             lambda: refuse_if(
                 m.spent_today[user] + spec.coin_cost > PLATFORM.new_account_daily_coins,
                 ErrorCode.SPENDING_LIMIT_REACHED,
@@ -758,6 +773,7 @@ class LedgerMachine(RuleBasedStateMachine):
         m.move(("coins", user), AccountCode.PARTNER_REDEMPTIONS, spec.coin_cost)
         m.spent_today[user] += spec.coin_cost
         m.codes_left[offer] -= 1
+        m.redeemed[(user, offer)] += 1
         m.remember(Done("redeem", user, key, (offer,)), request, redeemed.redemption.id)
 
     # Replays -------------------------------------------------------------------------

@@ -25,9 +25,15 @@ from tests.graphql.helpers import gql
 PLATFORM = SpendingSettings()
 
 
-async def make_offer(codes: int = 3, *, coins: int = 100, active: bool = True) -> int:
+async def make_offer(
+    codes: int = 3, *, coins: int = 100, active: bool = True, per_user: int = 1
+) -> int:
     offer_id = await offers.create_offer(
-        brand="Bean There", title="A free coffee", coin_cost=coins, active=active
+        brand="Bean There",
+        title="A free coffee",
+        coin_cost=coins,
+        active=active,
+        per_user_limit=per_user,
     )
     await offers.add_codes(offer_id, [f"BEAN-{offer_id}-{n}" for n in range(codes)])
     return offer_id
@@ -41,7 +47,7 @@ async def redeem(user_id: int, offer_id: int, key: str = "k") -> redeeming.Redee
 
 async def test_redeeming_pays_coins_and_hands_out_one_code(db) -> None:
     viewer = await make_user(coins=250)
-    offer_id = await make_offer()
+    offer_id = await make_offer(per_user=2)
 
     first = await redeem(viewer.id, offer_id, "a")
     again = await redeem(viewer.id, offer_id, "a")
@@ -102,7 +108,7 @@ async def test_concurrent_redemptions_never_share_a_code(db) -> None:
 
 async def test_offers_over_the_api(client: AsyncTestClient, settings) -> None:
     viewer = await make_user(coins=100)
-    offer_id = await make_offer(1)
+    offer_id = await make_offer(1, per_user=2)
     token = issue_token(viewer.id, settings.auth)
     listed = (await gql(client, "{ partnerOffers { id brand title coinCost available } }"))[
         "partnerOffers"
@@ -127,3 +133,48 @@ async def test_offers_over_the_api(client: AsyncTestClient, settings) -> None:
         "redeemOffer"
     ]
     assert empty == {"redemption": None, "wallet": None, "errors": [{"code": "OFFER_UNAVAILABLE"}]}
+
+
+@pytest.mark.parametrize("per_user", [1, 3])
+async def test_one_user_racing_for_every_code_gets_only_their_share(db, per_user: int) -> None:
+    offer_id = await make_offer(8, coins=10, per_user=per_user)
+    greedy = await make_user(coins=1_000)
+    other = await make_user(coins=100)
+    if not is_sqlite():
+        await open_pool(current_engine(), 8)
+
+    results = await asyncio.gather(
+        *(redeem(greedy.id, offer_id, f"grab-{n}") for n in range(8)), return_exceptions=True
+    )
+    theirs = await redeem(other.id, offer_id, "mine")
+
+    taken = [r for r in results if isinstance(r, redeeming.Redeemed)]
+    refused = [r for r in results if not isinstance(r, redeeming.Redeemed)]
+    assert len(taken) == per_user
+    assert [(r.code, r.field) for r in refused if isinstance(r, DomainError)] == [
+        (ErrorCode.OFFER_LIMIT_REACHED, "offerId")
+    ] * (8 - per_user)
+    assert not theirs.replayed
+    assert await coins_of(greedy.id) == 1_000 - 10 * per_user
+    assert await Redemption.count().where(Redemption.user_id == greedy.id) == per_user
+    assert (await offers.offers_by_ids([offer_id]))[offer_id].codes_left == 8 - per_user - 1
+
+
+async def test_a_refused_redemption_does_not_use_up_the_users_share(db) -> None:
+    viewer = await make_user(coins=50)
+    offer_id = await make_offer(2, coins=100)
+
+    with pytest.raises(DomainError) as poor:
+        await redeem(viewer.id, offer_id, "a")
+    await offers_fund(viewer.id, 50)
+    done = await redeem(viewer.id, offer_id, "b")
+
+    assert poor.value.code is ErrorCode.INSUFFICIENT_FUNDS
+    assert done.redemption.coins == 100
+    assert await coins_of(viewer.id) == 0
+
+
+async def offers_fund(user_id: int, coins: int) -> None:
+    from tests.factories import fund
+
+    await fund(user_id, coins)

@@ -11,7 +11,7 @@ from litestar.testing import AsyncTestClient
 
 from app.cli import main
 from app.core.clock import set_clock
-from app.core.errors import DomainError
+from app.core.errors import DomainError, ErrorCode
 from app.ledger.codes import TransferKind
 from app.payouts import service as payouts
 from app.payouts.statements import creator_statement, render_csv, render_text
@@ -88,14 +88,6 @@ async def test_statement_groups_gifts_and_matches_the_ledger(settings: Settings)
     assert sum(int(r[7]) for r in rows if r[0] in {"gift", "ledger"}) == 15_115 - 100
 
 
-@pytest.mark.usefixtures("db")
-async def test_a_bad_month_is_invalid_input(settings: Settings) -> None:
-    creator = await make_user()
-    with pytest.raises(DomainError) as raised:
-        await creator_statement(creator, "November", settings.economy)
-    assert raised.value.field == "month"
-
-
 async def test_finance_downloads_the_statement_as_csv(
     client: AsyncTestClient, settings: Settings
 ) -> None:
@@ -127,3 +119,71 @@ def test_coins_statement_prints_the_month(
     assert "Late show" in out
     assert main(["statement", "ana", "--month", "2026-10", "--csv"]) == 0
     assert "October show" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "month",
+    [
+        "November",
+        "2026-11\r\n",
+        "2026-11\nX-Injected: 1",
+        " 2026-11",
+        "2026-1",
+        "2026-13",
+        "2026-00",
+        "\uff12\uff10\uff12\uff16-11",
+        "+2026-11",
+        "2026-11-01",
+    ],
+)
+@pytest.mark.usefixtures("db")
+async def test_a_bad_month_is_invalid_input(settings: Settings, month: str) -> None:
+    creator = await make_user()
+    with pytest.raises(DomainError) as raised:
+        await creator_statement(creator, month, settings.economy)
+    assert (raised.value.code, raised.value.field) == (ErrorCode.INVALID_INPUT, "month")
+
+
+async def test_a_month_with_a_line_break_gets_a_clear_refusal_not_a_dropped_connection(
+    client: AsyncTestClient, settings: Settings
+) -> None:
+    await make_user("ana")
+    await make_staff("fin", "FINANCE")
+    await sign_in(client, "fin")
+
+    response = await client.get(
+        "/admin/payouts/statement",
+        params={"handle": "ana", "month": "2026-11\r\nX-Injected: 1"},
+        follow_redirects=False,
+    )
+    page = await client.get(response.headers["location"])
+
+    assert response.status_code == 303
+    assert "x-injected" not in response.headers
+    assert "Give the month as YYYY-MM." in page.text
+
+
+@pytest.mark.parametrize(
+    "title", ['=HYPERLINK("http://evil","x")', "+1+1", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
+)
+@pytest.mark.usefixtures("db")
+async def test_a_formula_in_a_stream_title_lands_as_text(settings: Settings, title: str) -> None:
+    creator, fan = await make_user(), await make_user(coins=10)
+    stream = await make_stream(creator, "placeholder")
+    from app.streams.tables import LiveStream
+
+    # Titles are checked on the way in; a title that slipped through is still defused here.
+    await LiveStream.update({LiveStream.title: title}).where(LiveStream.id == stream.id)
+    await send(fan, stream, await make_gift("rose", coins=1))
+    await settled()
+    month = datetime.now(UTC).strftime("%Y-%m")
+
+    rows = list(
+        csv.reader(
+            io.StringIO(render_csv(await creator_statement(creator, month, settings.economy)))
+        )
+    )
+
+    [gift_row] = [r for r in rows if r[0] == "gift"]
+    assert gift_row[3] == "'" + title
+    assert [r[7] for r in rows if r[0] == "closing"] == ["1"]

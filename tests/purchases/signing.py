@@ -135,7 +135,11 @@ class AppleSigner:
         bundle_id: str | None = None,
         price_milli: int | None = 990,
         currency: str = "USD",
+        account: int | None = None,
     ) -> str:
+        """A signed transaction; ``account`` is the buyer's user id the app names in it."""
+        from app.purchases.app_account import app_account_token
+
         now_ms = int(time.time() * 1000)
         payload: dict[str, Any] = {
             "transactionId": transaction_id,
@@ -154,6 +158,8 @@ class AppleSigner:
         }
         if price_milli is not None:
             payload["price"] = price_milli
+        if account is not None:
+            payload["appAccountToken"] = str(app_account_token(account))
         return self.sign(payload)
 
     def refund_notification(

@@ -26,7 +26,7 @@ async def test_a_signed_transaction_buys_its_package_over_http(
         token_for(alice, settings),
         package=packages.ios.id,
         provider="APPLE",
-        receipt=apple.transaction("2000000001", "coins.70"),
+        receipt=apple.transaction("2000000001", "coins.70", account=alice.id),
         key="k-1",
     )
 
@@ -46,10 +46,14 @@ async def test_tampered_foreign_and_mismatched_transactions_are_invalid(
     stranger = AppleSigner.create()  # a chain the server does not trust
 
     attempts = {
-        "tampered": tamper(apple.transaction("t-1", "coins.70"), transactionId="t-2"),
-        "other bundle": apple.transaction("t-3", "coins.70", bundle_id="com.other.app"),
-        "untrusted chain": stranger.transaction("t-4", "coins.70"),
-        "other product": apple.transaction("t-5", "coins.7000"),
+        "tampered": tamper(
+            apple.transaction("t-1", "coins.70", account=alice.id), transactionId="t-2"
+        ),
+        "other bundle": apple.transaction(
+            "t-3", "coins.70", bundle_id="com.other.app", account=alice.id
+        ),
+        "untrusted chain": stranger.transaction("t-4", "coins.70", account=alice.id),
+        "other product": apple.transaction("t-5", "coins.7000", account=alice.id),
     }
     results = {
         name: await buy(
@@ -77,7 +81,7 @@ async def test_an_apple_transaction_cannot_buy_a_web_package(
         token_for(alice, settings),
         package=packages.web.id,
         provider="APPLE",
-        receipt=apple.transaction("t-1", "coins.70"),
+        receipt=apple.transaction("t-1", "coins.70", account=alice.id),
         key="k",
     )
 
@@ -90,7 +94,7 @@ async def test_a_replayed_transaction_is_already_used(
 ) -> None:
     alice = await make_user()
     token = token_for(alice, settings)
-    jws = apple.transaction("t-1", "coins.70")
+    jws = apple.transaction("t-1", "coins.70", account=alice.id)
     await buy(client, token, package=packages.ios.id, provider="APPLE", receipt=jws, key="k-1")
 
     # Resigned later (another signedDate), same transaction id.
@@ -99,7 +103,7 @@ async def test_a_replayed_transaction_is_already_used(
         token,
         package=packages.ios.id,
         provider="APPLE",
-        receipt=apple.transaction("t-1", "coins.70"),
+        receipt=apple.transaction("t-1", "coins.70", account=alice.id),
         key="k-2",
     )
 
@@ -116,7 +120,7 @@ async def test_a_refund_notification_claws_the_coins_back_once(
         token_for(alice, settings),
         package=packages.ios.id,
         provider="APPLE",
-        receipt=apple.transaction("t-1", "coins.70"),
+        receipt=apple.transaction("t-1", "coins.70", account=alice.id),
         key="k-1",
     )
     notification = apple.refund_notification("t-1", "coins.70")
@@ -146,7 +150,7 @@ async def test_a_notification_with_a_bad_signature_writes_nothing(
         token_for(alice, settings),
         package=packages.ios.id,
         provider="APPLE",
-        receipt=apple.transaction("t-1", "coins.70"),
+        receipt=apple.transaction("t-1", "coins.70", account=alice.id),
         key="k-1",
     )
     forged = tamper(apple.refund_notification("t-1", "coins.70"), notificationType="REFUND")
@@ -181,7 +185,7 @@ async def test_a_trusted_chain_without_apples_certificate_oids_is_refused(
             token_for(alice, settings),
             package=packages.ios.id,
             provider="APPLE",
-            receipt=plain.transaction("t-1", "coins.70"),
+            receipt=plain.transaction("t-1", "coins.70", account=alice.id),
             key="k",
         )
 
@@ -201,7 +205,7 @@ async def test_apple_receipts_are_invalid_where_apple_is_not_configured(
             token_for(alice, settings),
             package=packages.ios.id,
             provider="APPLE",
-            receipt=apple.transaction("t-1", "coins.70"),
+            receipt=apple.transaction("t-1", "coins.70", account=alice.id),
             key="k",
         )
         notification = await client.post(
@@ -226,4 +230,95 @@ def test_production_without_the_app_apple_id_is_not_configured(apple: AppleSigne
     )
 
     with pytest.raises(DomainError, match="need the app's Apple id"):
-        verifier.verify(apple.transaction("t-1", "coins.70"))
+        verifier.verify(apple.transaction("t-1", "coins.70", account=1))
+
+
+async def test_a_transaction_redeems_only_for_the_account_that_bought_it(
+    client: AsyncTestClient, settings: Settings, packages: Packages, apple: AppleSigner
+) -> None:
+    from tests.graphql.helpers import gql
+
+    bob, mallory = await make_user(), await make_user()
+    me = await gql(client, "{ me { appAccountToken } }", token=token_for(bob, settings))
+    # Bob's app sets his token at purchase; Mallory got hold of the signed transaction.
+    bobs = apple.transaction("t-1", "coins.70", account=bob.id)
+    assert me["me"]["appAccountToken"] == tokens_payload(bobs)
+
+    stolen = await buy(
+        client,
+        token_for(mallory, settings),
+        package=packages.ios.id,
+        provider="APPLE",
+        receipt=bobs,
+        key="k-1",
+    )
+    unbound = await buy(
+        client,
+        token_for(mallory, settings),
+        package=packages.ios.id,
+        provider="APPLE",
+        receipt=apple.transaction("t-2", "coins.70"),
+        key="k-2",
+    )
+    owned = await buy(
+        client,
+        token_for(bob, settings),
+        package=packages.ios.id,
+        provider="APPLE",
+        receipt=bobs,
+        key="k-3",
+    )
+
+    assert error_codes(stolen) == ["RECEIPT_INVALID"]
+    assert stolen["errors"][0]["message"] == (
+        "This App Store transaction was bought by another account."
+    )
+    assert error_codes(unbound) == ["RECEIPT_INVALID"]
+    assert "no appAccountToken" in unbound["errors"][0]["message"]
+    assert owned["errors"] == []
+    assert await coins_of(mallory.id) == 0
+    assert await coins_of(bob.id) == 70
+
+
+async def test_development_accepts_a_transaction_without_an_account_token(
+    db: Database, packages: Packages, apple: AppleSigner
+) -> None:
+    settings = db.settings(
+        env="development",
+        payments=PaymentSettings(
+            apple_bundle_id=BUNDLE_ID, apple_root_certificates=(apple.root_der,)
+        ),
+    )
+    alice, bob = await make_user(), await make_user()
+
+    async with AsyncTestClient(create_app(settings)) as client:
+        unbound = await buy(
+            client,
+            token_for(alice, settings),
+            package=packages.ios.id,
+            provider="APPLE",
+            receipt=apple.transaction("t-1", "coins.70"),
+            key="k-1",
+        )
+        # Even in development a transaction naming another buyer does not redeem.
+        foreign = await buy(
+            client,
+            token_for(alice, settings),
+            package=packages.ios.id,
+            provider="APPLE",
+            receipt=apple.transaction("t-2", "coins.70", account=bob.id),
+            key="k-2",
+        )
+
+    assert unbound["errors"] == []
+    assert error_codes(foreign) == ["RECEIPT_INVALID"]
+    assert await coins_of(alice.id) == 70
+
+
+def tokens_payload(jws: str) -> str:
+    """The appAccountToken a signed transaction carries (its payload, unverified)."""
+    import base64
+    import json
+
+    body = jws.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)))["appAccountToken"]

@@ -272,3 +272,41 @@ async def test_concurrent_deliveries_of_one_event_credit_once(packages: Packages
     assert sorted(o.value for o in outcomes) == ["duplicate"] * 4 + ["processed"]
     assert await coins_of(alice.id) == 70
     assert await purchase_count() == 1
+
+
+async def test_a_webhook_payment_of_a_minor_or_frozen_account_is_held_not_credited(
+    client: AsyncTestClient, packages: Packages
+) -> None:
+    from app.users import service as users
+    from tests.factories import staff
+
+    minor = await make_user(age=15)
+    frozen = await make_user()
+    await users.set_frozen(frozen.id, frozen=True, reason="fraud ring", actor=staff("mo"))
+
+    replies = [
+        await deliver(
+            client,
+            stripe_event(
+                "payment_intent.succeeded", succeeded(f"pi_{user.id}", user, packages.web.id)
+            ),
+        )
+        for user in (minor, frozen)
+    ]
+    held = await Purchase.select(Purchase.user_id, Purchase.status).order_by(Purchase.id)
+    # Support refunds it through Stripe: the purchase closes, no coins to claw back.
+    charge = {"id": "ch_1", "object": "charge", "payment_intent": f"pi_{minor.id}"}
+    refund = await deliver(client, stripe_event("charge.refunded", charge, "evt_refund"))
+
+    assert [r.json()["status"] for r in replies] == ["processed", "processed"]
+    assert held == [
+        {"user_id": minor.id, "status": "HELD"},
+        {"user_id": frozen.id, "status": "HELD"},
+    ]
+    assert await coins_of(minor.id) == 0
+    assert await coins_of(frozen.id) == 0
+    assert refund.json() == {"status": "processed"}
+    assert await Purchase.select(Purchase.status).where(Purchase.user_id == minor.id).first() == {
+        "status": "REFUNDED"
+    }
+    assert await coins_of(minor.id) == 0

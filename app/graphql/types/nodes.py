@@ -22,6 +22,7 @@ from app.graphql.types.payouts import CreatorEarnings, Payout, earnings_of, payo
 from app.graphql.types.purchases import CoinPurchase, purchases_of
 from app.graphql.types.spending import SpendingSummary
 from app.graphql.types.wallet import Wallet
+from app.purchases.app_account import app_account_token
 from app.streams.service import StreamRecord, StreamStatus
 from app.users.service import UserRecord
 
@@ -61,6 +62,16 @@ class User:
     @strawberry.field
     def show_on_leaderboards(self) -> bool:
         return self.record.show_on_leaderboards
+
+    @strawberry.field(
+        description="Set it as the appAccountToken of every App Store purchase: a "
+        "transaction without it, or with another user's, does not redeem. Visible to the "
+        "user only; null on other users."
+    )
+    async def app_account_token(self, info: CoinsInfo) -> str | None:
+        if not await is_viewer(info, self.record.id):
+            return None
+        return str(app_account_token(self.record.id))
 
     @strawberry.field(description="Visible to the user only; null on other users.")
     async def wallet(self, info: CoinsInfo) -> Wallet | None:

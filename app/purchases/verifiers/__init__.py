@@ -27,6 +27,10 @@ class VerifiedPayment:
     price: Money | None = None
     # True when the payment is only credited by the provider's webhook (Stripe).
     confirmed_by_webhook: bool = False
+    # Apple: the buyer the app named at purchase (``app_account``); checked against the user.
+    app_account_token: str | None = None
+    # Whether a payment without ``app_account_token`` is refused (Apple outside development).
+    requires_app_account_token: bool = False
 
 
 class ReceiptVerifier(Protocol):
@@ -55,7 +59,9 @@ def verifier_for(provider: Provider, settings: Settings) -> ReceiptVerifier:
     if provider is Provider.SANDBOX:
         return SandboxVerifier(enabled=settings.sandbox_payments)
     if provider is Provider.APPLE:
-        return AppleVerifier.from_settings(settings.payments)
+        return AppleVerifier.from_settings(
+            settings.payments, require_account_token=settings.env != "development"
+        )
     if provider is Provider.STRIPE:
         return StripeVerifier()
     return GoogleVerifier()

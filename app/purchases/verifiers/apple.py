@@ -41,10 +41,14 @@ class AppleNotification:
 class AppleVerifier:
     payments: PaymentSettings
     provider: Provider = Provider.APPLE
+    # Outside development a transaction must name its buyer (``appAccountToken``).
+    require_account_token: bool = True
 
     @classmethod
-    def from_settings(cls, payments: PaymentSettings) -> AppleVerifier:
-        return cls(payments)
+    def from_settings(
+        cls, payments: PaymentSettings, *, require_account_token: bool = True
+    ) -> AppleVerifier:
+        return cls(payments, require_account_token=require_account_token)
 
     def _library_verifier(self) -> SignedDataVerifier:
         settings = self.payments
@@ -93,6 +97,8 @@ class AppleVerifier:
             transaction_id=transaction.transactionId,
             product_id=transaction.productId,
             price=price,
+            app_account_token=transaction.appAccountToken,
+            requires_app_account_token=self.require_account_token,
         )
 
     def decode_notification(self, signed_payload: str) -> AppleNotification:
