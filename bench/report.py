@@ -417,7 +417,8 @@ def render_floods(floods: Mapping[str, Any], config: Mapping[str, Any]) -> list[
         )
     lines.append(
         f"query: {{ economy {{ creatorShare }} }} at {_fmt(config.get('query_rate_per_s'), 0)}/s; "
-        f"send: sendGift to the watched stream at {_fmt(config.get('send_rate_per_s'), 0)}/s"
+        f"send: sendGift to the watched stream at {_fmt(config.get('send_rate_per_s'), 0)}/s;\n"
+        "n: answered requests; fail: refused, broken or unanswered 60 s after the loop's end"
     )
     lines += ["", "ratios to flood_quiet (median of per-round ratios):"]
     for name, value in floods["ratios"].items():
