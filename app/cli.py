@@ -100,6 +100,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def serve_options(settings: Settings) -> dict[str, object]:
+    """uvicorn's settings that are the app's: a WebSocket message is a GraphQL request too
+    (``subscribe``), bounded like an HTTP body (uvicorn's own default is 16 MB)."""
+    return {"proxy_headers": True, "ws_max_size": settings.graphql.max_body_bytes}
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -109,7 +115,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        proxy_headers=True,
+        **serve_options(settings),  # type: ignore[arg-type]
     )
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -220,3 +221,43 @@ async def test_the_body_limit_is_a_setting_and_a_body_within_it_is_served(db) ->
     assert served.json()["data"]["economy"]["creatorShare"]
     assert refused.status_code == 413
     assert "larger than 200 bytes" in refused.json()["errors"][0]["message"]
+
+
+async def test_a_websocket_message_over_the_limit_closes_the_socket(db) -> None:
+    """``coins serve`` bounds a WebSocket message like a body: a ``subscribe`` is a GraphQL
+    request too, and uvicorn alone would read 16 MB of it."""
+    import uvicorn
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosedError
+
+    from app.cli import serve_options
+
+    production: Settings = db.settings(env="production")
+    viewer = await make_user("viewer")
+    config = uvicorn.Config(create_app(production), host="127.0.0.1", port=0, log_level="warning")
+    for name, value in serve_options(production).items():
+        setattr(config, name, value)
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    try:
+        for _ in range(1000):  # up to 10 s
+            if server.started:
+                break
+            await asyncio.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        async with connect(
+            f"ws://127.0.0.1:{port}/graphql", subprotocols=["graphql-transport-ws"]
+        ) as socket:
+            init = {"authorization": f"Bearer {issue_token(viewer.id, production.auth)}"}
+            await socket.send(json.dumps({"type": "connection_init", "payload": init}))
+            assert "connection_ack" in await socket.recv()
+            padding = " " * production.graphql.max_body_bytes
+            payload = {"query": 'subscription { giftSent(streamId: "x") { id } }' + padding}
+            await socket.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+            with pytest.raises(ConnectionClosedError) as closed:
+                await socket.recv()
+        assert closed.value.rcvd is not None
+        assert closed.value.rcvd.code == 1009  # message too big
+    finally:
+        server.should_exit = True
+        await serving
