@@ -170,10 +170,14 @@ def build_floods(rounds: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str,
         if not quiet or len(flooded) != len(quiet):
             continue
 
-        def figure(entry: Mapping[str, Any], loop: str = loop, p: str = percentile) -> float:
-            return float(entry["ordinary"][loop]["latency_ms"].get(p, 0))
+        def figure(entry: Mapping[str, Any], loop: str = loop, p: str = percentile) -> Any:
+            return entry["ordinary"][loop]["latency_ms"].get(p)
 
-        value = ratio_of_rounds([figure(r) for r in flooded], [figure(r) for r in quiet])
+        tops, bottoms = [figure(r) for r in flooded], [figure(r) for r in quiet]
+        if None in tops or None in bottoms:  # no answer at all in a round: no ratio, a miss
+            ratios[ratio] = None
+            continue
+        value = ratio_of_rounds(tops, bottoms)
         ratios[ratio] = round(value, 3) if value is not None else None
     floods: dict[str, Any] = {"scenarios": scenarios, "ratios": ratios}
     floods["targets"] = evaluate_flood_targets(floods)

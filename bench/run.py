@@ -502,7 +502,10 @@ class FloodProcess:
             limit=64 * 1024 * 1024,
             env=process_environment({}),
         )
-        line = await asyncio.wait_for(self._line("FLOOD READY "), timeout_s)
+        try:
+            line = await asyncio.wait_for(self._line("FLOOD READY "), timeout_s)
+        except TimeoutError:
+            raise BenchFailed(f"the flood did not get under way in {timeout_s:.0f} s") from None
         return json.loads(line)
 
     async def stop(self, payload: Any = None, timeout_s: float = 120) -> dict[str, Any]:

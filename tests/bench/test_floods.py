@@ -204,3 +204,17 @@ def test_a_flood_without_its_quiet_rounds_has_no_ratio() -> None:
 
     assert floods["ratios"] == {}
     assert "feed_delivered_on_time" in {t["name"] for t in floods["targets"]}
+
+
+def test_a_flood_that_left_nothing_answered_misses_its_target() -> None:
+    rounds = _flood_rounds()
+    for entry in rounds["flood_login"]:
+        entry["ordinary"]["query"]["latency_ms"] = {"n": 0}  # every query unanswered
+        entry["ordinary"]["query"]["unfinished"] = 200
+
+    floods = _results(rounds)["floods"]
+    targets = {t["name"]: t for t in floods["targets"]}
+
+    assert floods["ratios"]["login_flood_query_p99_over_quiet"] is None
+    assert not targets["login_flood_query_p99_over_quiet"]["met"]
+    assert not targets["flood_login_ordinary_failures"]["met"]
