@@ -104,6 +104,12 @@ def _parser() -> argparse.ArgumentParser:
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
 
 
+def serve_options(settings: Settings) -> dict[str, object]:
+    """uvicorn's settings that are the app's: a WebSocket message is a GraphQL request too
+    (``subscribe``), bounded like an HTTP body (uvicorn's own default is 16 MB)."""
+    return {"proxy_headers": True, "ws_max_size": settings.graphql.max_body_bytes}
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     """Development defaults (sandbox receipts credit free coins, GraphiQL) stay on this
     machine: serving beyond loopback needs COINS_ENV said out loud."""
@@ -124,7 +130,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        proxy_headers=True,
+        **serve_options(settings),  # type: ignore[arg-type]
     )
     return 0
 

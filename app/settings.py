@@ -304,6 +304,10 @@ class GraphQLSettings:
     max_page_size: int = setting("COINS_GRAPHQL_MAX_PAGE_SIZE", 100)
     # Objects one operation may build at most, lists multiplied down (app/graphql/cost.py).
     max_cost: int = setting("COINS_GRAPHQL_MAX_COST", 20_000)
+    # The largest request body ``/graphql`` reads (413 beyond): a document within the token
+    # limit and its variables (an Apple receipt is a few KB) fit with room to spare, so a
+    # bigger body is refused before it costs memory or parsing.
+    max_body_bytes: int = setting("COINS_GRAPHQL_MAX_BODY_BYTES", 65_536, _whole_number(1))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,10 @@ Modes:
 - ``open``: requests start on a fixed schedule at ``rate`` per second over ``duration_s``,
   whatever the answers; latency is measured from the scheduled start, so a backlog shows
   as latency (no coordinated omission). Connections come from a pool of ``clients``.
+- ``ordinary``: several open loops at once (``loops``: name -> templates, rate, connections,
+  marker), the ordinary requests whose latency the floods of issue 13 are measured by
+  (``bench.floods``). A loop with ``record_ids`` also returns, for each gift it sent, when
+  its request was written (``time.monotonic()``, one clock for the machine's processes).
 
 This module imports nothing from the app.
 """
@@ -28,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -337,6 +342,81 @@ async def open_loop(spec: dict[str, Any], attempts: list[Attempt]) -> dict[str, 
     }
 
 
+async def paced_loop(
+    spec: dict[str, Any], loop_spec: dict[str, Any], start: float
+) -> dict[str, Any]:
+    """One open loop of the ``ordinary`` mode: ``rate`` per second from ``start`` (monotonic)
+    over ``duration_s``; a broken connection is replaced, its request failed."""
+    requests = Requests(loop_spec)
+    marker = loop_spec["ok_marker"].encode()
+    # The marker ends at a key ('"giftEvent":{"id"'): its value is the event's ID.
+    id_pattern = re.compile(re.escape(marker) + rb'\s*:\s*"([^"]+)"')
+    record_ids = bool(loop_spec.get("record_ids"))
+    rate = float(loop_spec["rate"])
+    total = max(1, int(rate * spec["duration_s"]))
+    idle: asyncio.Queue[HttpConnection | None] = asyncio.Queue()
+    for _ in range(loop_spec["connections"]):
+        idle.put_nowait(None)  # opened on first use
+    tally = Tally()
+    sent_at: dict[str, float] = {}
+
+    async def one(scheduled: float) -> None:
+        connection = await idle.get()
+        try:
+            if connection is None:
+                connection = await HttpConnection.open(spec["host"], spec["port"])
+            written = time.monotonic()
+            status, body = await connection.request(requests.next())
+        except TRANSPORT_ERRORS as error:
+            if connection is not None:
+                connection.close()
+            idle.put_nowait(None)
+            tally.record(time.monotonic() - scheduled, False, f"{error!r}", in_window=True)
+            return
+        idle.put_nowait(connection)
+        ok = status == 200 and marker in body
+        if ok and record_ids and (found := id_pattern.search(body)):
+            sent_at[found.group(1).decode()] = written
+        detail = "" if ok else f"{status} {body[:240].decode(errors='replace')}"
+        tally.record(time.monotonic() - scheduled, ok, detail, in_window=True)
+
+    tasks = []
+    for n in range(total):
+        scheduled = start + n / rate
+        delay = scheduled - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(scheduled)))
+    _, unfinished = await asyncio.wait(tasks, timeout=spec.get("timeout_s", 30))
+    while not idle.empty():
+        if (connection := idle.get_nowait()) is not None:
+            connection.close()
+    result = {
+        "rate_per_s": rate,
+        "ok": tally.ok,
+        "failed": tally.failed,
+        "latency_ms": latency_summary(tally.latencies_s),
+        **tally.totals(len(unfinished)),
+    }
+    if record_ids:
+        result["sent_at"] = sent_at
+    return result
+
+
+async def ordinary(spec: dict[str, Any]) -> dict[str, Any]:
+    """The ordinary loops side by side, from one start."""
+    start = time.monotonic() + 0.05
+    names = list(spec["loops"])
+    results = await asyncio.gather(
+        *(paced_loop(spec, spec["loops"][name], start) for name in names)
+    )
+    return {
+        "mode": "ordinary",
+        "duration_s": spec["duration_s"],
+        **dict(zip(names, results, strict=True)),
+    }
+
+
 async def phase(spec: dict[str, Any]) -> dict[str, Any]:
     make = http_attempts if spec["kind"] == "http" else floor_attempts
     attempts, close = await make(spec, spec["clients"])
@@ -350,6 +430,8 @@ async def phase(spec: dict[str, Any]) -> dict[str, Any]:
 async def run(spec: dict[str, Any]) -> dict[str, Any]:
     """One phase, or ``closed+open``: the closed loop, then the open loop at
     ``open_fraction`` of the throughput it measured."""
+    if spec["mode"] == "ordinary":
+        return await ordinary(spec)
     if spec["mode"] != "closed+open":
         return await phase(spec)
     closed = await phase(spec | {"mode": "closed"})

@@ -12,6 +12,11 @@
    money checks (``bench.checks``). The load generator (``bench.loadgen``) is another
    process. CPU of the app's processes and of PostgreSQL's backends for this database
    comes from ``/proc`` at the start and end of the closed loop's measured window.
+   The floods of issue 13 take their turn in each round (``flood_quiet``, ``flood_login``,
+   ``flood_feed``): an ordinary loop (a trivial query and ``sendGift``, open loops at fixed
+   rates) alone, beside a ``logIn`` flood, beside 1,000 ``giftSent`` subscribers; each
+   flood runs in a process of its own (``bench.floods``). ``--scenarios floods`` runs
+   only those, ``--scenarios gifts`` only the others.
 4. Statements and round trips per request: each scenario again, briefly, against a second
    app process whose database connection goes through a counting proxy (``bench.wire``).
 5. ``bench/results/latest.json``; ``baseline.json`` if there is none yet; the table.
@@ -24,9 +29,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
+import random
+import resource
 import shutil
 import signal
 import socket
@@ -45,9 +53,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from bench import checks, pg, procstat, report
+from bench import checks, floods, pg, procstat, report
 from bench.loadgen import HttpConnection, Requests
 from bench.seed import (
+    LOGIN_PASSWORD,
     BenchDatabaseRefused,
     Fixture,
     SeedFailed,
@@ -61,6 +70,8 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 LOGS = ROOT / "var" / "bench"
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/coins_bench"
+# Its own database number: the app's channels (and any Redis-backed limits) stay apart.
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/12"
 JWT_SECRET = "benchmark-only-signing-secret-0123456789"  # noqa: S105 (a throwaway database)
 KEY = "@@KEY@@"
 KEY_DIGITS = 10
@@ -96,6 +107,20 @@ KEY_CODES = {
     "graphql_hot": "gh",
     "litestar_spread": "ls",
     "litestar_hot": "lh",
+    "flood_quiet": "fq",
+    "flood_login": "fl",
+    "flood_feed": "ff",
+}
+TRIVIAL_QUERY = "{ economy { creatorShare } }"
+FAILED = ("all_failed", "unfinished")  # an unfinished request failed as far as a user knows
+LOG_IN = (
+    "mutation LogIn($handle: String!, $password: String!) { logIn(input: "
+    "{handle: $handle, password: $password}) { token errors { code } } }"
+)
+SCENARIO_GROUPS = {
+    "gifts": tuple(report.SCENARIOS),
+    "floods": tuple(report.FLOOD_SCENARIOS),
+    "all": (*report.SCENARIOS, *report.FLOOD_SCENARIOS),
 }
 
 
@@ -119,6 +144,16 @@ class Config:
     floor_pool: int
     probe_clients: int
     probe_s: float
+    scenarios: tuple[str, ...] = SCENARIO_GROUPS["all"]
+    flood_s: float = 10.0
+    query_rate: float = 20.0
+    send_rate: float = 5.0
+    login_clients: int = 16
+    login_users: int = 64
+    flood_ips: int = 64
+    subscribers: int = 1000
+    deliver_within_s: float = 5.0
+    redis_url: str | None = DEFAULT_REDIS_URL
 
     @property
     def pool_per_worker(self) -> int:
@@ -145,9 +180,33 @@ def parse_args(argv: list[str] | None) -> Config:
     parser.add_argument("--floor-pool", type=int, default=10)
     parser.add_argument("--probe-clients", type=int, default=4)
     parser.add_argument("--probe-s", type=float, default=2.0)
+    parser.add_argument(
+        "--scenarios",
+        default="all",
+        help="comma-separated: all, gifts (issue 12's), floods (issue 13's) or scenario names",
+    )
+    parser.add_argument("--flood-s", type=float, default=10.0, help="each flood configuration")
+    parser.add_argument("--query-rate", type=float, default=20.0, help="ordinary queries /s")
+    parser.add_argument("--send-rate", type=float, default=5.0, help="ordinary sendGift /s")
+    parser.add_argument("--login-clients", type=int, default=16)
+    parser.add_argument("--login-users", type=int, default=64)
+    parser.add_argument("--flood-ips", type=int, default=64, help="logIn source addresses")
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--deliver-within-s", type=float, default=5.0)
+    parser.add_argument(
+        "--redis-url",
+        default=os.environ.get("BENCH_REDIS_URL", DEFAULT_REDIS_URL),
+        help="the app's COINS_REDIS_URL; 'none' for the in-process feed",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.rounds <= 99:
         parser.error("--rounds is 1 to 99")
+    try:
+        scenarios = select_scenarios(args.scenarios)
+    except ValueError as error:
+        parser.error(str(error))
+    if not 1 <= args.flood_ips <= 254:
+        parser.error("--flood-ips is 1 to 254")
     return Config(
         url=args.database,
         rounds=args.rounds,
@@ -163,17 +222,64 @@ def parse_args(argv: list[str] | None) -> Config:
         floor_pool=args.floor_pool,
         probe_clients=args.probe_clients,
         probe_s=args.probe_s,
+        scenarios=scenarios,
+        flood_s=args.flood_s,
+        query_rate=args.query_rate,
+        send_rate=args.send_rate,
+        login_clients=args.login_clients,
+        login_users=args.login_users,
+        flood_ips=args.flood_ips,
+        subscribers=args.subscribers,
+        deliver_within_s=args.deliver_within_s,
+        redis_url=None if args.redis_url.lower() in ("", "none") else args.redis_url,
     )
+
+
+def select_scenarios(text: str) -> tuple[str, ...]:
+    """Names and groups, in the run's own order; a flood brings ``flood_quiet`` along, the
+    configuration it is compared with."""
+    wanted: set[str] = set()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if part in SCENARIO_GROUPS:
+            wanted.update(SCENARIO_GROUPS[part])
+        elif part in SCENARIO_GROUPS["all"]:
+            wanted.add(part)
+        else:
+            known = ", ".join((*SCENARIO_GROUPS, *SCENARIO_GROUPS["all"]))
+            raise ValueError(f"unknown scenario {part!r}; known: {known}")
+    if wanted & set(report.FLOOD_SCENARIOS):
+        wanted.add("flood_quiet")
+    if not wanted:
+        raise ValueError("no scenario selected")
+    return tuple(name for name in SCENARIO_GROUPS["all"] if name in wanted)
+
+
+def login_attempts(handles: list[str], count: int, *, right_every: int = 4) -> list[tuple]:
+    """The flood's (handle, password) pairs in a fixed shuffled order: the seeded handles and
+    as many unknown ones, the right password for one in ``right_every`` of the seeded."""
+    handles = [*handles, *(f"bench.nobody.{n}" for n in range(1, len(handles) + 1))]
+    pairs = []
+    for n in range(count):
+        handle = handles[n % len(handles)]
+        right = not handle.startswith("bench.nobody.") and n % right_every == 0
+        pairs.append((handle, LOGIN_PASSWORD if right else f"guess-{n}"))
+    random.Random(13).shuffle(pairs)  # noqa: S311 (the same order every run, mixed)
+    return pairs
 
 
 def app_environment(config: Config, database_url: str) -> dict[str, str]:
     """The app's settings, from nothing but these (no COINS_* leaks in from the shell)."""
-    return {
+    environment = {
         "COINS_ENV": "production",
         "COINS_DATABASE_URL": database_url,
         "COINS_DATABASE_POOL_MAX_SIZE": str(config.pool_per_worker),
         "COINS_JWT_SECRET": JWT_SECRET,
     }
+    if config.redis_url:
+        # Channels of this run's own: another bench on the same Redis hears none of them.
+        environment["COINS_REDIS_URL"] = config.redis_url
+        environment["COINS_REDIS_CHANNEL_PREFIX"] = f"bench{os.getpid()}"
+    return environment
 
 
 def process_environment(app_env: dict[str, str]) -> dict[str, str]:
@@ -281,7 +387,7 @@ class AppServer:
 # Requests ------------------------------------------------------------------------------
 
 
-def http_template(path: str, token: str, body: dict[str, Any], key_length: int) -> list:
+def http_template(path: str, token: str | None, body: dict[str, Any], key_length: int) -> list:
     """[head, tail]: the request up to the idempotency key and after it (tail None: no key)."""
     raw = json.dumps(body, separators=(",", ":"))
     if KEY in raw:
@@ -289,9 +395,10 @@ def http_template(path: str, token: str, body: dict[str, Any], key_length: int) 
         length = len(before) + key_length + len(after)
     else:
         before, after, length = raw, None, len(raw)
+    authorization = f"authorization: Bearer {token}\r\n" if token else ""
     head = (
         f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-        f"authorization: Bearer {token}\r\ncontent-length: {length}\r\n\r\n{before}"
+        f"{authorization}content-length: {length}\r\n\r\n{before}"
     )
     return [head, after]
 
@@ -371,6 +478,67 @@ async def run_loadgen(
     return result
 
 
+class FloodProcess:
+    """``python -m bench.floods``: started, told to stop, its result read (``bench.floods``)."""
+
+    def __init__(self, spec: dict[str, Any]) -> None:
+        self.spec = spec
+        self.process: asyncio.subprocess.Process | None = None
+        self.spec_path = ""
+
+    async def start(self, timeout_s: float = 300) -> dict[str, Any]:
+        """Start it; its FLOOD READY line once the flood is under way."""
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as file:
+            json.dump(self.spec, file)
+            self.spec_path = file.name
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.floods",
+            self.spec_path,
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            limit=64 * 1024 * 1024,
+            env=process_environment({}),
+        )
+        try:
+            line = await asyncio.wait_for(self._line("FLOOD READY "), timeout_s)
+        except TimeoutError:
+            raise BenchFailed(f"the flood did not get under way in {timeout_s:.0f} s") from None
+        return json.loads(line)
+
+    async def stop(self, payload: Any = None, timeout_s: float = 120) -> dict[str, Any]:
+        """``STOP`` (with the gifts sent, for the feed); its RESULT."""
+        assert self.process is not None
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"STOP {json.dumps(payload) if payload else ''}\n".encode())
+        await self.process.stdin.drain()
+        self.process.stdin.close()
+        result = json.loads(await asyncio.wait_for(self._line("RESULT "), timeout_s))
+        await self.process.wait()
+        return result
+
+    async def _line(self, prefix: str) -> str:
+        assert self.process is not None
+        assert self.process.stdout is not None
+        while line := await self.process.stdout.readline():
+            text = line.decode().strip()
+            if text.startswith(prefix):
+                return text.removeprefix(prefix)
+        await self.process.wait()
+        raise BenchFailed(f"the flood process ended (exit {self.process.returncode})")
+
+    async def close(self) -> None:
+        """Whatever happened: the process gone, its spec file removed."""
+        if self.process is not None and self.process.returncode is None:
+            self.process.kill()
+            await self.process.wait()
+        if self.spec_path:
+            with contextlib.suppress(OSError):
+                os.unlink(self.spec_path)
+
+
 class CpuMeter:
     """CPU of the app's processes and of this database's PostgreSQL backends, per window."""
 
@@ -401,6 +569,12 @@ class Bench:
         self.config = config
         self.app_env = app_environment(config, config.url)
         self.rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in report.SCENARIOS}
+        self.flood_rounds: dict[str, list[dict[str, Any]]] = {
+            name: [] for name in report.FLOOD_SCENARIOS
+        }
+        self.gift_scenarios = [n for n in config.scenarios if n in report.SCENARIOS]
+        self.flood_scenarios = [n for n in config.scenarios if n in report.FLOOD_SCENARIOS]
+        self.login_handles: list[str] = []
         self.sql: dict[str, dict[str, Any]] = {}
         self.checked = {"scenarios": 0, "ledger_verify": 0, "events": 0}
 
@@ -422,6 +596,10 @@ class Bench:
             viewers=self.config.viewers,
             creators=self.config.creators,
         )
+        if "flood_login" in self.flood_scenarios:
+            self.login_handles = await seed.seed_login_users(
+                self.config.url, self.config.login_users
+            )
         # The app's own engine in this process, for ``ledger verify`` between scenarios.
         engine = create_engine(self.settings.database)
         use_engine(engine)
@@ -583,6 +761,183 @@ class Bench:
         self.checked["scenarios"] += 1
         return {"ok": True, **outcome}
 
+    # The floods (issue 13) ---------------------------------------------------------------
+
+    def ordinary_spec(self, server: AppServer, key_prefix: str, duration_s: float) -> dict:
+        """The ordinary loop: a trivial query and sendGift to the watched stream (stream 0),
+        each an open loop at its fixed rate; the sends' event IDs are recorded."""
+        tokens, ids = self.fixture.tokens, self.ids()
+        senders = tokens[: max(1, len(tokens) - self.config.subscribers)]
+        key_length = len(key_prefix) + KEY_DIGITS
+        send = {"query": SEND_GIFT, "variables": {"stream": ids["streams"][0], "gift": ids["gift"]}}
+        return {
+            "mode": "ordinary",
+            "host": "127.0.0.1",
+            "port": server.port,
+            "duration_s": duration_s,
+            "timeout_s": 60,
+            "loops": {
+                "query": {
+                    "templates": [
+                        http_template("/graphql", token, {"query": TRIVIAL_QUERY}, 0)
+                        for token in senders[:50]
+                    ],
+                    "rate": self.config.query_rate,
+                    "connections": 32,
+                    "ok_marker": '"creatorShare"',
+                },
+                "send": {
+                    "templates": [
+                        http_template(
+                            "/graphql",
+                            token,
+                            {**send, "variables": {**send["variables"], "key": KEY}},
+                            key_length,
+                        )
+                        for token in senders
+                    ],
+                    "key_prefix": key_prefix,
+                    "key_digits": KEY_DIGITS,
+                    "rate": self.config.send_rate,
+                    "connections": 16,
+                    "ok_marker": OK_MARKERS["graphql"],
+                    "record_ids": True,
+                },
+            },
+        }
+
+    def flood_spec(self, kind: str, server: AppServer, number: int) -> dict[str, Any]:
+        common = {"kind": kind, "host": "127.0.0.1", "port": server.port, "max_s": 900}
+        if kind == "login":
+            pairs = login_attempts(self.login_handles, 16 * len(self.login_handles))
+            return {
+                **common,
+                "clients": self.config.login_clients,
+                "source_addresses": floods.source_addresses(self.config.flood_ips),
+                "requests_per_connection": 8,
+                "templates": [
+                    http_template(
+                        "/graphql",
+                        None,
+                        {"query": LOG_IN, "variables": {"handle": h, "password": p}},
+                        0,
+                    )
+                    for h, p in pairs
+                ],
+            }
+        tokens, ids = self.fixture.tokens, self.ids()
+        watchers = [tokens[-1 - n % len(tokens)] for n in range(self.config.subscribers)]
+        key_prefix = f"fw{number:02d}"
+        body = {
+            "query": SEND_GIFT,
+            "variables": {"stream": ids["streams"][0], "gift": ids["gift"], "key": KEY},
+        }
+        return {
+            **common,
+            "tokens": watchers,
+            "stream_id": ids["streams"][0],
+            "ready_timeout_s": 180,
+            "deliver_within_s": self.config.deliver_within_s,
+            "warm": {
+                "templates": [
+                    http_template("/graphql", tokens[0], body, len(key_prefix) + KEY_DIGITS)
+                ],
+                "key_prefix": key_prefix,
+                "key_digits": KEY_DIGITS,
+            },
+        }
+
+    async def flood_round(self, server: AppServer, name: str, number: int) -> dict[str, Any]:
+        """The ordinary loop, alone or beside a flood; the money checked after."""
+        kind = report.FLOOD_SCENARIOS[name][1]
+        started = time.monotonic()
+        await self.admin.execute("VACUUM ANALYZE")
+        viewers, creators = self.fixture.viewer_ids, self.fixture.creator_ids
+        before = await checks.state(self.admin, viewers, creators)
+        flood = FloodProcess(self.flood_spec(kind, server, number)) if kind else None
+        flood_result: dict[str, Any] = {}
+        try:
+            ready = await flood.start() if flood else {}
+            spec = self.ordinary_spec(
+                server, f"{KEY_CODES[name]}{number:02d}s", self.config.flood_s
+            )
+            ordinary = await run_loadgen(spec)
+            sent_at = ordinary["send"].pop("sent_at", {})
+            if flood is not None:
+                if kind == "feed":  # each gift's deliveries have their time to arrive
+                    await asyncio.sleep(self.config.deliver_within_s)
+                flood_result = await flood.stop(sent_at if kind == "feed" else None)
+        finally:
+            if flood is not None:
+                await flood.close()
+        warm = flood_result.get("warm_up_sends", {"ok": 0, "failed": 0})
+        send = ordinary["send"]
+        await self.settle(server)
+        outcome = await checks.check_sends(
+            self.admin,
+            before,
+            viewers=viewers,
+            creators=creators,
+            share=self.share,
+            succeeded=send["all_ok"] + warm["ok"],
+            failed=send["all_failed"] + send["unfinished"] + warm["failed"],
+        )
+        self.checked["events"] += outcome["events"]
+        await checks.verify_ledger()
+        self.checked["ledger_verify"] += 1
+        self.checked["scenarios"] += 1
+        entry = {
+            "round": number,
+            "ordinary": ordinary,
+            "ready": ready,
+            "flood": flood_result,
+            "check": {"ok": True, **outcome},
+        }
+        query = ordinary["query"]["latency_ms"]
+        sends = send["latency_ms"]
+        print(
+            f"  round {number} {name:<16} query p50 {query.get('p50', 0):>7.1f} p99 "
+            f"{query.get('p99', 0):>7.1f} ms   send p50 {sends.get('p50', 0):>7.1f} p99 "
+            f"{sends.get('p99', 0):>7.1f} ms   failed "
+            f"{sum(ordinary[loop][k] for loop in ('query', 'send') for k in FAILED)}   "
+            f"{flood_summary(flood_result)}checked ({time.monotonic() - started:.0f} s)",
+            flush=True,
+        )
+        if kind == "feed":
+            await asyncio.sleep(1)  # the app closes 1,000 sockets before the next scenario
+        return entry
+
+    async def settle(self, server: AppServer, quiet_s: float = 1.0, wait_s: float = 120) -> None:
+        """Until the app answers and no gift event has appeared for ``quiet_s``: a request
+        the load generator gave up on may still commit, and must not land in the next
+        scenario's books."""
+        deadline = time.monotonic() + wait_s
+        last, since = None, time.monotonic()
+        while time.monotonic() < deadline:
+            with contextlib.suppress(BenchFailed, OSError):
+                await server.graphql(TRIVIAL_QUERY)
+            newest = await self.admin.fetchval("SELECT coalesce(max(id), 0) FROM gift_event")
+            if newest != last:
+                last, since = newest, time.monotonic()
+            elif time.monotonic() - since >= quiet_s:
+                return
+            await asyncio.sleep(0.2)
+
+    async def warm_floods(self, server: AppServer) -> None:
+        """The ordinary loop once, untimed: its statements prepared, its pools filled."""
+        before = await checks.state(self.admin, self.fixture.viewer_ids, self.fixture.creator_ids)
+        warmed = await run_loadgen(self.ordinary_spec(server, "fo00w", 2.0))
+        send = warmed["send"]
+        await checks.check_sends(
+            self.admin,
+            before,
+            viewers=self.fixture.viewer_ids,
+            creators=self.fixture.creator_ids,
+            share=self.share,
+            succeeded=send["all_ok"],
+            failed=send["all_failed"] + send["unfinished"],
+        )
+
     # Statements and round trips ----------------------------------------------------------
 
     async def count_sql(self) -> None:
@@ -593,7 +948,7 @@ class Bench:
             server = AppServer(app_environment(self.config, proxied), 1, "probe.log")
             await server.start()
             try:
-                for name in report.SCENARIOS:
+                for name in self.gift_scenarios:
                     self.sql[name] = await self.count_scenario(server, proxy, proxied, name)
                     shown = self.sql[name]
                     print(
@@ -674,25 +1029,37 @@ class Bench:
                 "hold up best"
             )
         await self.prepare()
+        redis_url = self.config.redis_url
+        if self.flood_scenarios and redis_url and not await redis_reachable(redis_url):
+            print(f"note: no Redis at {self.config.redis_url}: the app's in-process feed")
+            self.app_env.pop("COINS_REDIS_URL", None)
+            self.app_env.pop("COINS_REDIS_CHANNEL_PREFIX", None)
         server = AppServer(self.app_env, self.config.workers, "app.log")
         await server.start()
         try:
             self.share = await self.published_share(server)
             print(
-                f"app: {self.config.workers} worker(s), pool {self.config.pool_per_worker} each; "
-                f"{self.config.rounds} rounds of {len(report.SCENARIOS)} scenarios"
+                f"app: {self.config.workers} worker(s), pool {self.config.pool_per_worker} each"
+                f"{', Redis feed' if 'COINS_REDIS_URL' in self.app_env else ''}; "
+                f"{self.config.rounds} rounds of {len(self.config.scenarios)} scenarios"
             )
             print("warming up: each scenario once, untimed (caches, pools, prepared statements)")
-            for name in report.SCENARIOS:
+            for name in self.gift_scenarios:
                 await self.warm(server, name)
+            if self.flood_scenarios:
+                await self.warm_floods(server)
             for number in range(1, self.config.rounds + 1):
-                for name in report.SCENARIOS:
+                for name in self.gift_scenarios:
                     self.rounds[name].append(await self.scenario_round(server, name, number))
+                for name in self.flood_scenarios:
+                    self.flood_rounds[name].append(await self.flood_round(server, name, number))
         finally:
             await server.stop()
-        print("statements and round trips per request (through the counting proxy):")
-        await self.count_sql()
+        if self.gift_scenarios:
+            print("statements and round trips per request (through the counting proxy):")
+            await self.count_sql()
         return report.build_results(
+            flood_rounds={n: r for n, r in self.flood_rounds.items() if r},
             rounds=self.rounds,
             sql=self.sql,
             machine=await self.machine(),
@@ -741,7 +1108,53 @@ class Bench:
             "app_env": "production",
             "probe_clients": config.probe_clients,
             "probe_s": config.probe_s,
+            "scenarios": list(config.scenarios),
+            "flood_s": config.flood_s,
+            "query_rate_per_s": config.query_rate,
+            "send_rate_per_s": config.send_rate,
+            "login_clients": config.login_clients,
+            "login_users": config.login_users,
+            "flood_ips": config.flood_ips,
+            "subscribers": config.subscribers,
+            "deliver_within_s": config.deliver_within_s,
+            "redis_feed": "COINS_REDIS_URL" in self.app_env,
         }
+
+
+def flood_summary(result: dict[str, Any]) -> str:
+    """One line's worth of a flood's result, for the progress output."""
+    if result.get("kind") == "login":
+        outcomes = ", ".join(f"{k} {v}" for k, v in result["outcomes"].items())
+        return f"logIn {result['rate_per_s']}/s ({outcomes})   "
+    if result.get("kind") == "feed":
+        delivery = result["delivery"]
+        return (
+            f"{result['acknowledged']}/{result['subscribers']} subscribed, "
+            f"{delivery['on_time']}/{delivery['expected']} delivered on time, p50 "
+            f"{delivery['latency_ms'].get('p50', 0):.0f} ms   "
+        )
+    return ""
+
+
+async def redis_reachable(url: str) -> bool:
+    import redis.asyncio as aioredis
+    from redis.exceptions import RedisError
+
+    client = aioredis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        return bool(await client.ping())
+    except (RedisError, OSError):
+        return False
+    finally:
+        await client.aclose()
+
+
+def raise_open_files_limit() -> None:
+    """1,000 subscribers are 1,000 sockets in the app and in the flood process (inherited)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 8192 if hard == resource.RLIM_INFINITY else min(hard, 8192)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def cpu_model() -> str:
@@ -813,6 +1226,7 @@ def main(argv: list[str] | None = None) -> int:
     except BenchDatabaseRefused as refused:
         print(f"bench: {refused}", file=sys.stderr)
         return 2
+    raise_open_files_limit()
     return asyncio.run(main_async(config))
 
 

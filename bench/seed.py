@@ -33,6 +33,9 @@ FLOOR_CREATOR_BASE_ID = 1_000_000
 FUNDING_OPERATION = "BENCH_FUNDING"
 FUNDING_BATCH = 250
 GIFT_SLUG = "bench-rose"
+# The logIn flood's accounts: real argon2 hashes of one password (``bench.floods``).
+LOGIN_HANDLE = "bench.login.{}"
+LOGIN_PASSWORD = "bench-login-password-0123"  # noqa: S105 (a throwaway database)
 
 
 class BenchDatabaseRefused(RuntimeError):
@@ -228,3 +231,26 @@ async def create_floor(url: str, *, viewers: int, creators: int) -> None:
         )
     finally:
         await connection.close()
+
+
+async def seed_login_users(url: str, count: int) -> list[str]:
+    """``count`` adults who can log in (the viewers cannot: their hash is unusable); one
+    argon2 hash shared by all, made by the app's own hasher, so logIn costs what it costs."""
+    from app.users.passwords import hash_password
+
+    password_hash = hash_password(LOGIN_PASSWORD)
+    connection = await pg.connect(url)
+    try:
+        rows = await connection.fetch(
+            "INSERT INTO coins_user (handle, display_name, password_hash, birth_date, "
+            "show_on_leaderboards, frozen, frozen_reason, created_at) "
+            "SELECT $2 || n, $2 || n, $3, DATE '1990-01-01', true, false, '', $4 "
+            "FROM generate_series(1, $1) n ORDER BY n RETURNING handle",
+            count,
+            LOGIN_HANDLE.format(""),
+            password_hash,
+            utcnow() - timedelta(days=400),
+        )
+    finally:
+        await connection.close()
+    return [row["handle"] for row in rows]

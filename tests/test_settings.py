@@ -51,6 +51,7 @@ READS: dict[str, tuple[str, str, object]] = {
     "COINS_GRAPHQL_MAX_TOKENS": ("500", "graphql.max_tokens", 500),
     "COINS_GRAPHQL_MAX_PAGE_SIZE": ("20", "graphql.max_page_size", 20),
     "COINS_GRAPHQL_MAX_COST": ("5000", "graphql.max_cost", 5000),
+    "COINS_GRAPHQL_MAX_BODY_BYTES": ("4096", "graphql.max_body_bytes", 4096),
     "COINS_MAX_GIFT_QUANTITY": ("9", "spending.max_gift_quantity", 9),
     "COINS_NEW_ACCOUNT_DAYS": ("3", "spending.new_account_days", 3),
     "COINS_NEW_ACCOUNT_DAILY_COINS": ("700", "spending.new_account_daily_coins", 700),

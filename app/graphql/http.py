@@ -17,7 +17,8 @@ from litestar import Request, Response, post
 from litestar.background_tasks import BackgroundTasks
 from litestar.di import Provide
 from litestar.enums import MediaType
-from litestar.types import Dependencies
+from litestar.exceptions.http_exceptions import RequestEntityTooLarge
+from litestar.types import Dependencies, ExceptionHandlersMap
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.litestar import make_graphql_controller
 from strawberry.schema import Schema
@@ -88,7 +89,18 @@ def graphql_controller(
         context_getter=context_getter,
     )
 
+    max_body_bytes = settings.graphql.max_body_bytes
+
+    def too_large(_: Request[Any, Any, Any], __: RequestEntityTooLarge) -> Response[bytes]:
+        """A GraphQL-shaped 413, so clients show the reason like any other error."""
+        message = f"The request body is larger than {max_body_bytes} bytes."
+        body = {"errors": [{"message": message, "extensions": {"code": "REQUEST_TOO_LARGE"}}]}
+        return Response(_encode(body), status_code=413, media_type=MediaType.JSON)
+
     class GraphQLController(base):  # type: ignore[valid-type,misc]
+        # Bodies are read up to this size and no further (Litestar's default is 10 MB).
+        request_max_body_size = max_body_bytes
+        exception_handlers: ClassVar[ExceptionHandlersMap] = {RequestEntityTooLarge: too_large}
         # Strawberry provides the sub-response through ``sync_to_thread``: a thread hop on
         # every request to build an empty Response. Built on the event loop instead.
         dependencies: ClassVar[Dependencies] = {

@@ -175,6 +175,14 @@ class CoinsSchema(strawberry.Schema):
         super().__init__(*args, **kwargs)
         self.checks = checks
 
+    @staticmethod
+    def remove_field_suggestion(error: GraphQLError) -> None:
+        """Every suggestion, not only Strawberry's one for fields: unknown arguments, enum
+        values and type names are answered with names from the schema too, which production
+        keeps to itself (called only when ``disable_field_suggestions`` is on)."""
+        if "Did you mean" in error.message:
+            error.message = error.message.split("Did you mean")[0].strip()
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
