@@ -7,22 +7,26 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar, get
+from litestar.config.cors import CORSConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.response import Redirect
+from litestar.static_files import create_static_files_router
 
 from app import wiring
 from app.admin.router import admin_router
 from app.admin.templating import template_config
 from app.core.background import Background
 from app.core.database import close_pool, create_engine, open_pool, use_engine
-from app.core.logging import configure_logging
+from app.core.logging import configure_logging, litestar_logging_config
 from app.gifts.settlement import Settler
-from app.graphql.http import graphql_controller
+from app.graphql.http import GRAPHIQL_ASSETS, GRAPHIQL_ASSETS_PATH, graphql_controller
+from app.graphql.persisted import PersistedQueries
 from app.graphql.schema import build_schema
 from app.settings import Settings
 from app.streams.feed import create_feed
+from app.web.request_ids import RequestIdMiddleware
 from app.web.webhooks import webhook_handlers
 
 
@@ -43,6 +47,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     use_engine(engine, settings.database.retry_attempts)
 
     feed = create_feed(settings.redis_url, settings.redis_channel_prefix)
+    persisted = PersistedQueries.from_settings(
+        settings.http, settings.redis_url, settings.redis_channel_prefix
+    )
 
     @asynccontextmanager
     async def database(app: Litestar) -> AsyncIterator[None]:
@@ -65,19 +72,30 @@ def create_app(settings: Settings | None = None) -> Litestar:
             unsubscribe()
             await after_response.stop()
             await settler.stop()
+            await persisted.close()
             await close_pool(engine)
 
+    graphiql = not settings.is_production
+    registered = persisted.manifest if settings.http.persisted_queries_only else None
     graphql = graphql_controller(
-        build_schema(settings), settings, feed, graphiql=not settings.is_production
+        build_schema(settings, registered),
+        settings,
+        feed,
+        graphiql=graphiql,
+        persisted=persisted,
+    )
+    graphiql_assets = create_static_files_router(
+        path=GRAPHIQL_ASSETS_PATH, directories=[GRAPHIQL_ASSETS], include_in_schema=False
     )
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             index,
             healthz,
             graphql,
             admin_router(),
             *webhook_handlers(settings),
+            *([graphiql_assets] if graphiql else []),
         ],
         lifespan=[database],
         state=State({"feed": feed}),
@@ -92,5 +110,25 @@ def create_app(settings: Settings | None = None) -> Litestar:
             cookie_samesite="lax",
             exclude=["/graphql", "/webhooks", "/healthz"],
         ),
+        cors_config=_cors(settings),
+        logging_config=litestar_logging_config(),
         debug=False,
+    )
+    # Outermost, so that every request has an id, those no route answers included.
+    app.asgi_handler = RequestIdMiddleware(app.asgi_handler)
+    return app
+
+
+def _cors(settings: Settings) -> CORSConfig | None:
+    """Browsers on the configured origins may call the API with a bearer token; no cookies
+    cross origins (the admin's session stays same-site). None configured, no CORS at all."""
+    if not settings.cors_origins:
+        return None
+    return CORSConfig(
+        allow_origins=list(settings.cors_origins),
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=["X-Request-ID"],
+        allow_credentials=False,
+        max_age=600,
     )

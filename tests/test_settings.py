@@ -74,6 +74,20 @@ READS: dict[str, tuple[str, str, object]] = {
     "COINS_STRIPE_TOLERANCE_S": ("60", "payments.stripe_tolerance_s", 60),
     "COINS_REDIS_URL": ("redis://cache:6379/0", "redis_url", "redis://cache:6379/0"),
     "COINS_REDIS_CHANNEL_PREFIX": ("staging", "redis_channel_prefix", "staging"),
+    "COINS_CORS_ORIGINS": (
+        "https://app.example.com, https://web.example.com/",
+        "http.cors_origins",
+        ("https://app.example.com", "https://web.example.com"),
+    ),
+    "COINS_PERSISTED_QUERIES_MANIFEST": (
+        "/etc/coins/queries.json",
+        "http.persisted_queries_manifest",
+        "/etc/coins/queries.json",
+    ),
+    "COINS_PERSISTED_QUERIES_ONLY": ("on", "http.persisted_queries_only", True),
+    "COINS_APQ_MAX_ENTRIES": ("50", "http.apq_max_entries", 50),
+    "COINS_APQ_TTL_S": ("60", "http.apq_ttl_s", 60),
+    "COINS_GRAPHQL_GET_MAX_AGE_S": ("5", "http.get_max_age_s", 5),
 }
 
 
@@ -198,6 +212,9 @@ def test_payout_auto_approval_is_off_unless_switched_on() -> None:
         ("COINS_APPLE_APP_APPLE_ID", "abc"),
         ("COINS_PAYOUT_AUTO_APPROVE", "sometimes"),
         ("COINS_APPLE_ROOT_CERTIFICATES", "/nonexistent/root.pem"),
+        ("COINS_CORS_ORIGINS", "app.example.com"),
+        ("COINS_CORS_ORIGINS", "https://app.example.com/path"),
+        ("COINS_APQ_MAX_ENTRIES", "0"),
     ],
 )
 def test_bad_values_are_named(name: str, value: str) -> None:
@@ -265,3 +282,15 @@ assert conf.DB.path == {str(directory / "coins.sqlite3")!r}
     )
 
     assert directory.is_dir()
+
+
+def test_cors_origins_are_localhost_in_development_and_none_in_production() -> None:
+    development = Settings()
+    production = Settings.from_env({"COINS_ENV": "production", "COINS_JWT_SECRET": SECRET})
+    configured = Settings.from_env(
+        {"COINS_ENV": "production", "COINS_JWT_SECRET": SECRET, "COINS_CORS_ORIGINS": "*"}
+    )
+
+    assert "http://localhost:3000" in development.cors_origins
+    assert production.cors_origins == ()
+    assert configured.cors_origins == ("*",)
