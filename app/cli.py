@@ -103,6 +103,12 @@ def _parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
+    from app.core.logging import configure_logging
+
+    # uvicorn's own logging config would give its loggers plain-text handlers; without it
+    # they propagate to the structlog handler (JSON in production), here in the supervisor
+    # and in each worker, where ``create_app`` configures it again.
+    configure_logging(settings)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -110,6 +116,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port,
         workers=args.workers,
         proxy_headers=True,
+        log_config=None,
     )
     return 0
 

@@ -26,11 +26,12 @@ UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 def _access_fields(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     """uvicorn's access line as fields, the path without its query string: a GET query
     carries its document and variables there."""
+    args = event.pop("positional_args", None)
     record = event.get("_record")
-    if record is None or record.name != "uvicorn.access" or not isinstance(record.args, tuple):
+    if record is None or record.name != "uvicorn.access" or not isinstance(args, tuple):
         return event
-    if len(record.args) == 5:  # client, method, path with query, HTTP version, status
-        client, method, path, version, status = record.args
+    if len(args) == 5:  # client, method, path with query, HTTP version, status
+        client, method, path, version, status = args
         event["event"] = "request"
         event["client"] = client
         event["method"] = method
@@ -66,6 +67,7 @@ def formatter(production: bool) -> structlog.stdlib.ProcessorFormatter:
     return structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*_shared_processors(), _access_fields],
         processors=final,
+        pass_foreign_args=True,
     )
 
 
