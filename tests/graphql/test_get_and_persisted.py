@@ -302,3 +302,17 @@ async def test_apq_documents_reach_every_worker_through_redis_and_expire(db: Dat
 
     assert answer.json()["data"]["gifts"] == []
     assert 0 < ttl <= 120
+
+
+async def test_graphiql_page_refers_only_to_assets_the_app_serves(client: AsyncTestClient) -> None:
+    import re
+
+    page = await client.get("/graphql", headers={"Accept": "text/html"})
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    served = [await client.get(asset) for asset in assets if asset.startswith("/")]
+
+    assert page.status_code == 200
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    assert [a for a in assets if not a.startswith(("/", "data:"))] == []
+    assert len(served) == 6
+    assert all(answer.status_code == 200 for answer in served)
