@@ -96,8 +96,11 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     root.setLevel(logging.INFO)
     for name in UVICORN_LOGGERS:
         logger = logging.getLogger(name)
-        logger.handlers.clear()
-        logger.propagate = True
+        # uvicorn's own handlers give way to ours; a logger uvicorn silenced (the access
+        # log under ``--no-access-log``: no handler, no propagation) stays silent.
+        if logger.handlers:
+            logger.handlers.clear()
+            logger.propagate = True
 
 
 def litestar_logging_config() -> Any:
