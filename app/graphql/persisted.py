@@ -131,7 +131,9 @@ class PersistedQueries:
         if self._redis is None:
             import redis.asyncio as aioredis
 
-            self._redis = aioredis.from_url(self._redis_url, socket_timeout=1.0)
+            self._redis = aioredis.from_url(
+                self._redis_url, socket_timeout=1.0, socket_connect_timeout=1.0
+            )
         return self._redis
 
     async def document(self, query: str | None, extensions: Mapping[str, Any]) -> str | None:

@@ -316,3 +316,24 @@ async def test_graphiql_page_refers_only_to_assets_the_app_serves(client: AsyncT
     assert [a for a in assets if not a.startswith(("/", "data:"))] == []
     assert len(served) == 6
     assert all(answer.status_code == 200 for answer in served)
+
+
+async def test_apq_with_redis_unreachable_is_a_miss_never_a_failure(db: Database) -> None:
+    # Nothing listens on port 1: every Redis call fails at once.
+    settings = db.settings(redis_url="redis://127.0.0.1:1/0")
+    query = unique(CATALOG)
+    sha256 = sha256_of(query)
+    async with (
+        AsyncTestClient(create_app(settings)) as first,
+        AsyncTestClient(create_app(settings)) as second,
+    ):
+        registered = await first.post(
+            "/graphql", json={"query": query, "extensions": persisted(sha256)}
+        )
+        again = await first.post("/graphql", json={"extensions": persisted(sha256)})
+        elsewhere = await second.post("/graphql", json={"extensions": persisted(sha256)})
+
+    assert registered.json()["data"]["gifts"] == []
+    assert again.json() == registered.json()
+    assert elsewhere.status_code == 200
+    assert elsewhere.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
