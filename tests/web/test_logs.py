@@ -101,7 +101,12 @@ def _serve(settings: Settings) -> Iterator[str]:
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(settings), host="127.0.0.1", port=port, log_config=None, access_log=True
+            create_app(settings),
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            log_level="info",
+            access_log=True,
         )
     )
     thread = threading.Thread(target=server.run, daemon=True)
