@@ -124,6 +124,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 2
 
+    from app.core.logging import configure_logging
+
+    # uvicorn's own logging config would give its loggers plain-text handlers; without it
+    # they propagate to the structlog handler (JSON in production), here in the supervisor
+    # and in each worker, where ``create_app`` configures it again.
+    configure_logging(settings)
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -131,6 +137,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         port=args.port,
         workers=args.workers,
         **serve_options(settings),  # type: ignore[arg-type]
+        log_config=None,
     )
     return 0
 

@@ -8,24 +8,28 @@ from contextlib import asynccontextmanager
 
 import structlog
 from litestar import Litestar, get
+from litestar.config.cors import CORSConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.response import Redirect
+from litestar.static_files import create_static_files_router
 
 from app import wiring
 from app.admin.router import admin_router
 from app.admin.templating import template_config
 from app.core.background import Background
 from app.core.database import close_pool, create_engine, open_pool, use_engine
-from app.core.logging import configure_logging
+from app.core.logging import configure_logging, litestar_logging_config
 from app.gifts.settlement import Settler
-from app.graphql.http import graphql_controller
+from app.graphql.http import GRAPHIQL_ASSETS, GRAPHIQL_ASSETS_PATH, graphql_controller
+from app.graphql.persisted import PersistedQueries
 from app.graphql.schema import build_schema
 from app.settings import Settings
 from app.sign_in import create_throttle
 from app.streams.feed import create_feed
 from app.users.passwords import configure_hashing
+from app.web.request_ids import RequestIdMiddleware
 from app.web.webhooks import webhook_handlers
 
 log = structlog.get_logger(__name__)
@@ -50,6 +54,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     feed = create_feed(settings.redis_url, settings.redis_channel_prefix, settings.feed)
     configure_hashing(settings.sign_in.hash_threads, settings.sign_in.hash_queue)
     sign_in = create_throttle(settings.sign_in, settings.redis_url)
+    persisted = PersistedQueries.from_settings(
+        settings.http, settings.redis_url, settings.redis_channel_prefix
+    )
 
     @asynccontextmanager
     async def database(app: Litestar) -> AsyncIterator[None]:
@@ -78,26 +85,34 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 await settler.stop()
                 await sign_in.close()
                 await feed.close()
+                await persisted.close()
             except Exception:
                 log.exception("shutdown.incomplete")
             finally:
                 await close_pool(engine)
 
+    graphiql = not settings.is_production
+    registered = persisted.manifest if settings.http.persisted_queries_only else None
     graphql = graphql_controller(
-        build_schema(settings),
+        build_schema(settings, registered),
         settings,
         feed,
-        graphiql=not settings.is_production,
+        graphiql=graphiql,
         sign_in=sign_in,
+        persisted=persisted,
+    )
+    graphiql_assets = create_static_files_router(
+        path=GRAPHIQL_ASSETS_PATH, directories=[GRAPHIQL_ASSETS], include_in_schema=False
     )
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             index,
             healthz,
             graphql,
             admin_router(secure_cookies=settings.secure_cookies),
             *webhook_handlers(settings),
+            *([graphiql_assets] if graphiql else []),
         ],
         lifespan=[database],
         state=State({"feed": feed, "sign_in": sign_in}),
@@ -112,5 +127,25 @@ def create_app(settings: Settings | None = None) -> Litestar:
             cookie_samesite="lax",
             exclude=["/graphql", "/webhooks", "/healthz"],
         ),
+        cors_config=_cors(settings),
+        logging_config=litestar_logging_config(),
         debug=False,
+    )
+    # Outermost, so that every request has an id, those no route answers included.
+    app.asgi_handler = RequestIdMiddleware(app.asgi_handler)
+    return app
+
+
+def _cors(settings: Settings) -> CORSConfig | None:
+    """Browsers on the configured origins may call the API with a bearer token; no cookies
+    cross origins (the admin's session stays same-site). None configured, no CORS at all."""
+    if not settings.cors_origins:
+        return None
+    return CORSConfig(
+        allow_origins=list(settings.cors_origins),
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+        expose_headers=["X-Request-ID"],
+        allow_credentials=False,
+        max_age=600,
     )

@@ -27,6 +27,13 @@ ENVIRONMENTS = ("development", "test", "production")
 DEVELOPMENT_JWT_SECRET = "development-only-secret-change-me-0123456789"  # noqa: S105
 DEFAULT_SQLITE_PATH = "var/coins.sqlite3"
 DEVELOPMENT_SECRET_FILE = "jwt-secret"  # noqa: S105 (a file name)
+# Where a web app under development is usually served from.
+DEVELOPMENT_CORS_ORIGINS = (
+    "http://localhost:3000",
+    "http://127.0.0.1:3000",
+    "http://localhost:5173",
+    "http://127.0.0.1:5173",
+)
 
 D = TypeVar("D")
 
@@ -322,6 +329,33 @@ class FeedSettings:
     redis_timeout_ms: int = setting("COINS_FEED_REDIS_TIMEOUT_MS", 500)
 
 
+def _origins(raw: str) -> tuple[str, ...]:
+    """Comma-separated browser origins (``https://app.example.com``) or ``*``."""
+    found = tuple(filter(None, (part.strip().rstrip("/") for part in raw.split(","))))
+    for origin in found:
+        scheme, _, host = origin.partition("://")
+        if origin != "*" and (scheme not in ("http", "https") or not host or "/" in host):
+            raise ValueError(f"must be origins like https://app.example.com, not {origin!r}")
+    return found
+
+
+@dataclass(frozen=True)
+class HTTPSettings:
+    """The HTTP edge: browsers (CORS), cacheable GET queries and persisted queries."""
+
+    # Unset (None): localhost origins in development and tests, none in production.
+    cors_origins: tuple[str, ...] | None = setting("COINS_CORS_ORIGINS", None, _origins)
+    # A JSON object sha256 -> document of the queries the apps were built with.
+    persisted_queries_manifest: str = setting("COINS_PERSISTED_QUERIES_MANIFEST", "")
+    # Run only the manifest's documents (and refuse automatic persisted queries).
+    persisted_queries_only: bool = setting("COINS_PERSISTED_QUERIES_ONLY", False)
+    # Automatic persisted queries: documents kept per process, and for how long in Redis.
+    apq_max_entries: int = setting("COINS_APQ_MAX_ENTRIES", 1_000, _whole_number(1))
+    apq_ttl_s: int = setting("COINS_APQ_TTL_S", 24 * 3600, _whole_number(1))
+    # How long a CDN may keep an anonymous GET query's answer.
+    get_max_age_s: int = setting("COINS_GRAPHQL_GET_MAX_AGE_S", 30)
+
+
 @dataclass(frozen=True)
 class PaymentSettings:
     """Payment providers. A provider without its configuration refuses every receipt.
@@ -365,6 +399,7 @@ class Settings:
     # IPNetworks, typed Any: Litestar's signature model refuses a union of two classes.
     trusted_proxies: tuple[Any, ...] = setting("COINS_TRUSTED_PROXIES", (), _networks)
     feed: FeedSettings = field(default_factory=FeedSettings)
+    http: HTTPSettings = field(default_factory=HTTPSettings)
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:
@@ -384,6 +419,13 @@ class Settings:
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def cors_origins(self) -> tuple[str, ...]:
+        """Browser origins allowed to call the API: none in production unless configured."""
+        if self.http.cors_origins is not None:
+            return self.http.cors_origins
+        return () if self.is_production else DEVELOPMENT_CORS_ORIGINS
 
     @property
     def secure_cookies(self) -> bool:

@@ -107,6 +107,20 @@ READS: dict[str, tuple[str, str, object]] = {
     "COINS_FEED_SUBSCRIBER_QUEUE_SIZE": ("7", "feed.subscriber_queue_size", 7),
     "COINS_FEED_OUTBOX_SIZE": ("50", "feed.outbox_size", 50),
     "COINS_FEED_REDIS_TIMEOUT_MS": ("250", "feed.redis_timeout_ms", 250),
+    "COINS_CORS_ORIGINS": (
+        "https://app.example.com, https://web.example.com/",
+        "http.cors_origins",
+        ("https://app.example.com", "https://web.example.com"),
+    ),
+    "COINS_PERSISTED_QUERIES_MANIFEST": (
+        "/etc/coins/queries.json",
+        "http.persisted_queries_manifest",
+        "/etc/coins/queries.json",
+    ),
+    "COINS_PERSISTED_QUERIES_ONLY": ("on", "http.persisted_queries_only", True),
+    "COINS_APQ_MAX_ENTRIES": ("50", "http.apq_max_entries", 50),
+    "COINS_APQ_TTL_S": ("60", "http.apq_ttl_s", 60),
+    "COINS_GRAPHQL_GET_MAX_AGE_S": ("5", "http.get_max_age_s", 5),
 }
 
 
@@ -232,6 +246,9 @@ def test_payout_auto_approval_is_off_unless_switched_on() -> None:
         ("COINS_APPLE_APP_APPLE_ID", "abc"),
         ("COINS_PAYOUT_AUTO_APPROVE", "sometimes"),
         ("COINS_APPLE_ROOT_CERTIFICATES", "/nonexistent/root.pem"),
+        ("COINS_CORS_ORIGINS", "app.example.com"),
+        ("COINS_CORS_ORIGINS", "https://app.example.com/path"),
+        ("COINS_APQ_MAX_ENTRIES", "0"),
     ],
 )
 def test_bad_values_are_named(name: str, value: str) -> None:
@@ -339,3 +356,15 @@ def test_development_without_a_secret_signs_with_a_random_one_of_this_machine(
     assert user_id_from_token(issue_token(1, first.auth), again.auth) == 1
     explicit = Settings.from_env({**here, "COINS_JWT_SECRET": SECRET})
     assert explicit.auth.jwt_secret == SECRET
+
+
+def test_cors_origins_are_localhost_in_development_and_none_in_production() -> None:
+    development = Settings()
+    production = Settings.from_env({"COINS_ENV": "production", "COINS_JWT_SECRET": SECRET})
+    configured = Settings.from_env(
+        {"COINS_ENV": "production", "COINS_JWT_SECRET": SECRET, "COINS_CORS_ORIGINS": "*"}
+    )
+
+    assert "http://localhost:3000" in development.cors_origins
+    assert production.cors_origins == ()
+    assert configured.cors_origins == ("*",)

@@ -4,16 +4,23 @@ for the request nearly every client sends.
 A JSON POST of one operation (what the apps and the gift button send) is decoded, run and
 encoded here, without the controller's dependency injection (a task group per request),
 its generic body parsing or ``json``. Everything else takes Strawberry's own road,
-unchanged: GraphiQL, GET, batches, multipart, streamed results, subscriptions, and any
-body the short road cannot read, so malformed requests get Strawberry's usual answers.
+unchanged: batches, multipart, streamed results, subscriptions, and any body the short
+road cannot read, so malformed requests get Strawberry's usual answers.
+
+GET runs queries (never mutations) on the same short road, with a ``Cache-Control`` a CDN
+can act on, and serves GraphiQL (development) from assets shipped with the app. Both
+methods take persisted queries (``app.graphql.persisted``): on a plain POST that costs one
+check of ``extensions``, absent from a plain body.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, ClassVar
 
 import msgspec
-from litestar import Request, Response, post
+from graphql import DocumentNode, OperationDefinitionNode
+from litestar import Request, Response, get, post
 from litestar.background_tasks import BackgroundTasks
 from litestar.di import Provide
 from litestar.enums import MediaType
@@ -25,19 +32,30 @@ from strawberry.schema import Schema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
+from structlog.contextvars import bind_contextvars
 
 from app.graphql.context import Context
+from app.graphql.persisted import PersistedQueries, PersistedQueryError, sha256_of
 from app.settings import Settings
 from app.sign_in import SignInThrottle
 
 _POST_OPERATIONS = OperationType.from_http("POST")
+_GET_OPERATIONS = frozenset({OperationType.QUERY})
+GRAPHIQL_PAGE = Path(__file__).parent / "graphiql" / "index.html"
+GRAPHIQL_ASSETS = Path(__file__).parent / "graphiql" / "assets"
+GRAPHIQL_ASSETS_PATH = "/graphiql"
+# The page loads only what the app serves: no CDN, works offline.
+GRAPHIQL_CSP = (
+    "default-src 'self'; connect-src 'self'; img-src 'self' data:; "
+    "style-src 'self' 'unsafe-inline'; font-src 'self' data:"
+)
 _STREAMING = ("multipart/mixed", "text/event-stream")
 
 
 class _Operation(msgspec.Struct, rename="camel"):
     """One GraphQL operation as a JSON body carries it."""
 
-    query: str
+    query: str | None = None
     variables: dict[str, Any] | None = None
     operation_name: str | None = None
     extensions: dict[str, Any] | None = None
@@ -65,6 +83,61 @@ def _operation(request: Request[Any, Any, Any], body: bytes) -> _Operation | Non
         return None
 
 
+class _Refused(Exception):
+    """A GET the server will not run; answered as a GraphQL error with a stable code."""
+
+    def __init__(self, status_code: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+
+
+def _json_param(params: Any, name: str) -> dict[str, Any] | None:
+    raw = params.get(name)
+    if not raw:
+        return None
+    try:
+        value = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise _Refused(400, "BAD_REQUEST", f"The {name} parameter must be a JSON object.")
+    return value
+
+
+def _operation_name(document: DocumentNode | None) -> str | None:
+    """The name of a document's first operation."""
+    if document is None:
+        return None
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            return definition.name.value if definition.name else None
+    return None
+
+
+def _error_response(
+    status_code: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response[bytes]:
+    body = _encode({"errors": [{"message": message, "extensions": {"code": code}}]})
+    return Response(
+        body,
+        status_code=status_code,
+        media_type=MediaType.JSON,
+        headers={"Cache-Control": "no-store", **(headers or {})},
+    )
+
+
+def _cache_control(request: Request[Any, Any, Any], failed: bool, max_age_s: int) -> str:
+    """Anonymous answers are the same for everyone: a CDN may keep them briefly. An answer
+    to a bearer token is that user's alone, and an error is not worth keeping."""
+    if "authorization" in request.headers:
+        return "private, no-store"
+    if failed:
+        return "no-store"
+    return f"public, max-age={max_age_s}"
+
+
 def graphql_controller(
     schema: Schema,
     settings: Settings,
@@ -72,8 +145,11 @@ def graphql_controller(
     *,
     graphiql: bool,
     sign_in: SignInThrottle | None = None,
+    persisted: PersistedQueries | None = None,
 ) -> type[Any]:
     """The controller mounted at ``/graphql``."""
+    persisted = persisted or PersistedQueries({})
+    max_age_s = settings.http.get_max_age_s
 
     def new_context() -> Context:
         return Context(settings=settings, feed=feed, sign_in=sign_in)
@@ -87,6 +163,8 @@ def graphql_controller(
         graphql_ide="graphiql" if graphiql else None,
         allow_queries_via_get=False,
         context_getter=context_getter,
+        # Browsers on these origins may open the subscriptions' websocket too.
+        allowed_origins=settings.cors_origins,
     )
 
     max_body_bytes = settings.graphql.max_body_bytes
@@ -115,10 +193,17 @@ def graphql_controller(
             context.request = request
             context.response = response
             operation = _operation(request, await request.body())
-            if operation is not None:
+            query = operation.query if operation is not None else None
+            if operation is not None and operation.extensions is not None:
+                try:
+                    query = await persisted.document(query, operation.extensions)
+                except PersistedQueryError as refusal:
+                    return _error_response(refusal.status_code, refusal.code, refusal.message)
+            if operation is not None and query is not None:
+                self._bind_operation(query, operation.operation_name)
                 try:
                     result = await self.schema.execute(
-                        operation.query,
+                        query,
                         variable_values=operation.variables,
                         context_value=context,
                         operation_name=operation.operation_name,
@@ -131,9 +216,90 @@ def graphql_controller(
                     data = await self.process_result(request, result)
                     if result.errors:
                         self._handle_errors(result.errors, data)
+                    if operation.query is not None and operation.extensions is not None:
+                        await self._remember(operation.query, operation.extensions)
                     return _respond(_encode(data), response)
             self.temporal_response = response
             return await self.execute_request(request=request, context=context, root_value=None)
+
+        @get()
+        async def handle_http_get(self, request: Request[Any, Any, Any]) -> Response[Any]:
+            """Queries over GET (cacheable), and GraphiQL for a browser in development."""
+            params = request.query_params
+            if (
+                graphiql
+                and "query" not in params
+                and "extensions" not in params
+                and self.should_render_graphql_ide(request)
+            ):
+                return Response(
+                    GRAPHIQL_PAGE.read_bytes(),
+                    media_type=MediaType.HTML,
+                    headers={"Content-Security-Policy": GRAPHIQL_CSP},
+                )
+            try:
+                return await self._get(request, params)
+            except _Refused as refusal:
+                headers = {"Allow": "POST"} if refusal.status_code == 405 else None
+                return _error_response(refusal.status_code, refusal.code, refusal.message, headers)
+            except PersistedQueryError as refusal:
+                return _error_response(refusal.status_code, refusal.code, refusal.message)
+
+        async def _get(self, request: Request[Any, Any, Any], params: Any) -> Response[Any]:
+            variables = _json_param(params, "variables")
+            extensions = _json_param(params, "extensions")
+            text = params.get("query") or None
+            query = text if extensions is None else await persisted.document(text, extensions)
+            if query is None:
+                raise _Refused(400, "BAD_REQUEST", "No GraphQL query found in the request.")
+            operation_name = params.get("operationName") or None
+            self._bind_operation(query, operation_name)
+            response = sub_response()
+            context = new_context()
+            context.request = request
+            context.response = response
+            try:
+                result = await self.schema.execute(
+                    query,
+                    variable_values=variables,
+                    context_value=context,
+                    operation_name=operation_name,
+                    allowed_operation_types=_GET_OPERATIONS,
+                    operation_extensions=extensions,
+                )
+            except InvalidOperationTypeError:
+                raise _Refused(
+                    405,
+                    "METHOD_NOT_ALLOWED",
+                    "Only queries run over GET: send mutations with POST.",
+                ) from None
+            except CannotGetOperationTypeError as error:
+                raise _Refused(400, "BAD_REQUEST", error.as_http_error_reason()) from None
+            data = await self.process_result(request, result)
+            if result.errors:
+                self._handle_errors(result.errors, data)
+            if text is not None and extensions is not None:
+                await self._remember(text, extensions)
+            answer = _respond(_encode(data), response)
+            answer.headers["Cache-Control"] = _cache_control(
+                request, bool(result.errors), max_age_s
+            )
+            return answer
+
+        def _bind_operation(self, query: str, name: str | None) -> None:
+            """Every later log line of the request names its operation."""
+            if name is None:
+                checked = self.schema.checks.check(self.schema._schema, query)
+                name = _operation_name(checked.document)
+            if name is not None:
+                bind_contextvars(graphql_operation=name)
+
+        async def _remember(self, query: str, extensions: dict[str, Any]) -> None:
+            """A document sent with its hash, which passed the checks: kept for the hash alone.
+            (The hash was verified against the text before it ran.)"""
+            hashed = isinstance(extensions.get("persistedQuery"), dict)
+            if hashed and not self.schema.checks.check(self.schema._schema, query).errors:
+                await persisted.remember(sha256_of(query), query)
 
         async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
             """Subscriptions need a bearer token in the ``connection_init`` payload."""

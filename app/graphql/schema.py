@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from inspect import isawaitable
 from pathlib import Path
@@ -41,6 +41,7 @@ from strawberry.utils.operation import get_operation_type
 
 from app.graphql.cost import query_cost_rule
 from app.graphql.errors import DomainAwareMaskErrors, is_unexpected, masked
+from app.graphql.persisted import NOT_REGISTERED, sha256_of
 from app.graphql.rules import OneSignInPerOperation
 from app.graphql.types.economy import EconomyQuery
 from app.graphql.types.fraud import FraudMutation
@@ -74,6 +75,11 @@ Mutation = merge_types(
 Subscription = merge_types("Subscription", (StreamsSubscription,))
 
 CACHE_SIZE = 256
+_NOT_REGISTERED = GraphQLError(
+    "Only registered persisted queries run here: send the sha256 of a registered document "
+    "in extensions.persistedQuery.",
+    extensions={"code": NOT_REGISTERED},
+)
 
 
 def _spent(_: object) -> Any:
@@ -112,11 +118,17 @@ class Checks:
     validated documents, reused by every later request that sends the same text."""
 
     def __init__(
-        self, rules: Sequence[type[ASTValidationRule]], max_tokens: int, maxsize: int
+        self,
+        rules: Sequence[type[ASTValidationRule]],
+        max_tokens: int,
+        maxsize: int,
+        registered: Collection[str] | None = None,
     ) -> None:
         self.rules = (*specified_rules, *rules)
         self.max_tokens = max_tokens
         self._maxsize = maxsize
+        # sha256s of the only documents that may run (a persisted queries manifest), if any.
+        self.registered = frozenset(registered) if registered is not None else None
         self._entries: OrderedDict[str, _Checked] = OrderedDict()
 
     def check(self, schema: GraphQLSchema, query: str) -> _Checked:
@@ -130,6 +142,8 @@ class Checks:
             entry = _Checked(None, [error])
         else:
             entry = _Checked(document, validate_document(schema, document, self.rules))
+            if self.registered is not None and sha256_of(query) not in self.registered:
+                entry.errors = [_NOT_REGISTERED]
         self._entries[query] = entry
         if len(self._entries) > self._maxsize:
             self._entries.popitem(last=False)
@@ -243,7 +257,9 @@ class CoinsSchema(strawberry.Schema):
         return StrawberryExecutionResult(data=None, errors=errors)
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
+def build_schema(
+    settings: Settings, registered: Collection[str] | None = None
+) -> strawberry.Schema:
     limits = settings.graphql
     # The limiters' rule classes are made here, once: a limiter makes new classes each time
     # it is built, so rules built per request could never share a validated document.
@@ -255,7 +271,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if settings.is_production:
         rules.append(NoSchemaIntrospectionCustomRule)
-    checks = Checks(rules, limits.max_tokens, CACHE_SIZE)
+    checks = Checks(rules, limits.max_tokens, CACHE_SIZE, registered)
     # Factories, not instances: extensions keep per-request state.
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: CheckedOperations(checks),
