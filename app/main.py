@@ -1,4 +1,5 @@
-"""``create_app(settings) -> Litestar``: the GraphQL API, the admin, webhooks, health check."""
+"""``create_app(settings) -> Litestar``: the GraphQL API, the admin, webhooks, and what
+operators watch (``/healthz``, ``/readyz``, ``/metrics``, traces)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from litestar import Litestar, get
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.plugins import PluginProtocol
 from litestar.response import Redirect
 
 from app import wiring
@@ -22,6 +24,8 @@ from app.core.logging import configure_logging
 from app.gifts.settlement import Settler
 from app.graphql.http import graphql_controller
 from app.graphql.schema import build_schema
+from app.observability import metrics, tracing
+from app.observability.health import health_controller
 from app.settings import Settings
 from app.sign_in import create_throttle
 from app.streams.feed import create_feed
@@ -36,14 +40,17 @@ async def index() -> Redirect:
     return Redirect("/graphql")
 
 
-@get("/healthz", include_in_schema=False)
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
-
-
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, *, traced: bool | None = None) -> Litestar:
+    """``traced``: OpenTelemetry traces on or off; None (uvicorn's factory call) asks the
+    ``OTEL_*`` variables, and sets up the SDK from them."""
     settings = settings or Settings.from_env()
     configure_logging(settings)
+    if traced is None:
+        traced = tracing.configure()
+    plugins: list[PluginProtocol] = []
+    if traced:
+        tracing.instrument()
+        plugins.append(tracing.plugin())
     engine = create_engine(settings.database)
     use_engine(engine, settings.database.retry_attempts)
 
@@ -56,6 +63,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         use_engine(engine, settings.database.retry_attempts)
         await open_pool(engine, settings.database.pool_max_size)
         await feed.start()
+        metrics.runtime.engine, metrics.runtime.feed = engine, feed
         settler = Settler()
         settler.start()
         after_response = Background("after-response")
@@ -82,9 +90,13 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 log.exception("shutdown.incomplete")
             finally:
                 await close_pool(engine)
+                if metrics.runtime.engine is engine:
+                    metrics.runtime.engine = metrics.runtime.feed = None
 
+    schema = build_schema(settings, tracing=tracing.GraphQLTracing if traced else None)
+    metrics_endpoint = metrics.metrics_controller(settings)
     graphql = graphql_controller(
-        build_schema(settings),
+        schema,
         settings,
         feed,
         graphiql=not settings.is_production,
@@ -94,11 +106,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     return Litestar(
         route_handlers=[
             index,
-            healthz,
+            health_controller(settings),
+            *([metrics_endpoint] if metrics_endpoint is not None else []),
             graphql,
             admin_router(secure_cookies=settings.secure_cookies),
             *webhook_handlers(settings),
         ],
+        middleware=[metrics.prometheus_config().middleware],
+        plugins=plugins,
         lifespan=[database],
         state=State({"feed": feed, "sign_in": sign_in}),
         dependencies={"settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False)},
@@ -110,7 +125,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             cookie_secure=settings.secure_cookies,
             cookie_httponly=True,
             cookie_samesite="lax",
-            exclude=["/graphql", "/webhooks", "/healthz"],
+            exclude=["/graphql", "/webhooks", "/healthz", "/readyz", "/metrics"],
         ),
         debug=False,
     )

@@ -106,6 +106,8 @@ READS: dict[str, tuple[str, str, object]] = {
     "COINS_FEED_SUBSCRIBER_QUEUE_SIZE": ("7", "feed.subscriber_queue_size", 7),
     "COINS_FEED_OUTBOX_SIZE": ("50", "feed.outbox_size", 50),
     "COINS_FEED_REDIS_TIMEOUT_MS": ("250", "feed.redis_timeout_ms", 250),
+    "COINS_METRICS_TOKEN": ("scrape-me", "observability.metrics_token", "scrape-me"),
+    "COINS_READINESS_TIMEOUT_MS": ("250", "observability.readiness_timeout_ms", 250),
 }
 
 

@@ -171,9 +171,12 @@ class CoinsSchema(strawberry.Schema):
     about half the cost of a small operation, so the checks and the error masking run here
     directly, the same ``Checks`` and ``masked`` the extensions use on the other roads."""
 
-    def __init__(self, *args: Any, checks: Checks, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, checks: Checks, tracing: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.checks = checks
+        # Traced, every operation takes Strawberry's road, where its OpenTelemetry
+        # extension runs; untraced, this flag is all the short road pays.
+        self.tracing = tracing
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -193,6 +196,16 @@ class CoinsSchema(strawberry.Schema):
         allowed_operation_types: Iterable[OperationType] | None = None,
         operation_extensions: dict[str, Any] | None = None,
     ) -> StrawberryExecutionResult:
+        if self.tracing:
+            return await super().execute(
+                query,
+                variable_values,
+                context_value,
+                root_value,
+                operation_name,
+                allowed_operation_types,
+                operation_extensions,
+            )
         if not query:
             raise MissingQueryError
         checked = self.checks.check(self._schema, query)
@@ -235,7 +248,11 @@ class CoinsSchema(strawberry.Schema):
         return StrawberryExecutionResult(data=None, errors=errors)
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
+def build_schema(
+    settings: Settings, *, tracing: Callable[[], SchemaExtension] | None = None
+) -> strawberry.Schema:
+    """The schema for ``settings``; ``tracing`` is the OpenTelemetry extension's factory when
+    traces are on."""
     limits = settings.graphql
     # The limiters' rule classes are made here, once: a limiter makes new classes each time
     # it is built, so rules built per request could never share a validated document.
@@ -253,6 +270,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: CheckedOperations(checks),
         DomainAwareMaskErrors,
     ]
+    if tracing is not None:
+        extensions.insert(0, tracing)
     return CoinsSchema(
         query=Query,
         mutation=Mutation,
@@ -261,6 +280,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         execution_context_class=AcyclicExecution,
         config=StrawberryConfig(disable_field_suggestions=settings.is_production),
         checks=checks,
+        tracing=tracing is not None,
     )
 
 
