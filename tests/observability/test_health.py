@@ -62,9 +62,7 @@ async def test_readyz_checks_redis_when_configured(db: Database) -> None:
     assert response.json()["checks"] == {"database": "ok", "migrations": "ok", "redis": "ok"}
 
 
-async def test_a_hung_redis_makes_readyz_answer_503_in_time(
-    db: Database, hung_server: str
-) -> None:
+async def test_a_hung_redis_makes_readyz_answer_503_in_time(db: Database, hung_server: str) -> None:
     settings = db.settings(redis_url=f"redis://{hung_server}/0")
     async with AsyncTestClient(create_app(settings)) as client:
         started = time.monotonic()
@@ -129,5 +127,3 @@ async def test_readyz_does_not_leak_connection_errors(closed_port: str) -> None:
     assert response.status_code == 503
     assert response.json()["checks"] == {"database": "failed", "migrations": "failed"}
     assert "secret" not in response.text
-
-
