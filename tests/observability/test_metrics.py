@@ -21,7 +21,7 @@ from app.observability.metrics import RuntimeCollector, _OperationNames
 from app.payouts import service as payouts
 from app.purchases.codes import Platform
 from app.purchases.packages import create_package
-from app.settings import ObservabilitySettings, Settings
+from app.settings import FeedSettings, ObservabilitySettings, Settings
 from app.streams.feed import InProcessFeed
 from app.users.tokens import issue_token
 from tests.conftest import Database
@@ -270,10 +270,10 @@ async def test_the_pool_gauges_show_connections_in_use_and_waiters(
 
 
 async def test_the_feed_gauges_count_this_process_subscribers() -> None:
-    feed = InProcessFeed()
+    feed = InProcessFeed(FeedSettings())
     collector = RuntimeCollector()
     collector.feed = feed
-    first, second = feed.subscribe(1), feed.subscribe(2)
+    first, second = feed.subscribe(1, user_id=7), feed.subscribe(2, user_id=8)
     waiting = [asyncio.ensure_future(anext(first)), asyncio.ensure_future(anext(second))]
     await asyncio.sleep(0)
     open_ = gauges(collector)
