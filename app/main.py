@@ -1,4 +1,5 @@
-"""``create_app(settings) -> Litestar``: the GraphQL API, the admin, webhooks, health check."""
+"""``create_app(settings) -> Litestar``: the GraphQL API, the admin, webhooks, and what
+operators watch (``/healthz``, ``/readyz``, ``/metrics``, traces)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from litestar.config.cors import CORSConfig
 from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.plugins import PluginProtocol
 from litestar.response import Redirect
 from litestar.static_files import create_static_files_router
 
@@ -25,6 +27,8 @@ from app.gifts.settlement import Settler
 from app.graphql.http import GRAPHIQL_ASSETS, GRAPHIQL_ASSETS_PATH, graphql_controller
 from app.graphql.persisted import PersistedQueries
 from app.graphql.schema import build_schema
+from app.observability import metrics, tracing
+from app.observability.health import health_controller
 from app.settings import Settings
 from app.sign_in import create_throttle
 from app.streams.feed import create_feed
@@ -40,14 +44,17 @@ async def index() -> Redirect:
     return Redirect("/graphql")
 
 
-@get("/healthz", include_in_schema=False)
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
-
-
-def create_app(settings: Settings | None = None) -> Litestar:
+def create_app(settings: Settings | None = None, *, traced: bool | None = None) -> Litestar:
+    """``traced``: OpenTelemetry traces on or off; None (uvicorn's factory call) asks the
+    ``OTEL_*`` variables, and sets up the SDK from them."""
     settings = settings or Settings.from_env()
     configure_logging(settings)
+    if traced is None:
+        traced = tracing.configure()
+    plugins: list[PluginProtocol] = []
+    if traced:
+        tracing.instrument()
+        plugins.append(tracing.plugin())
     engine = create_engine(settings.database)
     use_engine(engine, settings.database.retry_attempts)
 
@@ -63,6 +70,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         use_engine(engine, settings.database.retry_attempts)
         await open_pool(engine, settings.database.pool_max_size)
         await feed.start()
+        metrics.runtime.engine, metrics.runtime.feed = engine, feed
         settler = Settler()
         settler.start()
         after_response = Background("after-response")
@@ -90,11 +98,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
                 log.exception("shutdown.incomplete")
             finally:
                 await close_pool(engine)
+                if metrics.runtime.engine is engine:
+                    metrics.runtime.engine = metrics.runtime.feed = None
 
     graphiql = not settings.is_production
     registered = persisted.manifest if settings.http.persisted_queries_only else None
+    schema = build_schema(settings, registered, tracing=tracing.GraphQLTracing if traced else None)
+    metrics_endpoint = metrics.metrics_controller(settings)
     graphql = graphql_controller(
-        build_schema(settings, registered),
+        schema,
         settings,
         feed,
         graphiql=graphiql,
@@ -108,12 +120,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[
             index,
-            healthz,
+            health_controller(settings),
+            *([metrics_endpoint] if metrics_endpoint is not None else []),
             graphql,
             admin_router(secure_cookies=settings.secure_cookies),
             *webhook_handlers(settings),
             *([graphiql_assets] if graphiql else []),
         ],
+        middleware=[metrics.prometheus_config().middleware],
+        plugins=plugins,
         lifespan=[database],
         state=State({"feed": feed, "sign_in": sign_in}),
         dependencies={"settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False)},
@@ -125,7 +140,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             cookie_secure=settings.secure_cookies,
             cookie_httponly=True,
             cookie_samesite="lax",
-            exclude=["/graphql", "/webhooks", "/healthz"],
+            exclude=["/graphql", "/webhooks", "/healthz", "/readyz", "/metrics"],
         ),
         cors_config=_cors(settings),
         logging_config=litestar_logging_config(),

@@ -376,6 +376,18 @@ class PaymentSettings:
 
 
 @dataclass(frozen=True)
+class ObservabilitySettings:
+    """What operators read: ``/readyz`` and ``/metrics`` (tracing follows the ``OTEL_*``
+    variables, see ``app.observability.tracing``)."""
+
+    # Bearer token ``/metrics`` asks for. Unset: open in development and test, and no
+    # ``/metrics`` at all (404) in production.
+    metrics_token: str = setting("COINS_METRICS_TOKEN", "")
+    # How long each ``/readyz`` check (database, migrations, Redis) may take.
+    readiness_timeout_ms: int = setting("COINS_READINESS_TIMEOUT_MS", 500, _whole_number(1))
+
+
+@dataclass(frozen=True)
 class Settings:
     """Production refuses the development secret and turns sandbox payments off by default."""
 
@@ -392,6 +404,7 @@ class Settings:
     # Unset (None): on, except in production.
     sandbox_payments: bool = setting("COINS_SANDBOX_PAYMENTS", None, _switch)
     payments: PaymentSettings = field(default_factory=PaymentSettings)
+    observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
     redis_url: str | None = setting("COINS_REDIS_URL", None, str)
     # Prefix of the Redis pub/sub channels of the live feed (one per stream).
     redis_channel_prefix: str = setting("COINS_REDIS_CHANNEL_PREFIX", "coins")

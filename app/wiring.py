@@ -13,6 +13,7 @@ at the top, the app subscribes them, in this order:
 - ``Clawback``: the refund-after-spend rule.
 - ``AccountFrozen``: the frozen user's live streams end (gifts to a frozen host are
   refused from the freeze's commit on, by the gift path itself).
+- Metrics count gifts, coins sold and payouts by status (``app.observability.metrics``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from app.fraud import service as fraud
 from app.gifts.queries import encode_event
 from app.gifts.service import GiftSent
 from app.gifts.settlement import Settler
+from app.observability import metrics
 from app.payouts import service as payouts
 from app.payouts.provider import provider_if_configured
 from app.purchases.refunds import Clawback
@@ -85,6 +87,7 @@ def subscribe(
         bus.subscribe(payouts.PayoutRequested, review_payout, name="payouts.review"),
         bus.subscribe(Clawback, fraud_rules.after_clawback, name="fraud.clawback"),
         bus.subscribe(AccountFrozen, _end_streams, name="streams.frozen"),
+        metrics.subscribe(),
     ]
     if feed is not None:
         unsubscribers.insert(0, bus.subscribe(GiftSent, publish_gift, name="feed"))

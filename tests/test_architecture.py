@@ -5,7 +5,7 @@ the edge may also import within their own layer):
 
     core, settings, piccolo_conf -> ledger, audit, sign_in -> users -> staff, streams, spending
     -> gifts, offers, purchases -> payouts -> fraud
-    -> web, graphql, admin, cli, main, seed, wiring, integrity
+    -> web, graphql, admin, cli, main, seed, wiring, integrity, observability
 
 Every table belongs to the package whose ``tables.py`` declares it. Other packages call
 that package's functions: they never import its ``tables`` module or name its table in
@@ -29,7 +29,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("gifts", "offers", "purchases"),
     ("payouts",),
     ("fraud",),
-    ("web", "graphql", "admin", "cli", "main", "seed", "wiring", "integrity"),
+    ("web", "graphql", "admin", "cli", "main", "seed", "wiring", "integrity", "observability"),
 ]
 # Layers whose members may import each other: the foundation, and the edge that composes.
 OPEN_LAYERS = {0, len(LAYERS) - 1}

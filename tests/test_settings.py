@@ -121,6 +121,8 @@ READS: dict[str, tuple[str, str, object]] = {
     "COINS_APQ_MAX_ENTRIES": ("50", "http.apq_max_entries", 50),
     "COINS_APQ_TTL_S": ("60", "http.apq_ttl_s", 60),
     "COINS_GRAPHQL_GET_MAX_AGE_S": ("5", "http.get_max_age_s", 5),
+    "COINS_METRICS_TOKEN": ("scrape-me", "observability.metrics_token", "scrape-me"),
+    "COINS_READINESS_TIMEOUT_MS": ("250", "observability.readiness_timeout_ms", 250),
 }
 
 

@@ -44,6 +44,7 @@ from app.core.database import (
     pause_before_retry,
     transaction_attempts,
 )
+from app.core.metrics import TRANSACTION_CONFLICTS, TRANSACTION_RETRIES
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -175,8 +176,10 @@ async def in_transaction(work: Callable[[], Awaitable[T]]) -> T:
             if attempt == attempts:
                 if lost:
                     raise DatabaseUnavailable() from error
+                TRANSACTION_CONFLICTS.inc()
                 raise TransactionConflict(f"gave up after {attempts} attempts") from error
             log.info("transaction.retry", attempt=attempt, reason=type(error).__name__)
+            TRANSACTION_RETRIES.labels(type(error).__name__).inc()
             await asyncio.sleep(min(0.2, 0.002 * 2**attempt) * (0.5 + random.random()))  # noqa: S311
             continue
         finally:

@@ -35,6 +35,8 @@ from app.core.database import (
 )
 from app.core.errors import DomainError, ErrorCode
 from app.core.events import emit, emit_committed
+from app.core.metrics import TRANSACTION_RETRIES
+from app.core.tracing import traced
 from app.gifts import catalog, settlement
 from app.gifts.queries import GiftEventRecord, get_event
 from app.gifts.tables import GiftEvent
@@ -81,6 +83,7 @@ def validate_quantity(quantity: int, maximum: int) -> int:
     return quantity
 
 
+@traced("gifts.send_gift")
 async def send_gift(
     *,
     sender_id: int,
@@ -201,6 +204,7 @@ async def _send_in_one_statement(
                 raise domain from None
             if joined or not is_transient(error) or attempt == _STATEMENT_ATTEMPTS:
                 raise
+            TRANSACTION_RETRIES.labels(type(error).__name__).inc()
     if row["replayed"]:
         return SentGift(await get_event(row["event_id"]), replayed=True)
     event = GiftEventRecord(

@@ -28,6 +28,8 @@ class Context(BaseContext, kw_only=True):
     # The ``connection_init`` payload of a websocket: carries its Authorization.
     connection_params: dict[str, Any] | None = None
     loaders: Loaders = msgspec.field(default_factory=Loaders)
+    # The code of the DomainError a mutation answered with in its payload (for metrics).
+    outcome: str | None = None
     # Holds the resolved viewer once looked up; a dict because Struct fields are declared.
     cache: dict[str, Any] = msgspec.field(default_factory=dict)
 

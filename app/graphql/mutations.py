@@ -52,6 +52,7 @@ class MutationGuarantees(FieldExtension):
                 refuse_unstorable(value, to_camel_case(name))
             return await next_(source, info, **kwargs)
         except DomainError as error:
+            info.context.outcome = error.code.value
             return self.payload(errors=[MutationError.from_domain(error)])
         finally:
             info.context.loaders = Loaders()

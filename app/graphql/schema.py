@@ -185,9 +185,12 @@ class CoinsSchema(strawberry.Schema):
     about half the cost of a small operation, so the checks and the error masking run here
     directly, the same ``Checks`` and ``masked`` the extensions use on the other roads."""
 
-    def __init__(self, *args: Any, checks: Checks, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, checks: Checks, tracing: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.checks = checks
+        # Traced, every operation takes Strawberry's road, where its OpenTelemetry
+        # extension runs; untraced, this flag is all the short road pays.
+        self.tracing = tracing
 
     @staticmethod
     def remove_field_suggestion(error: GraphQLError) -> None:
@@ -215,6 +218,16 @@ class CoinsSchema(strawberry.Schema):
         allowed_operation_types: Iterable[OperationType] | None = None,
         operation_extensions: dict[str, Any] | None = None,
     ) -> StrawberryExecutionResult:
+        if self.tracing:
+            return await super().execute(
+                query,
+                variable_values,
+                context_value,
+                root_value,
+                operation_name,
+                allowed_operation_types,
+                operation_extensions,
+            )
         if not query:
             raise MissingQueryError
         checked = self.checks.check(self._schema, query)
@@ -258,8 +271,14 @@ class CoinsSchema(strawberry.Schema):
 
 
 def build_schema(
-    settings: Settings, registered: Collection[str] | None = None
+    settings: Settings,
+    registered: Collection[str] | None = None,
+    *,
+    tracing: Callable[[], SchemaExtension] | None = None,
 ) -> strawberry.Schema:
+    """The schema for ``settings``; ``registered``: the sha256s of the only documents that
+    may run (persisted queries only), ``tracing``: the OpenTelemetry extension's factory
+    when traces are on."""
     limits = settings.graphql
     # The limiters' rule classes are made here, once: a limiter makes new classes each time
     # it is built, so rules built per request could never share a validated document.
@@ -277,6 +296,8 @@ def build_schema(
         lambda: CheckedOperations(checks),
         DomainAwareMaskErrors,
     ]
+    if tracing is not None:
+        extensions.insert(0, tracing)
     return CoinsSchema(
         query=Query,
         mutation=Mutation,
@@ -285,6 +306,7 @@ def build_schema(
         execution_context_class=AcyclicExecution,
         config=StrawberryConfig(disable_field_suggestions=settings.is_production),
         checks=checks,
+        tracing=tracing is not None,
     )
 
 

@@ -75,6 +75,14 @@ class PayoutRequested:
     payout_id: int
 
 
+@dataclass(frozen=True, slots=True)
+class PayoutStatusChanged:
+    """Emitted once per committed decision or payment (PENDING is ``PayoutRequested``)."""
+
+    payout_id: int
+    status: PayoutStatus
+
+
 # Requesting ---------------------------------------------------------------------------
 
 
@@ -166,6 +174,8 @@ async def _decide(
         PayoutStatus.PENDING.value,
         creator_id,
     )
+    if rows:
+        emit(PayoutStatusChanged(payout_id, to))
     return rows[0] if rows else None
 
 
@@ -334,6 +344,7 @@ async def pay_payout(payout_id: int, *, provider: PayoutProvider) -> PayoutRecor
         )
         if marked:  # else a concurrent retry posted it first
             await ledger.run_operation("PAYOUT_PAY", user_id=payout.creator_id, build=build)
+            emit(PayoutStatusChanged(payout_id, PayoutStatus.PAID))
 
     await in_transaction(work)
     return await get_payout(payout_id)

@@ -21,6 +21,7 @@ from app import ledger
 from app.core.clock import as_utc, utcnow
 from app.core.database import is_unique_violation
 from app.core.errors import DomainError, ErrorCode
+from app.core.events import emit
 from app.core.money import Money
 from app.core.transactions import in_transaction
 from app.ledger import AccountCode, Currency, TransferKind
@@ -34,6 +35,15 @@ from app.users import service as users
 log = structlog.get_logger(__name__)
 
 PURCHASE_OPERATION = "PURCHASE"
+
+
+@dataclass(frozen=True, slots=True)
+class CoinsSold:
+    """Emitted once per committed purchase (never for a replay or a refused one)."""
+
+    provider: Provider
+    currency: str
+    coins: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +203,7 @@ async def _credit(
     purchase_id = rows[0]["id"]
     if held:
         return ledger.Plan([], str(purchase_id), purchase_id)
+    emit(CoinsSold(provider, price.currency, package.total_coins))
     bonus = f" + {package.bonus_coins} bonus" if package.bonus_coins else ""
     leg = ledger.Leg(
         TransferKind.PURCHASE,

@@ -167,6 +167,15 @@ class GiftFeed:
     def subscriber_count(self, stream_id: int) -> int:
         return self.hub.subscriber_count(stream_id)
 
+    def subscriber_total(self) -> int:
+        """Subscribers of every stream in this process (for metrics)."""
+        return sum(map(self.hub.subscriber_count, self.hub.streams()))
+
+    def dropped_events(self) -> int:
+        """Events lost since start by subscribers too slow, or by a Redis outbox that was
+        full or failing (for metrics)."""
+        return self.hub.dropped + getattr(self, "publish_dropped", 0)
+
     def publish(self, stream_id: int, message: bytes) -> None:
         raise NotImplementedError
 
