@@ -19,7 +19,8 @@ class WatchedHasher:
         self.verified = 0
         self.inside = 0
         self.most_inside = 0
-        self.threads: set[int] = set()
+        # The threads themselves, not their idents: an ident is reused once its thread ends.
+        self.threads: set[threading.Thread] = set()
         self.timed_out = False
 
     def hold(self) -> None:
@@ -40,7 +41,7 @@ class WatchedHasher:
         with self._lock:
             self.inside += 1
             self.most_inside = max(self.most_inside, self.inside)
-            self.threads.add(threading.get_ident())
+            self.threads.add(threading.current_thread())
         try:
             # Bounded, so code that hashes on the event loop fails the test instead of hanging.
             if not self._gate.wait(timeout=20):

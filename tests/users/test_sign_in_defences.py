@@ -127,7 +127,7 @@ async def test_log_ins_hash_on_threads_and_the_server_answers_meanwhile(
         hasher.release()
 
     assert not hasher.timed_out
-    assert server.thread.ident not in hasher.threads  # never on the server's event loop
+    assert server.thread not in hasher.threads  # never on the server's event loop
     assert hasher.most_inside == 2
     assert [r["errors"][0]["code"] for r in refused] == ["RATE_LIMITED"] * 2
     assert "Try again in a few seconds" in refused[0]["errors"][0]["message"]
