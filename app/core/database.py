@@ -310,9 +310,29 @@ class CommitOutcomeUnknown(Exception):
     """COMMIT was sent and its answer lost: the transaction may or may not have committed."""
 
 
+# Piccolo's engine asks the server for its version and its extensions when it is built,
+# each on a new connection with asyncpg's 60 s connect timeout: on a hung database the app
+# would not even start, and its /readyz could not say why. Bounded here.
+ENGINE_CHECK_TIMEOUT_S = 2.0
+
+
 class PostgresEngine(PiccoloPostgresEngine):
     """Piccolo's engine with transactions that survive a dead connection and plain
     statements that move to another connection when theirs dies (``run_statement``)."""
+
+    async def check_version(self) -> None:
+        await self._bounded(super().check_version(), "version")
+
+    async def prep_database(self) -> None:
+        await self._bounded(super().prep_database(), "extensions")
+
+    @staticmethod
+    async def _bounded(check: Awaitable[None], what: str) -> None:
+        try:
+            async with asyncio.timeout(ENGINE_CHECK_TIMEOUT_S):
+                await check
+        except TimeoutError:
+            log.warning("database.check_timed_out", check=what)
 
     def transaction(self, allow_nested: bool = True) -> PooledTransaction:
         return PooledTransaction(engine=self, allow_nested=allow_nested)
