@@ -238,7 +238,7 @@ async def seed_login_users(url: str, count: int) -> list[str]:
     argon2 hash shared by all, made by the app's own hasher, so logIn costs what it costs."""
     from app.users.passwords import hash_password
 
-    password_hash = hash_password(LOGIN_PASSWORD)
+    password_hash = await hash_password(LOGIN_PASSWORD)
     connection = await pg.connect(url)
     try:
         rows = await connection.fetch(
