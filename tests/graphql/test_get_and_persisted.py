@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -17,10 +16,10 @@ from app.main import create_app
 from app.settings import HTTPSettings, SettingsError
 from app.users.service import find_by_handle
 from app.users.tokens import issue_token
-from tests.conftest import IN_CI, Database
+from tests.conftest import Database
 from tests.factories import make_user
+from tests.streams.live import REDIS_URL, redis_or_skip
 
-REDIS_URL = os.environ.get("COINS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CATALOG = "query Catalog { gifts { slug coinCost } economy { minimumPayoutDiamonds } }"
 SIGN_UP = (
     'mutation { signUp(input: {handle: "via.get", password: "a long password", '
@@ -267,20 +266,8 @@ async def test_registered_only_runs_nothing_else_on_any_road(db: Database, tmp_p
     assert await find_by_handle("via.get") is None
 
 
-async def _redis_or_skip() -> None:
-    client = aioredis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except (OSError, aioredis.RedisError) as error:
-        if IN_CI:
-            pytest.fail(f"Redis at {REDIS_URL} is unreachable: {error}")
-        pytest.skip(f"Redis unreachable: {error}")
-    finally:
-        await client.aclose()
-
-
 async def test_apq_documents_reach_every_worker_through_redis_and_expire(db: Database) -> None:
-    await _redis_or_skip()
+    await redis_or_skip()
     prefix = f"coins-test-{uuid.uuid4().hex}"
     settings = db.settings(
         redis_url=REDIS_URL, redis_channel_prefix=prefix, http=HTTPSettings(apq_ttl_s=120)

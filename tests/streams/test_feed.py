@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,29 +17,7 @@ from app.settings import Settings, SpendingSettings
 from app.users.tokens import issue_token
 from tests.factories import make_gift, make_stream, make_user
 from tests.graphql.helpers import gql
-
-REDIS_URL = os.environ.get("COINS_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-SUBSCRIBE = """subscription($stream: ID!) {
-  giftSent(streamId: $stream) {
-    quantity comboCount gift { slug } sender { handle } stream { coinsReceived }
-  }
-}"""
-SEND = """mutation($stream: ID!, $gift: ID!, $quantity: Int!, $key: String!) {
-  sendGift(input: {streamId: $stream, giftId: $gift, quantity: $quantity, idempotencyKey: $key}) {
-    errors { code }
-  }
-}"""
-
-
-async def wait_until(condition: Callable[[], Any], what: str) -> None:
-    """Poll a condition (a subscription being registered), not the clock."""
-    for _ in range(500):
-        if await condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.streams.live import REDIS_URL, SEND, SUBSCRIBE, redis_or_skip, wait_until
 
 
 async def open_subscription(
@@ -135,20 +110,8 @@ async def test_connection_without_a_valid_token_is_rejected(client: AsyncTestCli
         ws.__exit__(None, None, None)
 
 
-async def _redis_or_skip() -> None:
-    client = aioredis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except (OSError, aioredis.RedisError) as error:
-        if IN_CI:
-            pytest.fail(f"Redis at {REDIS_URL} is unreachable: {error}")
-        pytest.skip(f"Redis unreachable: {error}")
-    finally:
-        await client.aclose()
-
-
 async def test_gift_sent_through_one_instance_reaches_a_subscriber_of_another(db) -> None:
-    await _redis_or_skip()
+    await redis_or_skip()
     prefix = f"coins-test-{uuid.uuid4().hex}"
     settings = db.settings(redis_url=REDIS_URL, redis_channel_prefix=prefix)
     viewer = await make_user("vera", coins=10)
