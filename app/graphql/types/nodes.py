@@ -17,6 +17,7 @@ from app.gifts.catalog import GiftRecord
 from app.gifts.queries import GiftEventRecord
 from app.graphql import ids
 from app.graphql.context import CoinsInfo
+from app.graphql.fanout import SharedRenders
 from app.graphql.pagination import Connection, check_page_size
 from app.graphql.types.payouts import CreatorEarnings, Payout, earnings_of, payouts_of
 from app.graphql.types.purchases import CoinPurchase, purchases_of
@@ -32,8 +33,7 @@ MAX_LEADERBOARD = 100
 
 
 async def is_viewer(info: CoinsInfo, user_id: int) -> bool:
-    viewer = await info.context.viewer()
-    return viewer is not None and viewer.id == user_id
+    return await info.context.viewer_is(user_id)
 
 
 @strawberry.type
@@ -219,6 +219,8 @@ class LiveStream:
 @strawberry.type
 class GiftEvent:
     record: strawberry.Private[GiftEventRecord]
+    # A live-feed event's renderings, shared by its subscribers (``app.graphql.fanout``).
+    renders: strawberry.Private[SharedRenders | None] = None
 
     @strawberry.field
     def id(self) -> strawberry.ID:
