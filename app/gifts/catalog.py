@@ -378,9 +378,10 @@ async def list_gifts(
         if category is not None and gift.details.category != category:
             continue
         reason = unavailable_reason(gift.details, now, country)
-        upcoming = reason is not None and reason[0] == NOT_YET
-        shown_anyway = (upcoming and include_upcoming) or (include_retired and gift.retired)
-        if reason is not None and not shown_anyway:
+        opens = gift.details.available_from
+        if include_upcoming and reason is not None and reason[0] == NOT_YET and opens:
+            reason = unavailable_reason(gift.details, opens, country)  # as it will open
+        if reason is not None and not (include_retired and gift.retired):
             continue
         listed.append(gift)
     return sorted(listed, key=lambda gift: (gift.details.sort_order, gift.coin_cost, gift.id))
