@@ -254,3 +254,24 @@ async def test_the_catalog_query_renders_filters_and_sorts(
         "coins": 10,
         "gift": {"slug": "snowman", "animationKind": "NONE"},
     }
+
+
+async def test_seed_gives_the_demo_catalog_render_data_and_a_seasonal_gift(db) -> None:
+    from app.seed import seed_catalog, winter_window
+
+    older = await make_gift("rose", coins=1)  # seeded before gifts had render data
+    done = await seed_catalog(SHARE)
+    assert "render data for Rose" in done
+    rose = await catalog.get_gift(older.id)
+    assert (rose.coin_cost, rose.details.category, rose.details.sort_order) == (1, "classic", 0)
+    lion = await catalog.find_by_slug("lion")
+    assert lion is not None
+    assert (lion.details.category, lion.details.tier) == ("luxury", 5)
+    snowman = await catalog.find_by_slug("snowman")
+    assert snowman is not None
+    assert snowman.details.availability_kind is AvailabilityKind.SEASONAL
+    assert (snowman.details.available_from, snowman.details.available_until) == winter_window(NOW)
+    assert snowman.details.available_until > NOW  # this winter's, not last winter's
+    assert await seed_catalog(SHARE) == []  # again: nothing to do
+    assert winter_window(datetime(2027, 1, 3, tzinfo=UTC))[0].year == 2026
+    assert winter_window(datetime(2027, 1, 8, tzinfo=UTC))[0].year == 2027

@@ -42,10 +42,10 @@ class SendGiftPayload:
 @strawberry.type
 class GiftsQuery:
     @strawberry.field(
-        description="The gift catalog, cheapest first; retired gifts only when "
-        "includeRetired is true. Ordered by sortOrder, then cheapest. Only gifts that can be "
-        "sent now from country (ISO code; regional gifts need it); with includeUpcoming, "
-        "also those whose window opens later (upcoming: true). category: one tab only."
+        description="The gift catalog by sortOrder, then cheapest first; retired gifts only "
+        "when includeRetired is true. Only gifts that can be sent now from country (ISO "
+        "code; a gift limited to regions needs it); with includeUpcoming, also those whose "
+        "window opens later (upcoming: true). category: one tab only."
     )
     async def gifts(
         self,
