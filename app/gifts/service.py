@@ -38,6 +38,7 @@ from app.core.events import emit, emit_committed
 from app.core.metrics import TRANSACTION_RETRIES
 from app.core.tracing import traced
 from app.gifts import catalog, settlement
+from app.gifts.details import normalize_country
 from app.gifts.queries import GiftEventRecord, get_event
 from app.gifts.tables import GiftEvent
 from app.ledger import AccountCode, Currency, TransferKind
@@ -92,12 +93,18 @@ async def send_gift(
     quantity: int,
     idempotency_key: str,
     platform: SpendingSettings,
+    country: str | None = None,
 ) -> SentGift:
-    """Send ``quantity`` of a gift to a live stream's host, once per idempotency key."""
+    """Send ``quantity`` of a gift to a live stream's host, once per idempotency key.
+
+    ``country`` is where the sender is (the app says, as for coin packages): a gift limited
+    to regions is GIFT_UNAVAILABLE elsewhere or without one, as is one outside its window.
+    """
     validate_quantity(quantity, platform.max_gift_quantity)
+    country = normalize_country(country)
     if not is_sqlite():
         return await _send_in_one_statement(
-            sender_id, stream_id, gift_id, quantity, idempotency_key, platform
+            sender_id, stream_id, gift_id, quantity, idempotency_key, platform, country
         )
 
     async def build(operation: ledger.OpenOperation) -> ledger.Plan[GiftEventRecord]:
@@ -109,9 +116,9 @@ async def send_gift(
             raise DomainError(ErrorCode.SELF_GIFT, "You cannot send gifts to yourself.")
         if (await users.get_user(stream.host_id)).frozen:
             raise host_frozen()
-        gift = (await catalog.gifts_by_ids([gift_id])).get(gift_id)
-        if gift is None or gift.retired:
-            raise DomainError(ErrorCode.GIFT_UNAVAILABLE, "This gift is not available.", "giftId")
+        gift = catalog.require_sendable(
+            (await catalog.gifts_by_ids([gift_id])).get(gift_id), utcnow(), country
+        )
         coins, diamonds = gift.coin_cost * quantity, gift.diamond_value * quantity
         await spending.record_spend(sender, coins, platform=platform)
         combo = await streams.record_gift(
@@ -166,7 +173,7 @@ async def send_gift(
     return SentGift(outcome.value)
 
 
-_SEND = "SELECT * FROM gifts_send($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+_SEND = "SELECT * FROM gifts_send($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 # A lone statement retries its own conflicts (in_transaction retries the others').
 _STATEMENT_ATTEMPTS = 8
 
@@ -178,6 +185,7 @@ async def _send_in_one_statement(
     quantity: int,
     idempotency_key: str,
     platform: SpendingSettings,
+    country: str | None,
 ) -> SentGift:
     request = {"stream": stream_id, "gift": gift_id, "quantity": quantity}
     args = (
@@ -192,6 +200,7 @@ async def _send_in_one_statement(
         platform.combo_window_s,
         platform.new_account_days,
         platform.new_account_daily_coins,
+        country,
     )
     joined = current_engine().current_transaction.get() is not None
     for attempt in range(1, _STATEMENT_ATTEMPTS + 1):

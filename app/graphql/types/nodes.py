@@ -13,6 +13,8 @@ from datetime import datetime
 
 import strawberry
 
+from app.core.clock import utcnow
+from app.gifts import details as gift_details
 from app.gifts.catalog import GiftRecord
 from app.gifts.queries import GiftEventRecord
 from app.graphql import ids
@@ -28,6 +30,16 @@ from app.streams.service import StreamRecord, StreamStatus
 from app.users.service import UserRecord
 
 LiveStreamStatus = strawberry.enum(StreamStatus, name="LiveStreamStatus")
+GiftAnimationKind = strawberry.enum(
+    gift_details.AnimationKind,
+    name="GiftAnimationKind",
+    description="The player an app needs for a gift's animation asset.",
+)
+GiftAvailabilityKind = strawberry.enum(
+    gift_details.AvailabilityKind,
+    name="GiftAvailabilityKind",
+    description="Why a gift has an availability window: PERMANENT gifts have none.",
+)
 
 MAX_LEADERBOARD = 100
 
@@ -152,6 +164,51 @@ class Gift:
     @strawberry.field
     def retired(self) -> bool:
         return self.record.retired
+
+    @strawberry.field(description="A small still image (https or a path on this site).")
+    def thumbnail_url(self) -> str | None:
+        return self.record.details.thumbnail_url
+
+    @strawberry.field(description="The animation asset played when the gift is sent.")
+    def animation_url(self) -> str | None:
+        return self.record.details.animation_url
+
+    @strawberry.field(description="Which player animationUrl needs; NONE without one.")
+    def animation_kind(self) -> GiftAnimationKind:  # type: ignore[valid-type]
+        return self.record.details.animation_kind
+
+    @strawberry.field(description="1 (everyday) to 10 (the rarest): how grand the effect is.")
+    def tier(self) -> int:
+        return self.record.details.tier
+
+    @strawberry.field(description="The catalog tab the gift belongs to, e.g. love or luxury.")
+    def category(self) -> str | None:
+        return self.record.details.category
+
+    @strawberry.field(description="Lower first; the catalog is in this order, then cheapest.")
+    def sort_order(self) -> int:
+        return self.record.details.sort_order
+
+    @strawberry.field
+    def availability(self) -> GiftAvailabilityKind:  # type: ignore[valid-type]
+        return self.record.details.availability_kind
+
+    @strawberry.field(description="When the gift can first be sent; null: already.")
+    def available_from(self) -> datetime | None:
+        return self.record.details.available_from
+
+    @strawberry.field(description="When the gift can no longer be sent; null: never.")
+    def available_until(self) -> datetime | None:
+        return self.record.details.available_until
+
+    @strawberry.field(description="ISO country codes the gift can be sent from; empty: everywhere.")
+    def regions(self) -> list[str]:
+        return list(self.record.details.regions)
+
+    @strawberry.field(description="True while the gift's window has not opened yet.")
+    def upcoming(self) -> bool:
+        start = self.record.details.available_from
+        return start is not None and utcnow() < start
 
 
 @strawberry.type
