@@ -224,7 +224,10 @@ class SignInSettings:
     """
 
     # Password hashes run on this many threads; this many more may wait, the rest are refused.
-    hash_threads: int = setting("COINS_PASSWORD_HASH_THREADS", 2, _whole_number(1))
+    # One core fewer than the machine has: a flood of sign-ins keeps a core for everyone else.
+    hash_threads: int = setting(
+        "COINS_PASSWORD_HASH_THREADS", max(1, (os.cpu_count() or 2) - 1), _whole_number(1)
+    )
     hash_queue: int = setting("COINS_PASSWORD_HASH_QUEUE", 64)
     ip_limits: tuple[RateLimitItem, ...] = setting(
         ("COINS_SIGN_IN_IP_LIMITS",), ("30/minute;300/hour",), _rate_limits
