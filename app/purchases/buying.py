@@ -25,13 +25,13 @@ from app.core.events import emit
 from app.core.money import Money
 from app.core.transactions import in_transaction
 from app.ledger import AccountCode, Currency, TransferKind
+from app.purchases import limits as purchase_limits
 from app.purchases.app_account import check_app_account_token
 from app.purchases.codes import CheckoutStatus, Provider, PurchaseStatus
 from app.purchases.packages import PackageRecord, all_prices, package_for
 from app.purchases.tables import Checkout, Purchase
 from app.purchases.verifiers import ReceiptVerifier, VerifiedPayment, receipt_invalid
 from app.settings import PurchaseLimitSettings
-from app.spending import purchase_limits
 from app.users import service as users
 
 log = structlog.get_logger(__name__)

@@ -32,16 +32,15 @@ import structlog
 from app.core.clock import as_utc, utcnow
 from app.core.database import is_unique_violation
 from app.core.errors import DomainError, ErrorCode
+from app.core.events import emit
 from app.core.ids import encode_id
 from app.core.money import Money
-from app.fraud import service as fraud
-from app.fraud.codes import FraudRule, Severity
 from app.ledger import request_fingerprint, validate_idempotency_key
 from app.purchases.codes import CheckoutStatus, Provider
+from app.purchases.limits import ensure_purchase_allowed
 from app.purchases.packages import PackageRecord, normalize_country, package_for
 from app.purchases.tables import Checkout, CoinPackagePrice
 from app.settings import PaymentSettings, PurchaseLimitSettings
-from app.spending.purchase_limits import ensure_purchase_allowed
 from app.users import service as users
 
 log = structlog.get_logger(__name__)
@@ -63,6 +62,19 @@ class CheckoutRecord:
     paid: Money | None
     purchase_id: int | None
     created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentAmountMismatch:
+    """Emitted when a checkout was paid with another amount than its price (nothing
+    credited): the fraud rules put it in front of a moderator (``app.wiring``)."""
+
+    user_id: int
+    checkout_id: int
+    payment_intent_id: str
+    event_id: str
+    bound: Money
+    paid: Money | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +280,7 @@ async def mark_paid(checkout: CheckoutRecord, purchase_id: int | None, paid: Mon
 
 async def mark_mismatch(checkout: CheckoutRecord, paid: Money | None, event_id: str) -> None:
     """Stripe reported another amount than the bound price: record it, credit nothing, and
-    put it in front of a moderator (in the webhook's transaction)."""
+    tell the fraud rules after commit (in the webhook's transaction)."""
     await Checkout.update(
         {
             Checkout.status: CheckoutStatus.AMOUNT_MISMATCH.value,
@@ -277,20 +289,15 @@ async def mark_mismatch(checkout: CheckoutRecord, paid: Money | None, event_id: 
             Checkout.settled_at: utcnow(),
         }
     ).where(Checkout.id == checkout.id)
-    await fraud.raise_flag(
-        checkout.user_id,
-        FraudRule.PAYMENT_AMOUNT_MISMATCH,
-        Severity.HIGH,
-        {
-            "checkout_id": checkout.id,
-            "payment_intent_id": checkout.payment_intent_id,
-            "event_id": event_id,
-            "bound_minor": checkout.price.amount_minor,
-            "bound_currency": checkout.price.currency,
-            "paid_minor": paid.amount_minor if paid else None,
-            "paid_currency": paid.currency if paid else None,
-        },
-        pattern_key=checkout.payment_intent_id,
+    emit(
+        PaymentAmountMismatch(
+            user_id=checkout.user_id,
+            checkout_id=checkout.id,
+            payment_intent_id=checkout.payment_intent_id,
+            event_id=event_id,
+            bound=checkout.price,
+            paid=paid,
+        )
     )
     log.warning(
         "checkout.amount_mismatch",

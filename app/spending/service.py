@@ -164,6 +164,20 @@ async def set_limits(
     return await in_transaction(work)
 
 
+async def purchase_limits_of(user_id: int) -> LimitsState:
+    """The user's limits on money paid for coins (``app.purchases.limits`` checks them)."""
+    return await limits_of(user_id, PurchaseLimit)
+
+
+async def set_purchase_limits(
+    user_id: int, requested: Limits, *, raise_delay_s: int
+) -> LimitsState:
+    """Limits on money paid for coins, in reference minor units, with ``set_limits``' rules."""
+    return await set_limits(
+        user_id, requested, raise_delay_s=raise_delay_s, table=PurchaseLimit, unit="minor units"
+    )
+
+
 async def record_spend(user: UserRecord, coins: int, *, platform: SpendingSettings) -> None:
     """Count ``coins`` spent now by ``user``; refuse if it would cross any limit.
 

@@ -266,7 +266,7 @@ async def test_stripe_errors_and_a_missing_key_answer_provider_unavailable(
 async def test_a_checkout_over_the_purchase_limit_is_refused_before_stripe(
     client: AsyncTestClient, settings: Settings, packages: Packages, fake_stripe: FakeStripe
 ) -> None:
-    from app.spending import purchase_limits
+    from app.purchases import limits as purchase_limits
     from app.spending.service import Limits
 
     alice = await make_user()

@@ -14,10 +14,10 @@ from litestar.testing import AsyncTestClient
 from app.core.clock import set_clock
 from app.core.errors import DomainError, ErrorCode
 from app.core.money import Money
+from app.purchases import limits as purchase_limits
+from app.purchases.limits import LimitKind
 from app.purchases.tables import Purchase
 from app.settings import PurchaseLimitSettings, Settings
-from app.spending import purchase_limits
-from app.spending.purchase_limits import LimitKind
 from app.spending.service import Limits
 from app.users.service import get_user
 from app.users.tables import User

@@ -22,8 +22,8 @@ from app.graphql.types.payouts import CreatorEarnings, Payout, earnings_of, payo
 from app.graphql.types.purchases import CoinPurchase, purchases_of
 from app.graphql.types.spending import PurchaseAllowance, SpendingSummary
 from app.graphql.types.wallet import Wallet
+from app.purchases import limits as purchase_limits
 from app.purchases.app_account import app_account_token
-from app.spending import purchase_limits
 from app.streams.service import StreamRecord, StreamStatus
 from app.users.service import UserRecord
 

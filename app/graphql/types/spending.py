@@ -12,9 +12,9 @@ from app.graphql.errors import MutationError
 from app.graphql.mutations import mutation
 from app.graphql.types.common import Money
 from app.purchases import buying as purchases
-from app.spending import purchase_limits
+from app.purchases import limits as purchase_limits
+from app.purchases.limits import Allowance
 from app.spending import service as spending
-from app.spending.purchase_limits import Allowance
 from app.spending.service import Limits, LimitsState
 
 PurchaseLimitKind = strawberry.enum(purchase_limits.LimitKind, name="PurchaseLimitKind")

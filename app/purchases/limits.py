@@ -34,7 +34,6 @@ from app.purchases.tables import Purchase
 from app.settings import PurchaseLimitSettings
 from app.spending import service as spending
 from app.spending.service import PERIODS, Limits, LimitsState, period_starts
-from app.spending.tables import PurchaseLimit
 from app.users.service import UserRecord
 
 log = structlog.get_logger(__name__)
@@ -97,14 +96,12 @@ def to_reference(price: Money, settings: PurchaseLimitSettings) -> int | None:
 
 
 async def limits_of(user_id: int) -> LimitsState:
-    return await spending.limits_of(user_id, PurchaseLimit)
+    return await spending.purchase_limits_of(user_id)
 
 
 async def set_limits(user_id: int, requested: Limits, *, raise_delay_s: int) -> LimitsState:
     """The spending limits' rules, on money: see ``app.spending.service.set_limits``."""
-    return await spending.set_limits(
-        user_id, requested, raise_delay_s=raise_delay_s, table=PurchaseLimit, unit="minor units"
-    )
+    return await spending.set_purchase_limits(user_id, requested, raise_delay_s=raise_delay_s)
 
 
 def _period_start_times(now: datetime) -> tuple[datetime, datetime, datetime]:
@@ -205,7 +202,7 @@ async def ensure_purchase_allowed(
 async def record_purchase(user: UserRecord, price: Money, settings: PurchaseLimitSettings) -> bool:
     """Whether a payment that already happened goes over a limit (never refuses it).
 
-    Called by the one place purchases are credited (``app.purchases.buying``), inside its
+    Called by the one place purchases are credited (``app.purchases.buying._credit``), inside its
     transaction and before the purchase row is written; the caller marks the purchase.
     """
     amount = to_reference(price, settings)
