@@ -125,8 +125,8 @@ async def test_a_paid_receipt_over_the_limit_is_credited_marked_and_blocks_check
     assert within["errors"] == []
     assert over["errors"] == []
     assert await coins_of(alice.id) == 140
-    marks = await Purchase.select(Purchase.over_limit).order_by(Purchase.id)
-    assert marks == [{"over_limit": False}, {"over_limit": True}]
+    shown = await gql(client, "{ me { purchases { edges { node { overLimit } } } } }", token=token)
+    assert [e["node"]["overLimit"] for e in shown["me"]["purchases"]["edges"]] == [True, False]
     assert error_codes(blocked) == ["PURCHASE_LIMIT_REACHED"]
     assert next_day["errors"] == []
     assert fake_stripe.creations == 1

@@ -82,7 +82,10 @@ class PurchaseAllowance:
     def binding_limit(self) -> PurchaseLimitKind | None:
         return self.allowance.binding
 
-    @strawberry.field(description="False when nothing can be bought until a period passes.")
+    @strawberry.field(
+        description="False when the limits leave nothing to buy until a period passes "
+        "(limits only: minors and frozen accounts cannot buy at all)."
+    )
     def can_purchase(self) -> bool:
         return self.allowance.remaining is None or self.allowance.remaining > 0
 
