@@ -23,8 +23,9 @@ from app.graphql.fanout import SharedRenders
 from app.graphql.pagination import Connection, check_page_size
 from app.graphql.types.payouts import CreatorEarnings, Payout, earnings_of, payouts_of
 from app.graphql.types.purchases import CoinPurchase, purchases_of
-from app.graphql.types.spending import SpendingSummary
+from app.graphql.types.spending import PurchaseAllowance, SpendingSummary
 from app.graphql.types.wallet import Wallet
+from app.purchases import limits as purchase_limits
 from app.purchases.app_account import app_account_token
 from app.streams.service import StreamRecord, StreamStatus
 from app.users.service import UserRecord
@@ -116,6 +117,19 @@ class User:
         if not await is_viewer(info, self.record.id):
             return None
         return SpendingSummary(user_id=self.record.id)
+
+    @strawberry.field(
+        description="What the user may still pay for coins this day, week and month, and "
+        "which limit binds: query it before showing the store. Visible to the user only."
+    )
+    async def purchase_allowance(self, info: CoinsInfo) -> PurchaseAllowance | None:
+        if not await is_viewer(info, self.record.id):
+            return None
+        return PurchaseAllowance(
+            allowance=await purchase_limits.allowance_of(
+                self.record, info.context.settings.purchase_limits
+            )
+        )
 
     @strawberry.field
     async def current_live_stream(self, info: CoinsInfo) -> LiveStream | None:
