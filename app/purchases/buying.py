@@ -10,6 +10,7 @@ Guarantees
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,7 +30,13 @@ from app.purchases.app_account import check_app_account_token
 from app.purchases.codes import Provider, PurchaseStatus
 from app.purchases.packages import PackageRecord, all_prices, package_for
 from app.purchases.tables import Purchase
-from app.purchases.verifiers import ReceiptVerifier, VerifiedPayment, receipt_invalid
+from app.purchases.verifiers import (
+    ProductReceiptVerifier,
+    ReceiptVerifier,
+    VerifiedPayment,
+    finish_payment,
+    receipt_invalid,
+)
 from app.users import service as users
 
 log = structlog.get_logger(__name__)
@@ -132,16 +139,25 @@ async def purchase_coins(
 ) -> PurchaseRecord:
     """Credit the package's coins for a payment the provider's ``verifier`` vouches for.
 
-    Verification (signatures, certificate chains) runs before the transaction opens;
-    everything it decides on is checked again inside it.
+    Verification (signatures, certificate chains, the provider's API) runs before the
+    transaction opens; everything it decides on is checked again inside it. A provider
+    that wants to hear of the delivery (Google: consume) hears it after the commit, and
+    again when the same receipt comes back (its first ``finish`` may have failed).
     """
     ledger.validate_idempotency_key(idempotency_key)
     users.require_can_transact(await users.get_user(user_id))
-    payment = verifier.verify(receipt)
+    if isinstance(verifier, ProductReceiptVerifier):
+        product_id = (await package_for(package_id, provider)).product_id
+        payment = await asyncio.to_thread(verifier.verify_for_product, receipt, product_id)
+    else:
+        payment = verifier.verify(receipt)
     _check_transaction_id(payment.transaction_id)
-    if provider is Provider.APPLE:
+    if provider in (Provider.APPLE, Provider.GOOGLE):
         check_app_account_token(
-            user_id, payment.app_account_token, required=payment.requires_app_account_token
+            user_id,
+            payment.app_account_token,
+            required=payment.requires_app_account_token,
+            provider=provider,
         )
 
     async def build(operation: ledger.OpenOperation) -> ledger.Plan[int]:
@@ -159,13 +175,20 @@ async def purchase_coins(
             raise receipt_invalid("The receipt is for another product than this package.")
         return await _credit(operation, user_id, package, provider, payment)
 
-    outcome = await ledger.run_operation(
-        PURCHASE_OPERATION,
-        user_id=user_id,
-        idempotency_key=idempotency_key,
-        request=purchase_request(package_id, provider, receipt),
-        build=build,
-    )
+    try:
+        outcome = await ledger.run_operation(
+            PURCHASE_OPERATION,
+            user_id=user_id,
+            idempotency_key=idempotency_key,
+            request=purchase_request(package_id, provider, receipt),
+            build=build,
+        )
+    except DomainError as error:
+        if error.code is ErrorCode.RECEIPT_ALREADY_USED and not payment.confirmed_by_webhook:
+            # Credited before (bound to this buyer): the provider may not have heard yet.
+            await finish_payment(verifier, payment)
+        raise
+    await finish_payment(verifier, payment)
     return await get_purchase(int(outcome.result_ref or 0))
 
 
