@@ -310,7 +310,7 @@ async def test_pushes_without_a_valid_google_token_are_refused(
     alice = await make_user()
     play.oauth_token().purchase(alice.id).consumed().certs()
     await buy_on_play(client, settings, alice, TOKEN, "k-1", packages.android.id)
-    impostor = GoogleSigner.create()
+    impostor = GoogleSigner(google.account_key, google.account_key, google.push_certificate)
     header, claims, _ = google.push_token().split(".")
     tokens = {
         "missing": None,
@@ -334,6 +334,38 @@ async def test_pushes_without_a_valid_google_token_are_refused(
     assert basic.status_code == 401
     assert await coins_of(alice.id) == 70
     assert await WebhookEvent.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("case", "reason"),
+    [
+        ("expired", "Token expired"),
+        ("other audience", "Token has wrong audience"),
+        ("other account", "not the configured push service account"),
+        ("not google", "not issued by Google"),
+        ("other key", "Could not verify token signature"),
+        ("unknown key id", "Certificate for key id"),
+    ],
+)
+def test_a_push_token_is_refused_for_the_right_reason(
+    case: str, reason: str, google: GoogleSigner, play: PlayApi
+) -> None:
+    other = GoogleSigner(google.account_key, google.account_key, google.push_certificate)
+    token = {
+        "expired": lambda: google.push_token(expires_in=-600),
+        "other audience": lambda: google.push_token(audience="https://evil.example.com/push"),
+        "other account": lambda: google.push_token(email="x@example.iam.gserviceaccount.com"),
+        "not google": lambda: google.push_token(issuer="https://evil.example.com"),
+        "other key": other.push_token,
+        "unknown key id": lambda: jwt.encode(
+            {"aud": PUSH_AUDIENCE}, google.push_key, algorithm="RS256", headers={"kid": "k9"}
+        ),
+    }[case]()
+    play.certs()
+
+    with pytest.raises(google_module.BadPushToken, match=reason):
+        google_module.verify_push_token(f"Bearer {token}", google_payments(google))
+    assert google_module.verify_push_token(f"Bearer {google.push_token()}", google_payments(google))
 
 
 async def test_other_notifications_are_recorded_and_ignored(
@@ -407,3 +439,29 @@ async def test_the_voided_purchases_poll_claws_back_once(
     assert "token=page-2" in list_uri
     assert f"/applications/{GOOGLE_PACKAGE}/purchases/voidedpurchases" in list_uri
     assert (await verify_all()).ok
+
+
+def test_the_poll_runs_from_the_command_line(
+    db: Database,
+    google: GoogleSigner,
+    play: PlayApi,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from app.cli import main
+
+    monkeypatch.setenv("COINS_DATABASE_URL", db.url)
+    monkeypatch.setenv("COINS_JWT_SECRET", "cli-test-secret-that-is-long-enough-42")
+    assert main(["google", "poll-voided"]) == 1
+    assert "not configured" in capsys.readouterr().err
+
+    monkeypatch.setenv("COINS_GOOGLE_PACKAGE_NAME", GOOGLE_PACKAGE)
+    monkeypatch.setenv("COINS_GOOGLE_SERVICE_ACCOUNT", google.service_account_json)
+    play.oauth_token().reply({"voidedPurchases": [{"purchaseToken": "t-x"}]})
+    play.reply({"error": {"code": 403, "message": "no permission"}}, 403)
+
+    assert main(["google", "poll-voided", "--days", "3"]) == 0
+    assert "1 voided, 0 clawed back, 1 not credited here" in capsys.readouterr().out
+    assert main(["google", "poll-voided"]) == 1
+    assert "Google answered 403" in capsys.readouterr().err
+    assert play.responses == []

@@ -227,7 +227,7 @@ class GoogleVerifier:
         token, named = parse_receipt(receipt, play.package_name)
         product = named or product_id
         if not product:
-            raise receipt_invalid("This Google Play package has no product id.")
+            raise receipt_invalid("A Google Play purchase is checked for a product id.")
         try:
             purchase = play.product_purchase(product, token)
         except HttpError as error:
