@@ -11,7 +11,7 @@ Guarantees
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -28,7 +28,7 @@ from app.core.transactions import in_transaction
 from app.ledger import AccountCode, Currency, TransferKind
 from app.purchases.app_account import check_app_account_token
 from app.purchases.codes import Provider, PurchaseStatus
-from app.purchases.packages import PackageRecord, all_prices, package_for
+from app.purchases.packages import PackageRecord, all_prices, country_price, package_for
 from app.purchases.tables import Purchase
 from app.purchases.verifiers import (
     ProductReceiptVerifier,
@@ -147,8 +147,10 @@ async def purchase_coins(
     ledger.validate_idempotency_key(idempotency_key)
     users.require_can_transact(await users.get_user(user_id))
     if isinstance(verifier, ProductReceiptVerifier):
-        product_id = (await package_for(package_id, provider)).product_id
-        payment = await asyncio.to_thread(verifier.verify_for_product, receipt, product_id)
+        package = await package_for(package_id, provider)
+        payment = await asyncio.to_thread(verifier.verify_for_product, receipt, package.product_id)
+        if payment.price is None and payment.country is not None:
+            payment = replace(payment, price=await country_price(package, payment.country))
     else:
         payment = verifier.verify(receipt)
     _check_transaction_id(payment.transaction_id)

@@ -49,6 +49,7 @@ class PlayApi:
         consumed: int = 0,
         order: str = "GPA.3300-0000-0000-00001",
         quantity: int | None = None,
+        region: str = "US",
     ) -> PlayApi:
         body: dict[str, Any] = {
             "kind": "androidpublisher#productPurchase",
@@ -57,7 +58,7 @@ class PlayApi:
             "consumptionState": consumed,
             "orderId": order,
             "acknowledgementState": consumed,
-            "regionCode": "US",
+            "regionCode": region,
         }
         if product is not None:
             body["productId"] = product

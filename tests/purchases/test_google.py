@@ -14,9 +14,12 @@ import jwt
 import pytest
 from litestar.testing import AsyncTestClient
 
+from app.core.money import Money
 from app.integrity import verify_all
 from app.main import create_app
+from app.purchases.codes import Platform
 from app.purchases.google_play import poll_voided_purchases
+from app.purchases.packages import create_package
 from app.purchases.tables import Purchase, WebhookEvent
 from app.purchases.verifiers import google as google_module
 from app.settings import PaymentSettings, Settings
@@ -145,6 +148,28 @@ async def test_a_purchase_json_names_its_app_and_product(
 
     assert payload["errors"] == []
     assert await coins_of(alice.id) == 70
+
+
+async def test_the_price_recorded_is_the_packages_price_in_the_billing_region(
+    client: AsyncTestClient, settings: Settings, packages: Packages, play: PlayApi
+) -> None:
+    alice = await make_user()
+    gb = await create_package(
+        platform=Platform.ANDROID,
+        coins=700,
+        price=Money(999, "USD"),
+        product_id="coins.700",
+        country_prices={"GB": Money(899, "GBP")},
+    )
+    play.oauth_token().purchase(alice.id, product="coins.700", region="GB").consumed()
+    play.purchase(alice.id, product="coins.700", region="FR").consumed()
+
+    in_gb = await buy_on_play(client, settings, alice, "t-gb", "k-1", gb.id)
+    in_fr = await buy_on_play(client, settings, alice, "t-fr", "k-2", gb.id)
+
+    assert in_gb["purchase"]["price"] == {"amount": "8.99", "currencyCode": "GBP"}
+    assert in_fr["purchase"]["price"] == {"amount": "9.99", "currencyCode": "USD"}
+    assert await coins_of(alice.id) == 1400
 
 
 async def test_wrong_product_package_name_and_unpaid_states_are_invalid(

@@ -34,6 +34,9 @@ class VerifiedPayment:
     requires_app_account_token: bool = False
     # The provider already counts it as delivered (Google: consumed): nothing to finish.
     finished: bool = False
+    # Where the buyer was billed (Google's regionCode) when the provider says so but not
+    # the price: the package's price there is recorded.
+    country: str | None = None
 
 
 class ReceiptVerifier(Protocol):

@@ -252,6 +252,9 @@ class GoogleVerifier:
             app_account_token=purchase.get("obfuscatedExternalAccountId"),
             requires_app_account_token=self.require_account_token,
             finished=purchase.get("consumptionState") == 1,
+            country=purchase.get("regionCode")
+            if isinstance(purchase.get("regionCode"), str)
+            else None,
         )
 
     def finish(self, payment: VerifiedPayment) -> None:
