@@ -1,5 +1,5 @@
 """The ``coins`` command: serve, migrate, seed, users, staff, token, export-schema, ledger,
-fraud."""
+fraud, google."""
 
 from __future__ import annotations
 
@@ -98,6 +98,13 @@ def _parser() -> argparse.ArgumentParser:
     fraud = commands.add_parser("fraud", help="fraud review").add_subparsers(metavar="ACTION")
     scan = fraud.add_parser("scan", help="run every fraud rule over recent activity (repeatable)")
     scan.set_defaults(handler=_fraud_scan)
+
+    google = commands.add_parser("google", help="Google Play").add_subparsers(metavar="ACTION")
+    poll = google.add_parser(
+        "poll-voided", help="claw back purchases Google voided (refunds; repeatable, for cron)"
+    )
+    poll.add_argument("--days", type=int, default=30, help="window to read, 1 to 30 days")
+    poll.set_defaults(handler=_google_poll_voided)
     return parser
 
 
@@ -281,6 +288,22 @@ async def _fraud_scan(args: argparse.Namespace, settings: Settings) -> int:
 
     report = await scan(settings.fraud)
     print(f"fraud scan: {report.checks} checks, {report.flags_raised} new flag(s)")
+    return 0
+
+
+async def _google_poll_voided(args: argparse.Namespace, settings: Settings) -> int:
+    from app.purchases.google_play import poll_voided_purchases
+    from app.purchases.verifiers.google import GoogleNotConfigured, GoogleUnavailable
+
+    try:
+        poll = await poll_voided_purchases(settings.payments, days=args.days)
+    except (GoogleNotConfigured, GoogleUnavailable) as error:
+        print(f"coins: {error}", file=sys.stderr)
+        return 1
+    print(
+        f"google voided purchases: {poll.voided} voided, {poll.clawed_back} clawed back, "
+        f"{poll.unknown} not credited here"
+    )
     return 0
 
 

@@ -106,6 +106,28 @@ def _certificates(paths: str) -> tuple[bytes, ...]:
     return tuple(found)
 
 
+def _service_account(raw: str) -> str:
+    """A Google service-account key: its JSON text, or the path of a file holding it."""
+    import json
+
+    text = raw.strip()
+    if not text.startswith("{"):
+        try:
+            text = Path(text).read_text()
+        except OSError as error:
+            raise ValueError(f"cannot read {raw}: {error}") from None
+    try:
+        info = json.loads(text)
+    except ValueError:
+        raise ValueError("must be a service-account key (JSON) or the path of one") from None
+    missing = {"client_email", "private_key", "token_uri"} - set(
+        info if isinstance(info, dict) else ()
+    )
+    if missing:
+        raise ValueError(f"the service-account key lacks {', '.join(sorted(missing))}")
+    return text
+
+
 def _rate_limits(raw: str) -> tuple[RateLimitItem, ...]:
     """``limits``' notation: '30/minute;300/hour' is two limits, each must hold."""
     try:
@@ -143,18 +165,23 @@ class Variable:
 
 
 def setting(
-    name: str | tuple[str, ...], default: Any, parse: Callable[..., Any] | None = None
+    name: str | tuple[str, ...],
+    default: Any,
+    parse: Callable[..., Any] | None = None,
+    *,
+    secret: bool = False,
 ) -> Any:
     """A field set by the variable ``name``, parsed as the default's type unless ``parse``.
 
     A field set by several variables gives its default as their texts, parsed like them.
+    A ``secret`` stays out of the settings' repr (logs, tracebacks).
     """
     if isinstance(name, str):
         variable = Variable((name,), parse or _PARSERS[type(default)])
     else:
         assert parse is not None, "several variables need a parser"
         variable, default = Variable(name, parse, default), parse(*default)
-    return field(default=default, metadata={"variable": variable})
+    return field(default=default, metadata={"variable": variable}, repr=not secret)
 
 
 def _read(cls: type[D], environ: Mapping[str, str]) -> D:
@@ -403,6 +430,7 @@ class PaymentSettings:
     SANDBOX receipts follow ``Settings.sandbox_payments`` (off in production).
     ``apple_root_certificates`` are DER bytes of the trusted roots (Apple's in production,
     a test chain in tests); ``apple_environment`` is ``Sandbox`` or ``Production``.
+    ``google_service_account`` holds a private key: from the environment only, never logged.
     """
 
     apple_bundle_id: str = setting("COINS_APPLE_BUNDLE_ID", "")
@@ -411,13 +439,26 @@ class PaymentSettings:
     apple_root_certificates: tuple[bytes, ...] = setting(
         "COINS_APPLE_ROOT_CERTIFICATES", (), _certificates
     )
-    stripe_webhook_secret: str = setting("COINS_STRIPE_WEBHOOK_SECRET", "")
+    stripe_webhook_secret: str = setting("COINS_STRIPE_WEBHOOK_SECRET", "", secret=True)
     stripe_tolerance_s: int = setting("COINS_STRIPE_TOLERANCE_S", 300)
     # Web checkout (``createCheckout``) creates PaymentIntents with this secret key; unset,
     # no checkout can start. The API base is Stripe's unless set (tests: a local fake).
-    stripe_secret_key: str = setting("COINS_STRIPE_SECRET_KEY", "")
+    stripe_secret_key: str = setting("COINS_STRIPE_SECRET_KEY", "", secret=True)
     stripe_api_base: str = setting("COINS_STRIPE_API_BASE", "https://api.stripe.com")
     stripe_timeout_s: int = setting("COINS_STRIPE_TIMEOUT_S", 10, _whole_number(1))
+    # Google Play: the app's package name and a service account with access to its orders
+    # in the Play Console (the key's JSON, or the path of the file). Unset: GOOGLE refuses.
+    google_package_name: str = setting("COINS_GOOGLE_PACKAGE_NAME", "")
+    google_service_account: str = setting(
+        "COINS_GOOGLE_SERVICE_ACCOUNT", "", _service_account, secret=True
+    )
+    # Pub/Sub push of real-time developer notifications: the OIDC token's audience (the push
+    # subscription's), the service account it is issued for, and where Google's certs are.
+    google_pubsub_audience: str = setting("COINS_GOOGLE_PUBSUB_AUDIENCE", "")
+    google_pubsub_service_account: str = setting("COINS_GOOGLE_PUBSUB_SERVICE_ACCOUNT", "")
+    google_pubsub_certs_url: str = setting(
+        "COINS_GOOGLE_PUBSUB_CERTS_URL", "https://www.googleapis.com/oauth2/v1/certs"
+    )
 
 
 @dataclass(frozen=True)

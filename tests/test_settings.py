@@ -26,6 +26,8 @@ README = Path(__file__).parent.parent / "README.md"
 
 # Every variable: a value other than its default, the setting it sets and what it becomes.
 # ``{certificate}`` stands for a DER file the test writes.
+GOOGLE_KEY = '{"client_email": "a@b", "private_key": "k", "token_uri": "https://t"}'
+
 READS: dict[str, tuple[str, str, object]] = {
     "COINS_ENV": ("test", "env", "test"),
     "COINS_DATABASE_URL": ("postgresql://db/coins", "database.url", "postgresql://db/coins"),
@@ -95,6 +97,27 @@ READS: dict[str, tuple[str, str, object]] = {
         "2500",
         "purchase_limits.new_account_daily_minor",
         2500,
+    ),
+    "COINS_GOOGLE_PACKAGE_NAME": ("com.example.a", "payments.google_package_name", "com.example.a"),
+    "COINS_GOOGLE_SERVICE_ACCOUNT": (
+        GOOGLE_KEY.replace("{", "{{").replace("}", "}}"),
+        "payments.google_service_account",
+        GOOGLE_KEY,
+    ),
+    "COINS_GOOGLE_PUBSUB_AUDIENCE": (
+        "https://a/b",
+        "payments.google_pubsub_audience",
+        "https://a/b",
+    ),
+    "COINS_GOOGLE_PUBSUB_SERVICE_ACCOUNT": (
+        "push@x.iam.gserviceaccount.com",
+        "payments.google_pubsub_service_account",
+        "push@x.iam.gserviceaccount.com",
+    ),
+    "COINS_GOOGLE_PUBSUB_CERTS_URL": (
+        "https://c/",
+        "payments.google_pubsub_certs_url",
+        "https://c/",
     ),
     "COINS_REDIS_URL": ("redis://cache:6379/0", "redis_url", "redis://cache:6379/0"),
     "COINS_REDIS_CHANNEL_PREFIX": ("staging", "redis_channel_prefix", "staging"),
@@ -389,3 +412,18 @@ def test_cors_origins_are_localhost_in_development_and_none_in_production() -> N
     assert "http://localhost:3000" in development.cors_origins
     assert production.cors_origins == ()
     assert configured.cors_origins == ("*",)
+
+
+def test_the_google_service_account_is_read_from_a_file_and_kept_out_of_reprs(
+    tmp_path: Path,
+) -> None:
+    key = tmp_path / "play.json"
+    key.write_text('{"client_email": "a@b", "private_key": "PRIVATE", "token_uri": "https://t"}')
+
+    settings = Settings.from_env({"COINS_GOOGLE_SERVICE_ACCOUNT": str(key)})
+
+    assert settings.payments.google_service_account == key.read_text()
+    assert "PRIVATE" not in repr(settings)
+    for bad in ("{not json", '{"client_email": "a@b"}', str(tmp_path / "missing.json")):
+        with pytest.raises(SettingsError, match="COINS_GOOGLE_SERVICE_ACCOUNT"):
+            Settings.from_env({"COINS_GOOGLE_SERVICE_ACCOUNT": bad})

@@ -10,7 +10,8 @@ Guarantees
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -28,9 +29,15 @@ from app.ledger import AccountCode, Currency, TransferKind
 from app.purchases import limits as purchase_limits
 from app.purchases.app_account import check_app_account_token
 from app.purchases.codes import CheckoutStatus, Provider, PurchaseStatus
-from app.purchases.packages import PackageRecord, all_prices, package_for
+from app.purchases.packages import PackageRecord, all_prices, country_price, package_for
 from app.purchases.tables import Checkout, Purchase
-from app.purchases.verifiers import ReceiptVerifier, VerifiedPayment, receipt_invalid
+from app.purchases.verifiers import (
+    ProductReceiptVerifier,
+    ReceiptVerifier,
+    VerifiedPayment,
+    finish_payment,
+    receipt_invalid,
+)
 from app.settings import PurchaseLimitSettings
 from app.users import service as users
 
@@ -145,16 +152,27 @@ async def purchase_coins(
 ) -> PurchaseRecord:
     """Credit the package's coins for a payment the provider's ``verifier`` vouches for.
 
-    Verification (signatures, certificate chains) runs before the transaction opens;
-    everything it decides on is checked again inside it.
+    Verification (signatures, certificate chains, the provider's API) runs before the
+    transaction opens; everything it decides on is checked again inside it. A provider
+    that wants to hear of the delivery (Google: consume) hears it after the commit, and
+    again when the same receipt comes back (its first ``finish`` may have failed).
     """
     ledger.validate_idempotency_key(idempotency_key)
     users.require_can_transact(await users.get_user(user_id))
-    payment = verifier.verify(receipt)
+    if isinstance(verifier, ProductReceiptVerifier):
+        package = await package_for(package_id, provider)
+        payment = await asyncio.to_thread(verifier.verify_for_product, receipt, package.product_id)
+        if payment.price is None and payment.country is not None:
+            payment = replace(payment, price=await country_price(package, payment.country))
+    else:
+        payment = verifier.verify(receipt)
     _check_transaction_id(payment.transaction_id)
-    if provider is Provider.APPLE:
+    if provider in (Provider.APPLE, Provider.GOOGLE):
         check_app_account_token(
-            user_id, payment.app_account_token, required=payment.requires_app_account_token
+            user_id,
+            payment.app_account_token,
+            required=payment.requires_app_account_token,
+            provider=provider,
         )
 
     async def build(operation: ledger.OpenOperation) -> ledger.Plan[int]:
@@ -179,13 +197,20 @@ async def purchase_coins(
             raise receipt_invalid("The receipt is for another product than this package.")
         return await _credit(operation, user_id, package, provider, payment, limits=limits)
 
-    outcome = await ledger.run_operation(
-        PURCHASE_OPERATION,
-        user_id=user_id,
-        idempotency_key=idempotency_key,
-        request=purchase_request(package_id, provider, receipt),
-        build=build,
-    )
+    try:
+        outcome = await ledger.run_operation(
+            PURCHASE_OPERATION,
+            user_id=user_id,
+            idempotency_key=idempotency_key,
+            request=purchase_request(package_id, provider, receipt),
+            build=build,
+        )
+    except DomainError as error:
+        if error.code is ErrorCode.RECEIPT_ALREADY_USED and not payment.confirmed_by_webhook:
+            # Credited before (bound to this buyer): the provider may not have heard yet.
+            await finish_payment(verifier, payment)
+        raise
+    await finish_payment(verifier, payment)
     return await get_purchase(int(outcome.result_ref or 0))
 
 

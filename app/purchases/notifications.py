@@ -1,4 +1,5 @@
-"""Provider notifications: Stripe events and Apple App Store Server Notifications V2.
+"""Provider notifications: Stripe events, Apple App Store Server Notifications V2 and Google
+Play real-time developer notifications.
 
 Each event is processed once: its id is recorded in the same transaction as its effect, so
 a redelivery changes nothing. Unknown event types are recorded and ignored. No web imports:
@@ -24,12 +25,14 @@ from app.purchases.refunds import refund_purchase
 from app.purchases.tables import WebhookEvent
 from app.purchases.verifiers import VerifiedPayment
 from app.purchases.verifiers.apple import AppleNotification
+from app.purchases.verifiers.google import GoogleNotification
 from app.settings import PurchaseLimitSettings
 
 log = structlog.get_logger(__name__)
 
 STRIPE_REFUND_EVENTS = {"charge.refunded": "refund", "charge.dispute.created": "chargeback"}
 APPLE_REFUND_TYPES = {"REFUND": "refund"}
+GOOGLE_REFUND_KINDS = {"VOIDED": "refund"}
 
 
 class Outcome(enum.StrEnum):
@@ -76,6 +79,23 @@ async def handle_apple_notification(notification: AppleNotification) -> Outcome:
             APPLE_REFUND_TYPES[kind],
         )
     return await _ignore(Provider.APPLE, notification.notification_id, kind)
+
+
+async def handle_google_notification(notification: GoogleNotification) -> Outcome:
+    """A voided one-time purchase claws back; everything else is recorded and ignored (the
+    app reports its own purchases with ``purchaseCoins``)."""
+    kind, token = notification.kind, notification.purchase_token
+    if kind in GOOGLE_REFUND_KINDS and token:
+        try:
+            return await _refund(
+                Provider.GOOGLE, notification.message_id, kind, token, GOOGLE_REFUND_KINDS[kind]
+            )
+        except NotReady:
+            # Never credited: most often a purchase we refused, which Google refunds by
+            # itself when nobody consumes it. Redelivering would not change that; a credit
+            # racing this notification is caught by the voided-purchases poll.
+            log.info("purchase.google_voided_unknown", message_id=notification.message_id)
+    return await _ignore(Provider.GOOGLE, notification.message_id, kind)
 
 
 async def claim_webhook_event(provider: Provider, event_id: str, event_type: str) -> bool:

@@ -172,6 +172,20 @@ async def all_prices(package_id: int) -> list[Money]:
     return [Money(row["price_minor"], row["currency"]) for row in rows]
 
 
+async def country_price(package: PackageRecord, country: str | None) -> Money:
+    """The package's price in ``country`` (a store's billing region): its own, else the
+    default; an unknown or malformed country is the default."""
+    code = (country or "").strip().upper()
+    if len(code) != 2 or not code.isalpha():
+        return package.price
+    row = (
+        await CoinPackagePrice.select()
+        .where((CoinPackagePrice.package_id == package.id) & (CoinPackagePrice.country == code))
+        .first()
+    )
+    return Money(row["price_minor"], row["currency"]) if row else package.price
+
+
 async def package_for(package_id: int, provider: Provider) -> PackageRecord:
     package = (await packages_by_ids([package_id])).get(package_id)
     if package is None or not package.active:

@@ -1,13 +1,15 @@
-"""``/webhooks/stripe`` and ``/webhooks/apple``: thin controllers over the purchase services
-(``app.purchases.notifications``).
+"""``/webhooks/stripe``, ``/webhooks/apple`` and ``/webhooks/google``: thin controllers over the
+purchase services (``app.purchases.notifications``).
 
 Statuses: 200 processed, duplicate or ignored; 400 bad signature or body (nothing written);
+401 a Google push without a valid OIDC token (nothing read further, nothing written);
 409 an event that refers to a purchase not recorded yet (the provider delivers it again);
 422 a verified event we refuse to act on (logged; nothing written).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 
@@ -21,6 +23,12 @@ from app.core.database import DatabaseUnavailable
 from app.core.errors import DomainError
 from app.purchases import notifications
 from app.purchases.verifiers.apple import AppleNotConfigured, AppleVerifier
+from app.purchases.verifiers.google import (
+    BadPushToken,
+    GoogleUnavailable,
+    parse_push,
+    verify_push_token,
+)
 from app.purchases.verifiers.stripe import BadSignature, parse_event
 from app.settings import Settings
 
@@ -89,4 +97,27 @@ def webhook_handlers(settings: Settings) -> list[HTTPRouteHandler]:
             lambda: notifications.handle_apple_notification(notification),
         )
 
-    return [stripe_webhook, apple_webhook]
+    @post("/webhooks/google", include_in_schema=False, status_code=200)
+    async def google_webhook(request: Request) -> Response[dict[str, str]]:
+        try:
+            await asyncio.to_thread(
+                verify_push_token, request.headers.get("authorization"), payments
+            )
+        except BadPushToken as error:
+            log.warning("webhook.bad_signature", provider="google", reason=str(error))
+            return _reply(401, "invalid push token")
+        except GoogleUnavailable as error:
+            log.warning("webhook.unavailable", provider="google", reason=str(error))
+            return _reply(503, "cannot check the push token now")
+        try:
+            notification = parse_push(await request.body(), payments.google_package_name)
+        except (ValueError, TypeError) as error:
+            log.warning("webhook.bad_body", provider="google", reason=str(error))
+            return _reply(400, "not a developer notification for this app")
+        return await _run(
+            "google",
+            notification.message_id,
+            lambda: notifications.handle_google_notification(notification),
+        )
+
+    return [stripe_webhook, apple_webhook, google_webhook]

@@ -3,6 +3,8 @@
 Apple: a root CA, an intermediate carrying Apple's WWDR OID and a leaf carrying Apple's
 receipt-signing OID (app-store-server-library checks both), ES256 JWS with the x5c chain.
 Stripe: ``t=<unix>,v1=<HMAC-SHA256(secret, "t.payload")>`` over the raw body.
+Google: a service-account key of our own (the OAuth assertion google-auth signs with it), and
+a "Google" RSA key with its certificate that signs Pub/Sub push OIDC tokens (RS256, kid).
 """
 
 from __future__ import annotations
@@ -20,8 +22,12 @@ from typing import Any
 import jwt
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    NoEncryption,
+    PrivateFormat,
+)
 from cryptography.x509.oid import NameOID
 
 APPLE_INTERMEDIATE_OID = x509.ObjectIdentifier("1.2.840.113635.100.6.2.1")
@@ -207,3 +213,107 @@ def stripe_event(event_type: str, obj: dict[str, Any], event_id: str | None = No
             "data": {"object": obj},
         }
     ).encode()
+
+
+GOOGLE_PACKAGE = "com.example.coins.android"
+GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
+PUSH_AUDIENCE = "https://coins.example.com/webhooks/google"
+PUSH_ACCOUNT = "rtdn-push@coins-test.iam.gserviceaccount.com"
+
+
+def _rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@dataclass
+class GoogleSigner:
+    """Our Play service account's key, and the key Google signs push tokens with."""
+
+    account_key: rsa.RSAPrivateKey
+    push_key: rsa.RSAPrivateKey
+    push_certificate: x509.Certificate
+    key_id: str = "test-google-key-1"
+
+    @classmethod
+    def create(cls) -> GoogleSigner:
+        push_key = _rsa_key()
+        certificate = _self_signed(push_key, "accounts.google.com test")
+        return cls(_rsa_key(), push_key, certificate)
+
+    @property
+    def service_account_json(self) -> str:
+        pem = self.account_key.private_bytes(
+            Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
+        ).decode()
+        return json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "coins-test",
+                "private_key_id": "sa-key-1",
+                "private_key": pem,
+                "client_email": "play@coins-test.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": GOOGLE_TOKEN_URI,
+            }
+        )
+
+    @property
+    def certs(self) -> dict[str, str]:
+        """What Google's certificates URL serves: key id -> PEM certificate."""
+        return {self.key_id: self.push_certificate.public_bytes(Encoding.PEM).decode()}
+
+    def push_token(
+        self,
+        *,
+        audience: str = PUSH_AUDIENCE,
+        email: str = PUSH_ACCOUNT,
+        issuer: str = "https://accounts.google.com",
+        expires_in: int = 3600,
+        key: rsa.RSAPrivateKey | None = None,
+    ) -> str:
+        now = int(time.time())
+        claims = {
+            "iss": issuer,
+            "aud": audience,
+            "azp": "1234567890",
+            "sub": "1234567890",
+            "email": email,
+            "email_verified": True,
+            "iat": now - 60 if expires_in > 0 else now - 7200,
+            "exp": now + expires_in,
+        }
+        return jwt.encode(
+            claims, key or self.push_key, algorithm="RS256", headers={"kid": self.key_id}
+        )
+
+
+def _self_signed(key: rsa.RSAPrivateKey, common_name: str) -> x509.Certificate:
+    now = datetime.now(UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(_name(common_name))
+        .issuer_name(_name(common_name))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+
+
+def google_push(notification: dict[str, Any], message_id: str | None = None) -> dict[str, Any]:
+    """A Pub/Sub push body carrying a developer notification for our app."""
+    data = {
+        "version": "1.0",
+        "packageName": GOOGLE_PACKAGE,
+        "eventTimeMillis": str(int(time.time() * 1000)),
+        **notification,
+    }
+    return {
+        "message": {
+            "data": base64.b64encode(json.dumps(data).encode()).decode(),
+            "messageId": message_id or uuid.uuid4().hex,
+            "publishTime": datetime.now(UTC).isoformat(),
+        },
+        "subscription": "projects/coins-test/subscriptions/play-rtdn",
+    }

@@ -77,9 +77,10 @@ class User:
         return self.record.show_on_leaderboards
 
     @strawberry.field(
-        description="Set it as the appAccountToken of every App Store purchase: a "
-        "transaction without it, or with another user's, does not redeem. Visible to the "
-        "user only; null on other users."
+        description="Set it as the appAccountToken of every App Store purchase, and as the "
+        "obfuscatedAccountId (BillingFlowParams) of every Google Play purchase: a purchase "
+        "without it, or with another user's, does not redeem. Visible to the user only; "
+        "null on other users."
     )
     async def app_account_token(self, info: CoinsInfo) -> str | None:
         if not await is_viewer(info, self.record.id):

@@ -7,8 +7,9 @@ payment buys and records it once per provider transaction id.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from app.core.errors import DomainError, ErrorCode
 from app.core.money import Money
@@ -31,12 +32,38 @@ class VerifiedPayment:
     app_account_token: str | None = None
     # Whether a payment without ``app_account_token`` is refused (Apple outside development).
     requires_app_account_token: bool = False
+    # The provider already counts it as delivered (Google: consumed): nothing to finish.
+    finished: bool = False
+    # Where the buyer was billed (Google's regionCode) when the provider says so but not
+    # the price: the package's price there is recorded.
+    country: str | None = None
 
 
 class ReceiptVerifier(Protocol):
     provider: Provider
 
     def verify(self, receipt: str) -> VerifiedPayment: ...
+
+
+@runtime_checkable
+class ProductReceiptVerifier(Protocol):
+    """A verifier that asks the provider over the network, per product (Google Play's API
+    takes the product id with the token): it runs off the event loop."""
+
+    def verify_for_product(self, receipt: str, product_id: str) -> VerifiedPayment: ...
+
+
+@runtime_checkable
+class FinishingVerifier(Protocol):
+    """A provider that must hear the payment was delivered (Google: consume), else it
+    refunds the buyer after a while. Called after the credit commits; never raises."""
+
+    def finish(self, payment: VerifiedPayment) -> None: ...
+
+
+async def finish_payment(verifier: ReceiptVerifier, payment: VerifiedPayment) -> None:
+    if isinstance(verifier, FinishingVerifier) and not payment.finished:
+        await asyncio.to_thread(verifier.finish, payment)
 
 
 def receipt_invalid(message: str) -> DomainError:
@@ -64,4 +91,4 @@ def verifier_for(provider: Provider, settings: Settings) -> ReceiptVerifier:
         )
     if provider is Provider.STRIPE:
         return StripeVerifier()
-    return GoogleVerifier()
+    return GoogleVerifier(settings.payments, require_account_token=settings.env != "development")
