@@ -253,6 +253,15 @@ class EconomySettings:
     maximum_daily_payout_diamonds: int = setting("COINS_MAXIMUM_DAILY_PAYOUT_DIAMONDS", 200_000)
 
 
+PAYOUT_PROVIDERS = ("sandbox", "stripe")
+
+
+def _payout_provider(raw: str) -> str:
+    if raw not in PAYOUT_PROVIDERS:
+        raise ValueError(f"must be one of {', '.join(PAYOUT_PROVIDERS)}, not {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class PayoutSettings:
     """Payout approval policy. Auto-approval is off unless switched on explicitly.
@@ -267,6 +276,21 @@ class PayoutSettings:
     auto_approve_min_account_age_days: int = setting(
         "COINS_PAYOUT_AUTO_APPROVE_MIN_ACCOUNT_AGE_DAYS", 30
     )
+    # Who pays creators: ``sandbox`` (development; needs sandbox payments on, every creator
+    # counts as verified) or ``stripe`` (Stripe Connect Express accounts).
+    provider: str = setting("COINS_PAYOUT_PROVIDER", "sandbox", _payout_provider)
+    # Stripe Connect: the platform's secret key, the Connect endpoint's signing secret
+    # (``/webhooks/stripe-connect``), and where Stripe's onboarding sends the creator back.
+    stripe_secret_key: str = setting("COINS_STRIPE_SECRET_KEY", "")
+    stripe_connect_webhook_secret: str = setting("COINS_STRIPE_CONNECT_WEBHOOK_SECRET", "")
+    stripe_onboarding_refresh_url: str = setting(
+        "COINS_STRIPE_ONBOARDING_REFRESH_URL", "http://localhost:8000/payouts/onboarding/refresh"
+    )
+    stripe_onboarding_return_url: str = setting(
+        "COINS_STRIPE_ONBOARDING_RETURN_URL", "http://localhost:8000/payouts/onboarding/done"
+    )
+    # Stripe's API address; empty for Stripe's own (tests point it at a local fake).
+    stripe_api_base: str = setting("COINS_STRIPE_API_BASE", "")
 
 
 @dataclass(frozen=True)

@@ -77,6 +77,28 @@ READS: dict[str, tuple[str, str, object]] = {
     ),
     "COINS_STRIPE_WEBHOOK_SECRET": ("whsec_x", "payments.stripe_webhook_secret", "whsec_x"),
     "COINS_STRIPE_TOLERANCE_S": ("60", "payments.stripe_tolerance_s", 60),
+    "COINS_PAYOUT_PROVIDER": ("stripe", "payouts.provider", "stripe"),
+    "COINS_STRIPE_SECRET_KEY": ("sk_test_x", "payouts.stripe_secret_key", "sk_test_x"),
+    "COINS_STRIPE_CONNECT_WEBHOOK_SECRET": (
+        "whsec_c",
+        "payouts.stripe_connect_webhook_secret",
+        "whsec_c",
+    ),
+    "COINS_STRIPE_ONBOARDING_REFRESH_URL": (
+        "https://a.example/r",
+        "payouts.stripe_onboarding_refresh_url",
+        "https://a.example/r",
+    ),
+    "COINS_STRIPE_ONBOARDING_RETURN_URL": (
+        "https://a.example/d",
+        "payouts.stripe_onboarding_return_url",
+        "https://a.example/d",
+    ),
+    "COINS_STRIPE_API_BASE": (
+        "http://127.0.0.1:12111",
+        "payouts.stripe_api_base",
+        "http://127.0.0.1:12111",
+    ),
     "COINS_REDIS_URL": ("redis://cache:6379/0", "redis_url", "redis://cache:6379/0"),
     "COINS_REDIS_CHANNEL_PREFIX": ("staging", "redis_channel_prefix", "staging"),
     "COINS_TRUSTED_PROXIES": (
@@ -247,6 +269,7 @@ def test_payout_auto_approval_is_off_unless_switched_on() -> None:
         ("COINS_DATABASE_RETRY_ATTEMPTS", "0"),
         ("COINS_APPLE_APP_APPLE_ID", "abc"),
         ("COINS_PAYOUT_AUTO_APPROVE", "sometimes"),
+        ("COINS_PAYOUT_PROVIDER", "paypal"),
         ("COINS_APPLE_ROOT_CERTIFICATES", "/nonexistent/root.pem"),
         ("COINS_CORS_ORIGINS", "app.example.com"),
         ("COINS_CORS_ORIGINS", "https://app.example.com/path"),
