@@ -87,7 +87,8 @@ async def stripe_accounts(creator_id: int) -> str | None:
 
 
 def payout_account_id(account: str | None) -> str:
-    assert account is not None and account.startswith("acct_")
+    assert account is not None
+    assert account.startswith("acct_")
     return account
 
 
@@ -110,7 +111,8 @@ async def test_onboarding_creates_one_account_and_account_updated_verifies_it(
         "detailsSubmitted": False,
         "payoutsEnabled": False,
     }
-    assert before["nextPayoutAvailableAt"] is None and before["nextPayoutDiamonds"] == 0
+    assert before["nextPayoutAvailableAt"] is None
+    assert before["nextPayoutDiamonds"] == 0
     [created] = stripe_api.made("/v1/accounts")
     assert created.params["type"] == "express"
     assert created.params["capabilities[transfers][requested]"] == "true"
@@ -120,7 +122,8 @@ async def test_onboarding_creates_one_account_and_account_updated_verifies_it(
     assert [link.params["account"] for link in links] == [account, account]
     assert links[0].params["return_url"] == "https://app.example/payouts/done"
     assert links[0].params["type"] == "account_onboarding"
-    assert first["errors"] == [] and first["url"].startswith("https://connect.stripe.test/")
+    assert first["errors"] == []
+    assert first["url"].startswith("https://connect.stripe.test/")
     assert first["payoutAccount"]["status"] == "PENDING"
     assert again["url"] != first["url"]  # a fresh single-use link, the same account
     assert refused["payout"] is None
@@ -151,11 +154,13 @@ async def test_onboarding_creates_one_account_and_account_updated_verifies_it(
         "detailsSubmitted": True,
         "payoutsEnabled": True,
     }
-    assert after["nextPayoutAvailableAt"] is not None and after["nextPayoutDiamonds"] == 6_000
+    assert after["nextPayoutAvailableAt"] is not None
+    assert after["nextPayoutDiamonds"] == 6_000
     made = (await gql(client, REQUEST, {"diamonds": 2_000, "key": "k"}, token=token))[
         "requestPayout"
     ]
-    assert made["errors"] == [] and made["payout"]["status"] == "PENDING"
+    assert made["errors"] == []
+    assert made["payout"]["status"] == "PENDING"
 
 
 async def test_an_approved_payout_is_a_transfer_and_a_payout_settled_by_payout_paid(
@@ -199,7 +204,8 @@ async def test_an_approved_payout_is_a_transfer_and_a_payout_settled_by_payout_p
     assert replay == "duplicate"
     assert late_failure == "ignored"  # paid is final: the first outcome wins
     paid = await payout_queries.get_payout(payout.id)
-    assert paid.status is PayoutStatus.PAID and paid.payment_reference == "po_1"
+    assert paid.status is PayoutStatus.PAID
+    assert paid.payment_reference == "po_1"
     balances = await system_balances()
     assert balances[AccountCode.PAYOUT_HOLD] == 0
     assert balances[AccountCode.PAYOUTS_PAID] == 4_001
@@ -246,7 +252,8 @@ async def test_a_failed_payout_gives_the_diamonds_back_once(
     assert await diamonds_of(creator.id) == 5_000
     assert (await system_balances())[AccountCode.PAYOUT_HOLD] == 0
     earnings = (await gql(client, EARNINGS, token=token))["me"]["earnings"]
-    assert earnings["availableDiamonds"] == 5_000 and earnings["pendingDiamonds"] == 0
+    assert earnings["availableDiamonds"] == 5_000
+    assert earnings["pendingDiamonds"] == 0
     # The daily cap got the diamonds back too: the creator may ask again today.
     assert earnings["nextPayoutDiamonds"] == 5_000
     assert (await verify_all()).ok
@@ -255,7 +262,7 @@ async def test_a_failed_payout_gives_the_diamonds_back_once(
 async def test_a_refused_transfer_leaves_the_payout_approved_for_a_retry(
     client: AsyncTestClient, settings: Settings, stripe_api: FakeStripe
 ) -> None:
-    creator, token, account = await verified_creator(client, settings, 3_000)
+    creator, token, _account = await verified_creator(client, settings, 3_000)
     await gql(client, REQUEST, {"diamonds": 3_000, "key": "p1"}, token=token)
     [payout] = await payout_queries.list_payouts(creator_id=creator.id)
     provider = provider_for(settings)
