@@ -39,6 +39,7 @@ query Statement($month: String!) {
   me { statement(month: $month) {
     month openingDiamonds closingDiamonds giftDiamonds heldForPayoutsDiamonds
     gifts { streamId streamTitle giftName sends quantity diamonds }
+    giftsByDay { day giftName sends quantity diamonds }
     movements { at kind diamonds description }
     payouts { diamonds amount { amount currencyCode } status }
     closingCashValue { amount currencyCode }
@@ -122,6 +123,14 @@ async def test_the_statement_is_the_admins_and_adds_up_to_the_ledger(
         (g["streamTitle"], g["giftName"], g["sends"], g["quantity"]) for g in november["gifts"]
     ] == [(g.stream_title, g.gift_name, g.sends, g.quantity) for g in admins.gifts]
     assert {g["streamTitle"] for g in november["gifts"]} == {second.title, third.title}
+    # November's gifts all reached her on the 10th: one line per gift that day.
+    assert [
+        (d["day"], d["giftName"], d["sends"], d["quantity"]) for d in november["giftsByDay"]
+    ] == [
+        ("2026-11-10", "Castle", 2, 2),
+        ("2026-11-10", "Rose", 2, 15),
+    ]
+    assert sum(d["diamonds"] for d in november["giftsByDay"]) == gifts
     assert [(p["diamonds"], p["status"]) for p in november["payouts"]] == [
         (5_000, "PAID"),
         (2_500, "REJECTED"),

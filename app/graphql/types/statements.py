@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 import strawberry
 
@@ -21,6 +21,17 @@ class StatementGift:
 
     stream_id: strawberry.ID
     stream_title: str
+    gift_name: str
+    sends: int
+    quantity: int
+    diamonds: int
+
+
+@strawberry.type
+class StatementGiftDay:
+    """Gifts of one kind whose diamonds reached the creator on one UTC day."""
+
+    day: date
     gift_name: str
     sends: int
     quantity: int
@@ -60,7 +71,7 @@ class CreatorStatement:
     def gift_diamonds(self) -> int:
         return self.statement.gift_diamonds
 
-    @strawberry.field
+    @strawberry.field(description="Gifts grouped by stream and gift, as in the CSV.")
     def gifts(self) -> list[StatementGift]:
         return [
             StatementGift(
@@ -72,6 +83,19 @@ class CreatorStatement:
                 diamonds=line.diamonds,
             )
             for line in self.statement.gifts
+        ]
+
+    @strawberry.field(description="The same gifts grouped by UTC day and gift.")
+    def gifts_by_day(self) -> list[StatementGiftDay]:
+        return [
+            StatementGiftDay(
+                day=line.day,
+                gift_name=line.gift_name,
+                sends=line.sends,
+                quantity=line.quantity,
+                diamonds=line.diamonds,
+            )
+            for line in self.statement.gifts_by_day
         ]
 
     @strawberry.field
