@@ -452,6 +452,16 @@ class Settings:
             )
         if self.is_production and len(self.auth.jwt_secret) < 32:
             raise SettingsError("COINS_JWT_SECRET must be at least 32 characters in production.")
+        payouts = self.payouts
+        if (
+            self.is_production
+            and payouts.provider == "stripe"
+            and not (payouts.stripe_secret_key and payouts.stripe_connect_webhook_secret)
+        ):
+            raise SettingsError(
+                "COINS_PAYOUT_PROVIDER=stripe needs COINS_STRIPE_SECRET_KEY and "
+                "COINS_STRIPE_CONNECT_WEBHOOK_SECRET in production."
+            )
 
     @property
     def is_production(self) -> bool:

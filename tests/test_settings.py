@@ -204,6 +204,18 @@ def test_production_without_a_secret_stops_with_a_clear_message() -> None:
         Settings.from_env({"COINS_ENV": "production", "COINS_JWT_SECRET": "short"})
 
 
+def test_production_stripe_payouts_need_their_secrets() -> None:
+    env = {"COINS_ENV": "production", "COINS_JWT_SECRET": SECRET, "COINS_PAYOUT_PROVIDER": "stripe"}
+    with pytest.raises(SettingsError, match="COINS_STRIPE_SECRET_KEY"):
+        Settings.from_env(env)
+    with pytest.raises(SettingsError, match="COINS_STRIPE_CONNECT_WEBHOOK_SECRET"):
+        Settings.from_env({**env, "COINS_STRIPE_SECRET_KEY": "sk_live_x"})
+    configured = Settings.from_env(
+        {**env, "COINS_STRIPE_SECRET_KEY": "sk_x", "COINS_STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_x"}
+    )
+    assert configured.payouts.provider == "stripe"
+
+
 def test_settings_built_in_python_keep_the_same_rules() -> None:
     with pytest.raises(SettingsError, match="COINS_JWT_SECRET is not set"):
         Settings(env="production")

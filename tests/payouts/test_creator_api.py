@@ -10,11 +10,12 @@ from litestar.testing import AsyncTestClient
 
 from app.core.clock import set_clock
 from app.payouts.statements import creator_statement
-from app.settings import EconomySettings, Settings
+from app.settings import EconomySettings, PayoutSettings, Settings
 from app.users.tokens import issue_token
 from tests.conftest import Database
 from tests.factories import give_diamonds, make_stream, make_user
 from tests.graphql.helpers import gql, gql_response
+from tests.payouts.fake_stripe import connect_event
 from tests.payouts.test_statements import month_of_gifting
 
 NOON = datetime(2026, 11, 26, 12, tzinfo=UTC)
@@ -164,3 +165,26 @@ async def test_the_statement_is_the_owners_only_and_needs_a_real_month(
     for body in (bad, spaced):
         [error] = body["errors"]
         assert error["extensions"] == {"code": "INVALID_INPUT", "field": "month"}
+
+
+async def test_connect_webhooks_are_refused_while_unconfigured(
+    client: AsyncTestClient, settings: Settings
+) -> None:
+    body, headers = connect_event("account.updated", {"id": "acct_1"}, account="acct_1")
+
+    response = await client.post("/webhooks/stripe-connect", content=body, headers=headers)
+
+    assert response.status_code == 400
+
+
+async def test_stripe_without_a_key_is_a_clear_error_not_a_crash(db: Database) -> None:
+    from app.main import create_app
+
+    settings = db.settings(payouts=PayoutSettings(provider="stripe"))
+    creator = await make_user("ana")
+    token = issue_token(creator.id, settings.auth)
+    async with AsyncTestClient(create_app(settings)) as client:
+        onboarding = (await gql(client, ONBOARD, token=token))["startPayoutOnboarding"]
+
+    assert onboarding["url"] is None
+    assert [e["code"] for e in onboarding["errors"]] == ["SERVICE_UNAVAILABLE"]
