@@ -282,3 +282,27 @@ async def test_a_refused_transfer_leaves_the_payout_approved_for_a_retry(
     assert len({t.stripe_account for t in stripe_api.made("/v1/payouts")}) == 1
     assert (await payout_queries.get_payout(payout.id)).status is PayoutStatus.APPROVED
     assert await diamonds_of(creator.id) == 0
+
+
+async def test_payout_paid_settles_even_before_the_send_was_recorded(
+    client: AsyncTestClient, settings: Settings, stripe_api: FakeStripe
+) -> None:
+    """Stripe's event may beat our own bookkeeping of the send: the metadata finds the payout."""
+    creator, token, account = await verified_creator(client, settings, 2_000)
+    await gql(client, REQUEST, {"diamonds": 2_000, "key": "p1"}, token=token)
+    [payout] = await payout_queries.list_payouts(creator_id=creator.id)
+    provider = provider_for(settings)
+    assert provider is not None
+    stripe_api.fail_next("/v1/payouts")  # our side never hears back about the payout
+    with pytest.raises(PayoutProviderError):
+        await payouts.approve_payout(payout.id, staff("fin"), provider=provider)
+    po = {"id": "po_3", "object": "payout", "metadata": {"coins_payout_id": str(payout.id)}}
+
+    outcome = await post_event(client, "payout.paid", po, account=account)
+    retried = await payouts.pay_payout(payout.id, provider=provider)
+
+    assert outcome == "processed"
+    assert retried.status is PayoutStatus.PAID
+    assert retried.payment_reference == "po_3"
+    assert len(stripe_api.made("/v1/payouts")) == 1  # the retry did not ask Stripe again
+    assert (await system_balances())[AccountCode.PAYOUTS_PAID] == 2_000
