@@ -5,7 +5,7 @@ provider's answer and our commit must not pay twice): it returns the same refere
 the same payout. The sandbox provider records its 'transfers' in a table and does so.
 
 The sandbox pays at once (``settles_on_send``); Stripe only starts a payout, whose
-``payout.paid`` or ``payout.failed`` webhook settles it later (``app.payouts.settlement``).
+``payout.paid`` or ``payout.failed`` webhook settles it later (``app.payouts.connect_events``).
 COINS_PAYOUT_PROVIDER chooses one.
 """
 

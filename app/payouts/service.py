@@ -6,6 +6,9 @@ Two-phase with the ledger (TigerBeetle's pending, then posted or voided, exactly
   with its payment reference: PAYOUT_HOLD -> PAYOUTS_PAID (``PAYOUT_PAID``).
 - ``cancel_payout`` (the creator) / ``reject_payout`` (staff): PENDING -> CANCELLED /
   REJECTED: PAYOUT_HOLD -> creator DIAMOND (``PAYOUT_RELEASED``).
+- A provider that settles later (Stripe) leaves the payout APPROVED after sending; its
+  webhook then calls ``settle_paid`` (APPROVED -> PAID, as above) or ``settle_failed``
+  (APPROVED -> REJECTED with the provider's reason, hold released as on a rejection).
 
 Guarantees
 - Every status change is a conditional update (``... WHERE id = ? AND status = ?``) in
@@ -21,7 +24,7 @@ Guarantees
   2. the creator's daily-cap row (``count_against_cap`` on request, ``give_back_to_cap``
      on cancel and reject; approval and payment do not touch it);
   3. the ledger accounts, all at once in ascending id order (``ledger.run_operation``).
-  Per path: request 2-3; cancel and reject 1-2-3; approve 1; paid 1-3; a failed send
+  Per path: request 2-3; cancel, reject and settle_failed 1-2-3; approve 1; paid 1-3; a failed send
   locks nothing (the payout stays APPROVED, its hold untouched). Nothing on these paths
   locks the user row: ``require_can_transact`` and the review-hold check are plain reads.
 - The cash amount is fixed at request time: diamonds x the published diamond value,
