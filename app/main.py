@@ -33,6 +33,7 @@ from app.settings import Settings
 from app.sign_in import create_throttle
 from app.streams.feed import create_feed
 from app.users.passwords import configure_hashing
+from app.web.connect_webhooks import connect_webhook_handler
 from app.web.request_ids import RequestIdMiddleware
 from app.web.webhooks import webhook_handlers
 
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None, *, traced: bool | None = None) 
             graphql,
             admin_router(secure_cookies=settings.secure_cookies),
             *webhook_handlers(settings),
+            connect_webhook_handler(settings),
             *([graphiql_assets] if graphiql else []),
         ],
         middleware=[metrics.prometheus_config().middleware],

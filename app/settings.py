@@ -283,6 +283,15 @@ class EconomySettings:
     maximum_daily_payout_diamonds: int = setting("COINS_MAXIMUM_DAILY_PAYOUT_DIAMONDS", 200_000)
 
 
+PAYOUT_PROVIDERS = ("sandbox", "stripe")
+
+
+def _payout_provider(raw: str) -> str:
+    if raw not in PAYOUT_PROVIDERS:
+        raise ValueError(f"must be one of {', '.join(PAYOUT_PROVIDERS)}, not {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True)
 class PayoutSettings:
     """Payout approval policy. Auto-approval is off unless switched on explicitly.
@@ -296,6 +305,21 @@ class PayoutSettings:
     auto_approve_max_diamonds: int = setting("COINS_PAYOUT_AUTO_APPROVE_MAX_DIAMONDS", 10_000)
     auto_approve_min_account_age_days: int = setting(
         "COINS_PAYOUT_AUTO_APPROVE_MIN_ACCOUNT_AGE_DAYS", 30
+    )
+    # Who pays creators: ``sandbox`` (development; needs sandbox payments on, every creator
+    # counts as verified) or ``stripe`` (Stripe Connect Express accounts).
+    provider: str = setting("COINS_PAYOUT_PROVIDER", "sandbox", _payout_provider)
+    # Stripe Connect (with ``PaymentSettings``' platform key and API base): the Connect
+    # endpoint's signing secret (``/webhooks/stripe-connect``), and where Stripe's
+    # onboarding sends the creator back.
+    stripe_connect_webhook_secret: str = setting(
+        "COINS_STRIPE_CONNECT_WEBHOOK_SECRET", "", secret=True
+    )
+    stripe_onboarding_refresh_url: str = setting(
+        "COINS_STRIPE_ONBOARDING_REFRESH_URL", "http://localhost:8000/payouts/onboarding/refresh"
+    )
+    stripe_onboarding_return_url: str = setting(
+        "COINS_STRIPE_ONBOARDING_RETURN_URL", "http://localhost:8000/payouts/onboarding/done"
     )
 
 
@@ -441,8 +465,9 @@ class PaymentSettings:
     )
     stripe_webhook_secret: str = setting("COINS_STRIPE_WEBHOOK_SECRET", "", secret=True)
     stripe_tolerance_s: int = setting("COINS_STRIPE_TOLERANCE_S", 300)
-    # Web checkout (``createCheckout``) creates PaymentIntents with this secret key; unset,
-    # no checkout can start. The API base is Stripe's unless set (tests: a local fake).
+    # The platform's Stripe secret key: web checkout (``createCheckout``) creates
+    # PaymentIntents with it and Stripe Connect pays creators with it; unset, neither can
+    # start. The API base is Stripe's unless set (tests: a local fake).
     stripe_secret_key: str = setting("COINS_STRIPE_SECRET_KEY", "", secret=True)
     stripe_api_base: str = setting("COINS_STRIPE_API_BASE", "https://api.stripe.com")
     stripe_timeout_s: int = setting("COINS_STRIPE_TIMEOUT_S", 10, _whole_number(1))
@@ -515,6 +540,16 @@ class Settings:
             )
         if self.is_production and len(self.auth.jwt_secret) < 32:
             raise SettingsError("COINS_JWT_SECRET must be at least 32 characters in production.")
+        payouts = self.payouts
+        if (
+            self.is_production
+            and payouts.provider == "stripe"
+            and not (self.payments.stripe_secret_key and payouts.stripe_connect_webhook_secret)
+        ):
+            raise SettingsError(
+                "COINS_PAYOUT_PROVIDER=stripe needs COINS_STRIPE_SECRET_KEY and "
+                "COINS_STRIPE_CONNECT_WEBHOOK_SECRET in production."
+            )
 
     @property
     def is_production(self) -> bool:

@@ -78,7 +78,7 @@ def subscribe(
 
     async def review_payout(event: payouts.PayoutRequested) -> None:
         await fraud_rules.after_payout_request(event.creator_id, event.payout_id, settings.fraud)
-        provider = provider_if_configured(settings.sandbox_payments)
+        provider = provider_if_configured(settings)
         if provider is not None:
             await payouts.auto_approve(
                 event.payout_id, settings.payouts, provider, cleared=_creator_cleared

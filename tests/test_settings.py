@@ -119,6 +119,22 @@ READS: dict[str, tuple[str, str, object]] = {
         "payments.google_pubsub_certs_url",
         "https://c/",
     ),
+    "COINS_PAYOUT_PROVIDER": ("stripe", "payouts.provider", "stripe"),
+    "COINS_STRIPE_CONNECT_WEBHOOK_SECRET": (
+        "whsec_c",
+        "payouts.stripe_connect_webhook_secret",
+        "whsec_c",
+    ),
+    "COINS_STRIPE_ONBOARDING_REFRESH_URL": (
+        "https://a.example/r",
+        "payouts.stripe_onboarding_refresh_url",
+        "https://a.example/r",
+    ),
+    "COINS_STRIPE_ONBOARDING_RETURN_URL": (
+        "https://a.example/d",
+        "payouts.stripe_onboarding_return_url",
+        "https://a.example/d",
+    ),
     "COINS_REDIS_URL": ("redis://cache:6379/0", "redis_url", "redis://cache:6379/0"),
     "COINS_REDIS_CHANNEL_PREFIX": ("staging", "redis_channel_prefix", "staging"),
     "COINS_TRUSTED_PROXIES": (
@@ -224,6 +240,18 @@ def test_production_without_a_secret_stops_with_a_clear_message() -> None:
         Settings.from_env({"COINS_ENV": "production", "COINS_JWT_SECRET": "short"})
 
 
+def test_production_stripe_payouts_need_their_secrets() -> None:
+    env = {"COINS_ENV": "production", "COINS_JWT_SECRET": SECRET, "COINS_PAYOUT_PROVIDER": "stripe"}
+    with pytest.raises(SettingsError, match="COINS_STRIPE_SECRET_KEY"):
+        Settings.from_env(env)
+    with pytest.raises(SettingsError, match="COINS_STRIPE_CONNECT_WEBHOOK_SECRET"):
+        Settings.from_env({**env, "COINS_STRIPE_SECRET_KEY": "sk_live_x"})
+    configured = Settings.from_env(
+        {**env, "COINS_STRIPE_SECRET_KEY": "sk_x", "COINS_STRIPE_CONNECT_WEBHOOK_SECRET": "whsec_x"}
+    )
+    assert configured.payouts.provider == "stripe"
+
+
 def test_settings_built_in_python_keep_the_same_rules() -> None:
     with pytest.raises(SettingsError, match="COINS_JWT_SECRET is not set"):
         Settings(env="production")
@@ -289,6 +317,7 @@ def test_payout_auto_approval_is_off_unless_switched_on() -> None:
         ("COINS_DATABASE_RETRY_ATTEMPTS", "0"),
         ("COINS_APPLE_APP_APPLE_ID", "abc"),
         ("COINS_PAYOUT_AUTO_APPROVE", "sometimes"),
+        ("COINS_PAYOUT_PROVIDER", "paypal"),
         ("COINS_APPLE_ROOT_CERTIFICATES", "/nonexistent/root.pem"),
         ("COINS_CORS_ORIGINS", "app.example.com"),
         ("COINS_CORS_ORIGINS", "https://app.example.com/path"),

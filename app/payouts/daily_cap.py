@@ -8,11 +8,13 @@ Every payout path touches this row before the ledger's accounts: one lock order.
 
 from __future__ import annotations
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
 from app.core.clock import utcnow
 from app.core.errors import DomainError, ErrorCode
 from app.payouts.tables import PayoutDailyTotal
+from app.settings import EconomySettings
 
 
 async def requested_today(creator_id: int) -> int:
@@ -63,3 +65,27 @@ async def give_back_to_cap(creator_id: int, day: date, diamonds: int) -> None:
     await PayoutDailyTotal.update(
         {PayoutDailyTotal.diamonds: PayoutDailyTotal.diamonds - diamonds}
     ).where((PayoutDailyTotal.creator_id == creator_id) & (PayoutDailyTotal.day == day))
+
+
+@dataclass(frozen=True, slots=True)
+class NextPayout:
+    """When the creator can next request a payout and of how many diamonds at most;
+    ``at`` None (and 0 diamonds) while fewer than the minimum are available."""
+
+    at: datetime | None
+    diamonds: int
+
+
+async def next_payout(
+    creator_id: int, available_diamonds: int, economy: EconomySettings
+) -> NextPayout:
+    """Now, if today's cap leaves at least the minimum; else at the next UTC midnight."""
+    minimum, cap = economy.minimum_payout_diamonds, economy.maximum_daily_payout_diamonds
+    if available_diamonds < minimum:
+        return NextPayout(None, 0)
+    now = utcnow()
+    left = cap - await _requested_on(creator_id, now.date())
+    if left >= minimum:
+        return NextPayout(now, min(available_diamonds, left))
+    midnight = datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=UTC)
+    return NextPayout(midnight, min(available_diamonds, cap))

@@ -6,6 +6,9 @@ Two-phase with the ledger (TigerBeetle's pending, then posted or voided, exactly
   with its payment reference: PAYOUT_HOLD -> PAYOUTS_PAID (``PAYOUT_PAID``).
 - ``cancel_payout`` (the creator) / ``reject_payout`` (staff): PENDING -> CANCELLED /
   REJECTED: PAYOUT_HOLD -> creator DIAMOND (``PAYOUT_RELEASED``).
+- A provider that settles later (Stripe) leaves the payout APPROVED after sending; its
+  webhook then calls ``settle_paid`` (APPROVED -> PAID, as above) or ``settle_failed``
+  (APPROVED -> REJECTED with the provider's reason, hold released as on a rejection).
 
 Guarantees
 - Every status change is a conditional update (``... WHERE id = ? AND status = ?``) in
@@ -21,7 +24,7 @@ Guarantees
   2. the creator's daily-cap row (``count_against_cap`` on request, ``give_back_to_cap``
      on cancel and reject; approval and payment do not touch it);
   3. the ledger accounts, all at once in ascending id order (``ledger.run_operation``).
-  Per path: request 2-3; cancel and reject 1-2-3; approve 1; paid 1-3; a failed send
+  Per path: request 2-3; cancel, reject and settle_failed 1-2-3; approve 1; paid 1-3; a failed send
   locks nothing (the payout stays APPROVED, its hold untouched). Nothing on these paths
   locks the user row: ``require_can_transact`` and the review-hold check are plain reads.
 - The cash amount is fixed at request time: diamonds x the published diamond value,
@@ -50,7 +53,7 @@ from app.core.errors import DomainError, ErrorCode, invalid_input
 from app.core.events import emit
 from app.core.transactions import in_transaction
 from app.ledger import AccountCode, Currency, TransferKind
-from app.payouts import daily_cap, holds
+from app.payouts import accounts, daily_cap, holds
 from app.payouts.codes import PayoutStatus
 from app.payouts.provider import PayoutProvider, PayoutProviderError
 from app.payouts.queries import get_payout
@@ -87,13 +90,20 @@ class PayoutStatusChanged:
 
 
 async def request_payout(
-    creator_id: int, diamonds: int, idempotency_key: str, *, economy: EconomySettings
+    creator_id: int,
+    diamonds: int,
+    idempotency_key: str,
+    *,
+    economy: EconomySettings,
+    payout_settings: PayoutSettings | None = None,
 ) -> PayoutRecord:
     """Hold ``diamonds`` for a new PENDING payout.
 
     Checks, in order: the idempotency key (a replay returns the first payout), a positive
-    amount, the minimum (BELOW_PAYOUT_MINIMUM), adult and not frozen, the daily cap
-    (PAYOUT_LIMIT_REACHED), enough available diamonds (INSUFFICIENT_FUNDS).
+    amount, the minimum (BELOW_PAYOUT_MINIMUM), adult and not frozen, a verified payout
+    account when ``payout_settings`` are given (PAYOUT_ACCOUNT_NOT_VERIFIED; the API always
+    gives them), the daily cap (PAYOUT_LIMIT_REACHED), enough available diamonds
+    (INSUFFICIENT_FUNDS).
     """
 
     async def build(operation: ledger.OpenOperation) -> ledger.Plan[int]:
@@ -106,6 +116,8 @@ async def request_payout(
                 "diamonds",
             )
         users.require_can_transact(await users.get_user(creator_id))
+        if payout_settings is not None:
+            await accounts.require_verified(creator_id, payout_settings)
         now = utcnow()
         await daily_cap.count_against_cap(
             creator_id, now.date(), diamonds, economy.maximum_daily_payout_diamonds
@@ -306,7 +318,10 @@ async def _approve(
 
 
 async def pay_payout(payout_id: int, *, provider: PayoutProvider) -> PayoutRecord:
-    """Send an APPROVED payout through ``provider`` and post it: hold -> paid, exactly once."""
+    """Send an APPROVED payout through ``provider`` and post it: hold -> paid, exactly once.
+
+    A provider that settles later (Stripe) leaves the payout APPROVED, its diamonds held,
+    until ``settle_paid`` or ``settle_failed`` hears how it ended."""
     payout = await get_payout(payout_id)
     if payout.status is PayoutStatus.PAID:
         return payout
@@ -319,35 +334,63 @@ async def pay_payout(payout_id: int, *, provider: PayoutProvider) -> PayoutRecor
         if isinstance(error, PayoutProviderError):
             raise
         raise PayoutProviderError(f"the provider failed to send payout {payout_id}") from error
+    if provider.settles_on_send:
+        await in_transaction(lambda: settle_paid(payout_id, reference))
+    return await get_payout(payout_id)
+
+
+async def settle_paid(payout_id: int, reference: str) -> bool:
+    """APPROVED -> PAID with the provider's reference: hold -> paid. Call inside the
+    caller's transaction; False (and nothing changes) when the payout is not APPROVED
+    (a replay, or it was settled otherwise first)."""
+    marked = (
+        await Payout.update(
+            {
+                Payout.status: PayoutStatus.PAID.value,
+                Payout.payment_reference: reference,
+                Payout.paid_at: utcnow(),
+            }
+        )
+        .where((Payout.id == payout_id) & (Payout.status == PayoutStatus.APPROVED.value))
+        .returning(Payout.id, Payout.creator_id, Payout.diamonds)
+    )
+    if not marked:
+        return False
+    row = marked[0]
 
     async def build(_: ledger.OpenOperation) -> ledger.Plan[None]:
         leg = ledger.Leg(
             TransferKind.PAYOUT_PAID,
             await ledger.system_account_id(AccountCode.PAYOUT_HOLD),
             await ledger.system_account_id(AccountCode.PAYOUTS_PAID),
-            payout.diamonds,
+            row["diamonds"],
             f"Payout #{payout_id} paid ({reference})",
         )
         return ledger.Plan([leg], str(payout_id), None)
 
-    async def work() -> None:
-        marked = (
-            await Payout.update(
-                {
-                    Payout.status: PayoutStatus.PAID.value,
-                    Payout.payment_reference: reference,
-                    Payout.paid_at: utcnow(),
-                }
-            )
-            .where((Payout.id == payout_id) & (Payout.status == PayoutStatus.APPROVED.value))
-            .returning(Payout.id)
-        )
-        if marked:  # else a concurrent retry posted it first
-            await ledger.run_operation("PAYOUT_PAY", user_id=payout.creator_id, build=build)
-            emit(PayoutStatusChanged(payout_id, PayoutStatus.PAID))
+    await ledger.run_operation("PAYOUT_PAY", user_id=row["creator_id"], build=build)
+    emit(PayoutStatusChanged(payout_id, PayoutStatus.PAID))
+    return True
 
-    await in_transaction(work)
-    return await get_payout(payout_id)
+
+async def settle_failed(payout_id: int, reason: str) -> bool:
+    """The provider could not pay an APPROVED payout: it ends REJECTED with the provider's
+    reason and its hold goes back to the creator, exactly once. Call inside the caller's
+    transaction; False when the payout is not APPROVED (a replay, or already paid)."""
+    rows = await Payout.raw(
+        "UPDATE payout SET status = {}, decided_at = {}, reason = {} "
+        "WHERE id = {} AND status = {} RETURNING id, creator_id, diamonds, requested_day",
+        PayoutStatus.REJECTED.value,
+        utcnow(),
+        reason[:MAX_REASON_LENGTH],
+        payout_id,
+        PayoutStatus.APPROVED.value,
+    )
+    if not rows:
+        return False
+    await _release_hold(rows[0], "PAYOUT_FAIL", f"Payout #{payout_id} failed at the provider")
+    emit(PayoutStatusChanged(payout_id, PayoutStatus.REJECTED))
+    return True
 
 
 CreatorCleared = Callable[[int], Awaitable[bool]]

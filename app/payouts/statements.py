@@ -14,7 +14,7 @@ import io
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from app import ledger
 from app.core.errors import DomainError, ErrorCode
@@ -40,6 +40,18 @@ class GiftLine:
 
 
 @dataclass(frozen=True, slots=True)
+class GiftDayLine:
+    """Gifts of one kind whose diamonds reached the creator on one UTC day (the ledger's
+    day, so a gift sent just before midnight and settled after counts on the later day)."""
+
+    day: date
+    gift_name: str
+    sends: int
+    quantity: int
+    diamonds: int
+
+
+@dataclass(frozen=True, slots=True)
 class LedgerLine:
     at: datetime
     kind: TransferKind
@@ -57,6 +69,8 @@ class Statement:
     other: list[LedgerLine] = field(default_factory=list)
     payouts: list[PayoutRecord] = field(default_factory=list)
     cash_value_of_closing: Money | None = None
+    # The same gifts as ``gifts``, grouped by day and gift instead of stream and gift.
+    gifts_by_day: list[GiftDayLine] = field(default_factory=list)
 
     @property
     def gift_diamonds(self) -> int:
@@ -106,6 +120,7 @@ async def creator_statement(creator: UserRecord, month: str, economy: EconomySet
         ).items()
     }
     grouped: dict[tuple[int, str], list[int]] = defaultdict(lambda: [0, 0, 0])
+    by_day: dict[tuple[date, str], list[int]] = defaultdict(lambda: [0, 0, 0])
     other: list[LedgerLine] = []
     for entry in history.entries:
         credited = [events[i] for i in settled.get(entry.transfer_id, []) if i in events]
@@ -116,6 +131,10 @@ async def creator_statement(creator: UserRecord, month: str, economy: EconomySet
             grouped[key][0] += 1
             grouped[key][1] += event.quantity
             grouped[key][2] += event.diamonds
+            day = by_day[(entry.created_at.astimezone(UTC).date(), key[1])]
+            day[0] += 1
+            day[1] += event.quantity
+            day[2] += event.diamonds
     gifts = [
         GiftLine(stream_id, titles.get(stream_id, ""), name, sends, quantity, diamonds)
         for (stream_id, name), (sends, quantity, diamonds) in sorted(grouped.items())
@@ -134,6 +153,10 @@ async def creator_statement(creator: UserRecord, month: str, economy: EconomySet
         other=other,
         payouts=payouts,
         cash_value_of_closing=cash_amount(max(history.closing, 0), economy.diamond_value),
+        gifts_by_day=[
+            GiftDayLine(day, name, sends, quantity, diamonds)
+            for (day, name), (sends, quantity, diamonds) in sorted(by_day.items())
+        ],
     )
 
 

@@ -1,6 +1,6 @@
 """Payout tables. Columns mirror ``piccolo_migrations/``, where checks and indexes live."""
 
-from piccolo.columns import BigInt, Date, Text, Timestamptz, Varchar
+from piccolo.columns import BigInt, Boolean, Date, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 
@@ -54,4 +54,31 @@ class PayoutReviewHold(Table, tablename="payout_review_hold"):
     creator_id = BigInt()
     held_by = Varchar(length=64)
     reason = Text()
+    created_at = Timestamptz()
+
+
+class PayoutAccount(Table, tablename="payout_account"):
+    """A creator's account at the payout provider (a Stripe Connect Express account).
+
+    ``state_at`` is when the provider reported the flags (the event's ``created``), so an
+    older ``account.updated`` delivered late never overwrites a newer state."""
+
+    creator_id = BigInt()
+    provider = Varchar(length=16)
+    account_id = Varchar(length=255)
+    details_submitted = Boolean(default=False)
+    payouts_enabled = Boolean(default=False)
+    state_at = Timestamptz(null=True, default=None)
+    created_at = Timestamptz()
+    updated_at = Timestamptz()
+
+
+class StripePayoutTransfer(Table, tablename="payout_stripe_transfer"):
+    """What Stripe was asked to do for a payout: a transfer to the creator's connected
+    account, then a payout from it to their bank; one row per payout, at most."""
+
+    payout_id = BigInt()
+    account_id = Varchar(length=255)
+    transfer_id = Varchar(length=255)
+    stripe_payout_id = Varchar(length=255)
     created_at = Timestamptz()

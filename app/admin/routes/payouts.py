@@ -100,8 +100,10 @@ class PayoutsController(Controller):
         paid = await payouts.approve_payout(
             payout_id,
             current_staff(request).actor,
-            provider=default_provider(settings.sandbox_payments),
+            provider=default_provider(settings),
         )
+        if paid.payment_reference is None:  # Stripe: its payout.paid webhook settles it
+            return redirect(HOME, f"Payout #{paid.id} sent; it is paid when Stripe confirms.")
         return redirect(HOME, f"Payout #{paid.id} paid: reference {paid.payment_reference}.")
 
     @post("/{payout_id:int}/reject", opt=ROLES)

@@ -24,7 +24,9 @@ from app.graphql.pagination import Connection, check_page_size
 from app.graphql.types.payouts import CreatorEarnings, Payout, earnings_of, payouts_of
 from app.graphql.types.purchases import CoinPurchase, purchases_of
 from app.graphql.types.spending import PurchaseAllowance, SpendingSummary
+from app.graphql.types.statements import CreatorStatement
 from app.graphql.types.wallet import Wallet
+from app.payouts.statements import creator_statement
 from app.purchases import limits as purchase_limits
 from app.purchases.app_account import app_account_token
 from app.streams.service import StreamRecord, StreamStatus
@@ -104,6 +106,17 @@ class User:
         if not await is_viewer(info, self.record.id):
             return None
         return await earnings_of(info, self.record.id)
+
+    @strawberry.field(
+        description="The creator's statement for a UTC month (YYYY-MM), as staff's CSV gives "
+        "it. Visible to the user only; null on other users."
+    )
+    async def statement(self, info: CoinsInfo, month: str) -> CreatorStatement | None:
+        if not await is_viewer(info, self.record.id):
+            return None
+        return CreatorStatement(
+            statement=await creator_statement(self.record, month, info.context.settings.economy)
+        )
 
     @strawberry.field(description="Newest first. Visible to the user only; null on other users.")
     async def payouts(

@@ -1,4 +1,5 @@
-"""Payouts: ``me.earnings``, ``me.payouts``, ``requestPayout`` and ``cancelPayout``."""
+"""Payouts: ``me.earnings``, ``me.payouts``, ``requestPayout``, ``cancelPayout`` and
+``startPayoutOnboarding``."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ from app.graphql.mutations import mutation
 from app.graphql.pagination import Connection, Cursor, paginate
 from app.graphql.types.common import Money
 from app.ledger.codes import Currency
+from app.payouts import accounts as payout_accounts
+from app.payouts import daily_cap
 from app.payouts import queries as payout_queries
 from app.payouts import records as payout_records
 from app.payouts import service as payouts
 from app.payouts.codes import PayoutStatus as DomainPayoutStatus
 
 PayoutStatus = strawberry.enum(DomainPayoutStatus, name="PayoutStatus")
+PayoutAccountStatus = strawberry.enum(payout_accounts.AccountStatus, name="PayoutAccountStatus")
 
 PAYOUTS: Cursor[payout_records.PayoutRecord, int] = Cursor("Payout", lambda payout: payout.id)
 
@@ -71,6 +75,57 @@ class CreatorEarnings:
         description="What the available diamonds pay out at the published rate, rounded down."
     )
     minimum_payout_diamonds: int
+    creator_id: strawberry.Private[int] = 0
+
+    @strawberry.field(description="Where the creator's payout account (Stripe) stands.")
+    async def payout_account(self, info: CoinsInfo) -> PayoutAccount:
+        return PayoutAccount.of(
+            await payout_accounts.account_state(self.creator_id, info.context.settings.payouts)
+        )
+
+    async def _next(self, info: CoinsInfo) -> daily_cap.NextPayout:
+        settings = info.context.settings
+        if not (
+            await payout_accounts.account_state(self.creator_id, settings.payouts)
+        ).payouts_enabled:
+            return daily_cap.NextPayout(None, 0)
+        return await daily_cap.next_payout(
+            self.creator_id, self.available_diamonds, settings.economy
+        )
+
+    @strawberry.field(
+        description="When a payout can next be requested (now, or the next UTC day when "
+        "today's cap is used up); null while the payout account is not verified or fewer "
+        "than the minimum diamonds are available."
+    )
+    async def next_payout_available_at(self, info: CoinsInfo) -> datetime | None:
+        return (await self._next(info)).at
+
+    @strawberry.field(
+        description="The most diamonds that payout may be of (available diamonds within "
+        "the daily cap); 0 when nextPayoutAvailableAt is null."
+    )
+    async def next_payout_diamonds(self, info: CoinsInfo) -> int:
+        return (await self._next(info)).diamonds
+
+
+@strawberry.type
+class PayoutAccount:
+    status: PayoutAccountStatus
+    details_submitted: bool = strawberry.field(
+        description="The creator has filled in the provider's onboarding."
+    )
+    payouts_enabled: bool = strawberry.field(
+        description="The provider can pay the creator: payouts may be requested."
+    )
+
+    @classmethod
+    def of(cls, state: payout_accounts.AccountState) -> PayoutAccount:
+        return cls(
+            status=state.status,
+            details_submitted=state.details_submitted,
+            payouts_enabled=state.payouts_enabled,
+        )
 
 
 async def earnings_of(info: CoinsInfo, user_id: int) -> CreatorEarnings:
@@ -85,6 +140,7 @@ async def earnings_of(info: CoinsInfo, user_id: int) -> CreatorEarnings:
         pending_diamonds=earned.pending_diamonds,
         cash_value=Money.of(earned.cash_value),
         minimum_payout_diamonds=earned.minimum_payout_diamonds,
+        creator_id=user_id,
     )
 
 
@@ -122,7 +178,29 @@ class PayoutPayload:
 
 
 @strawberry.type
+class PayoutOnboardingPayload:
+    url: str | None = strawberry.field(
+        default=None,
+        description="Where the creator fills in the provider's onboarding (single use, "
+        "expires within minutes: ask again rather than store it).",
+    )
+    payout_account: PayoutAccount | None = None
+    errors: list[MutationError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
 class PayoutsMutation:
+    @mutation
+    async def start_payout_onboarding(self, info: CoinsInfo) -> PayoutOnboardingPayload:
+        onboarding = await payout_accounts.start_onboarding(
+            await require_viewer_id(info),
+            info.context.settings.payouts,
+            info.context.settings.payments,
+        )
+        return PayoutOnboardingPayload(
+            url=onboarding.url, payout_account=PayoutAccount.of(onboarding.state)
+        )
+
     @mutation
     async def request_payout(self, info: CoinsInfo, input: RequestPayoutInput) -> PayoutPayload:
         payout = await payouts.request_payout(
@@ -130,6 +208,7 @@ class PayoutsMutation:
             input.diamonds,
             input.idempotency_key,
             economy=info.context.settings.economy,
+            payout_settings=info.context.settings.payouts,
         )
         return PayoutPayload(payout=Payout(record=payout))
 
