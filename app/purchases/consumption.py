@@ -34,6 +34,7 @@ from app import ledger
 from app.ledger import Currency, TransferKind
 from app.purchases.buying import find_purchase
 from app.purchases.codes import Provider, PurchaseStatus
+from app.purchases.tables import Purchase
 from app.settings import PaymentSettings
 
 log = structlog.get_logger(__name__)
@@ -62,9 +63,10 @@ async def consumption_of(transaction_id: str) -> Consumption:
     if purchase is None or purchase.status is PurchaseStatus.HELD:
         return Consumption(delivered=False, total_coins=0, consumed_coins=0)
     account = await ledger.user_account_id(purchase.user_id, Currency.COIN)
+    row = await Purchase.select(Purchase.operation_id).where(Purchase.id == purchase.id).first()
     credits = [
         posted
-        for posted in await ledger.transfers_of(purchase.operation_id)
+        for posted in await ledger.transfers_of(row["operation_id"] if row else 0)
         if posted.credit_account_id == account
     ]
     if not credits:
@@ -150,8 +152,8 @@ async def answer_consumption_request(
     if reporter is None:
         log.info("purchase.consumption_not_configured", transaction_id=transaction_id)
         return False
-    request = consumption_request(await consumption_of(transaction_id), consented=consented)
     try:
+        request = consumption_request(await consumption_of(transaction_id), consented=consented)
         await reporter.send(transaction_id, request)
     except Exception as error:  # the library raises APIException, httpx its own errors
         log.warning(
