@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,7 @@ from app.fraud import service as fraud
 from app.integrity import verify_all
 from app.ledger import AccountCode, Currency, TransferKind
 from app.purchases import refunds
+from app.purchases.codes import Provider
 from app.purchases.tables import Dispute, Purchase
 from tests.factories import coins_of, make_user
 from tests.purchases.conftest import Packages
@@ -237,4 +239,27 @@ async def test_a_dispute_before_its_payment_is_delivered_again_later(
     assert too_early.status_code == 409
     assert again.json() == {"status": "processed"}
     assert (await coins_of(alice), await held()) == (0, 70)
+    assert (await verify_all()).ok
+
+
+async def test_concurrent_dispute_events_move_the_coins_once(
+    client: AsyncTestClient, packages: Packages
+) -> None:
+    alice = await paid(client, packages)
+
+    opened = await asyncio.gather(
+        *(refunds.open_dispute(Provider.STRIPE, "pi_1", "dp_1") for _ in range(3)),
+        refunds.refund_purchase(Provider.STRIPE, "pi_1", reason="refund"),
+    )
+    moved_by_dispute = sum(change.coins for change in opened[:3] if change is not None)
+    clawback = opened[3]
+    lost = await asyncio.gather(
+        *(refunds.close_dispute(Provider.STRIPE, "pi_1", "dp_1", won=False) for _ in range(3))
+    )
+
+    assert sum(change is not None for change in opened[:3]) == 1
+    # Whichever came first took the coins; the other found none left.
+    assert moved_by_dispute + (clawback.coins if clawback else 0) == 70
+    assert sum(change is not None for change in lost) == 1
+    assert (await coins_of(alice), await held()) == (0, 0)
     assert (await verify_all()).ok
