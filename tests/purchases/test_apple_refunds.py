@@ -181,3 +181,27 @@ async def test_a_consumption_request_is_recorded_when_no_app_store_key_is_config
     assert status == "processed"
     assert await WebhookEvent.count() == 1
     assert await coins_of(alice) == 70
+
+
+async def test_a_consumption_answer_apple_refuses_leaves_the_event_recorded(
+    settings: Settings, packages: Packages, apple: AppleSigner, app_store: FakeAppStore
+) -> None:
+    # Signed with another key than the one the App Store knows: refused with 401.
+    with fake_app_store() as other:
+        payments = replace(
+            settings.payments,
+            apple_api_key_id=KEY_ID,
+            apple_api_issuer_id=ISSUER_ID,
+            apple_api_private_key=other.key_pem,
+            apple_api_base_url=app_store.url,
+        )
+        app = create_app(replace(settings, payments=payments))
+        async with AsyncTestClient(app) as client:
+            status = await notify(
+                client, apple.notification("CONSUMPTION_REQUEST", "t-1", "coins.70")
+            )
+
+    assert status == "processed"
+    assert app_store.received == []
+    assert len(app_store.refused) == 1
+    assert await WebhookEvent.count() == 1
