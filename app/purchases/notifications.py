@@ -86,10 +86,11 @@ async def handle_stripe_event(event: dict[str, Any]) -> Outcome:
 def _stripe_share(charge: dict[str, Any]) -> RefundShare | None:
     """The refunded share of a charge; None (all of it) without usable figures."""
     amount, refunded = charge.get("amount"), charge.get("amount_refunded")
-    usable = isinstance(amount, int) and isinstance(refunded, int) and amount > 0
-    if not usable or charge.get("refunded") is True:
+    if not isinstance(amount, int) or not isinstance(refunded, int) or amount <= 0:
         return None
-    return RefundShare(refunded, amount)  # type: ignore[arg-type]
+    if charge.get("refunded") is True:
+        return None
+    return RefundShare(refunded, amount)
 
 
 async def _stripe_dispute(event_id: str, event_type: str, dispute: dict[str, Any]) -> Outcome:
