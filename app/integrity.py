@@ -9,8 +9,9 @@ from __future__ import annotations
 from app.gifts.settlement import reconcile as gifts_settled
 from app.ledger.verify import Report, verify_ledger
 from app.payouts.reconcile import holds_match_ledger
+from app.purchases.refunds import dispute_hold_matches_ledger
 
-RECONCILERS = (gifts_settled, holds_match_ledger)
+RECONCILERS = (gifts_settled, holds_match_ledger, dispute_hold_matches_ledger)
 
 
 async def verify_all() -> Report:

@@ -484,6 +484,16 @@ class PaymentSettings:
     google_pubsub_certs_url: str = setting(
         "COINS_GOOGLE_PUBSUB_CERTS_URL", "https://www.googleapis.com/oauth2/v1/certs"
     )
+    # App Store Server API (answers to CONSUMPTION_REQUEST): the In-App Purchase key's id,
+    # its issuer and the key itself (PEM, a secret: from the environment only). Unset: no
+    # consumption data is sent. The base URL overrides the environment's (a local fake).
+    apple_api_key_id: str = setting("COINS_APPLE_API_KEY_ID", "")
+    apple_api_issuer_id: str = setting("COINS_APPLE_API_ISSUER_ID", "")
+    apple_api_private_key: str = setting("COINS_APPLE_API_PRIVATE_KEY", "", secret=True)
+    apple_api_base_url: str = setting("COINS_APPLE_API_BASE_URL", "")
+    # Whether the terms of sale ask buyers to consent to consumption data going to Apple;
+    # without consent none is sent.
+    apple_consumption_consent: bool = setting("COINS_APPLE_CONSUMPTION_CONSENT", True)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,8 @@ class AccountCode(enum.StrEnum):
     PAYOUT_HOLD = "PAYOUT_HOLD"
     PAYOUTS_PAID = "PAYOUTS_PAID"
     PARTNER_REDEMPTIONS = "PARTNER_REDEMPTIONS"
+    # Coins of purchases under an open payment dispute: neither the buyer's nor gone yet.
+    DISPUTE_HOLD = "DISPUTE_HOLD"
 
 
 # System accounts, their currency, and whether they may go below zero (sources of value do).
@@ -30,6 +32,7 @@ SYSTEM_ACCOUNTS: dict[AccountCode, tuple[Currency, bool]] = {
     AccountCode.DIAMOND_ISSUANCE: (Currency.DIAMOND, True),
     AccountCode.PAYOUT_HOLD: (Currency.DIAMOND, False),
     AccountCode.PAYOUTS_PAID: (Currency.DIAMOND, False),
+    AccountCode.DISPUTE_HOLD: (Currency.COIN, False),
 }
 
 
@@ -53,7 +56,14 @@ class TransferKind(enum.StrEnum):
     REFUND_CLAWBACK = "REFUND_CLAWBACK"
     REDEMPTION = "REDEMPTION"
     ADJUSTMENT = "ADJUSTMENT"
+    # A disputed purchase's coins held away from the buyer, released when the dispute is won.
+    DISPUTE_HOLD = "DISPUTE_HOLD"
+    DISPUTE_RELEASED = "DISPUTE_RELEASED"
+    # Coins a refund or lost dispute took back, given back (refund reversed, dispute won).
+    CLAWBACK_REVERSED = "CLAWBACK_REVERSED"
 
 
 # Only these may take a user's balance below zero: value the user had was taken back.
-OVERDRAFT_KINDS = frozenset({TransferKind.REFUND_CLAWBACK, TransferKind.ADJUSTMENT})
+OVERDRAFT_KINDS = frozenset(
+    {TransferKind.REFUND_CLAWBACK, TransferKind.ADJUSTMENT, TransferKind.DISPUTE_HOLD}
+)

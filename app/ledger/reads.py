@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from piccolo.query.functions.aggregate import Sum
+
 from app.core.clock import as_utc, utcnow
 from app.core.database import is_sqlite
 from app.ledger.accounts import system_account_ids, user_account_ids
@@ -52,6 +54,20 @@ async def transfers_of_kind(kind: TransferKind) -> dict[int, PostedTransfer]:
     """Every transfer of ``kind`` by id (reconciling a domain with the ledger)."""
     rows = await Transfer.select().where(Transfer.kind == kind.value)
     return {row["id"]: posted_transfer(row) for row in rows}
+
+
+async def debited_after(account_id: int, transfer_id: int, kinds: Sequence[TransferKind]) -> int:
+    """What transfers of ``kinds`` after ``transfer_id`` (in id order) took from an account."""
+    row = (
+        await Transfer.select(Sum(Transfer.amount).as_alias("total"))
+        .where(
+            (Transfer.debit_account_id == account_id)
+            & (Transfer.id > transfer_id)
+            & Transfer.kind.is_in([kind.value for kind in kinds])
+        )
+        .first()
+    )
+    return int(row["total"] or 0) if row else 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,10 @@ class PurchaseRecord:
     created_at: datetime
     refunded_at: datetime | None
     over_limit: bool = False
+    # Money refunded so far and the coins clawed back for it; coins disputes hold or took.
+    refunded_minor: int = 0
+    refunded_coins: int = 0
+    disputed_coins: int = 0
 
     @property
     def total_coins(self) -> int:
@@ -89,6 +93,9 @@ def purchase_record(row: dict[str, Any]) -> PurchaseRecord:
         created_at=as_utc(row["created_at"]),
         refunded_at=as_utc(row["refunded_at"]) if row["refunded_at"] else None,
         over_limit=bool(row.get("over_limit", False)),
+        refunded_minor=row.get("refunded_minor", 0),
+        refunded_coins=row.get("refunded_coins", 0),
+        disputed_coins=row.get("disputed_coins", 0),
     )
 
 

@@ -27,6 +27,23 @@ class PurchaseStatus(enum.StrEnum):
     HELD = "HELD"
 
 
+class DisputeStatus(enum.StrEnum):
+    OPEN = "OPEN"
+    WON = "WON"
+    LOST = "LOST"
+
+
+class ClawbackKind(enum.StrEnum):
+    """What one coin movement of a refund or dispute did (``purchase_clawback.kind``)."""
+
+    REFUND = "REFUND"  # buyer -> issuance: a (partial) refund's coins
+    REFUND_REVERSED = "REFUND_REVERSED"  # issuance -> buyer: the refund was reversed
+    DISPUTE_HOLD = "DISPUTE_HOLD"  # buyer -> dispute hold: a dispute opened
+    DISPUTE_RELEASED = "DISPUTE_RELEASED"  # dispute hold -> buyer: the dispute was won
+    DISPUTE_LOST = "DISPUTE_LOST"  # dispute hold (or buyer) -> issuance: the dispute was lost
+    DISPUTE_REVERSED = "DISPUTE_REVERSED"  # issuance -> buyer: a lost dispute was won after all
+
+
 # Where each provider sells; SANDBOX pays for any platform's packages (tests, development).
 PROVIDER_PLATFORM: dict[Provider, Platform | None] = {
     Provider.SANDBOX: None,

@@ -4,11 +4,21 @@ Play real-time developer notifications.
 Each event is processed once: its id is recorded in the same transaction as its effect, so
 a redelivery changes nothing. Unknown event types are recorded and ignored. No web imports:
 the web edge turns outcomes into HTTP statuses.
+
+Refunds and disputes (``app.purchases.refunds``):
+- Stripe ``charge.refunded``: the charge's cumulative ``amount_refunded`` of its ``amount``
+  (all of it when the figures are missing); ``charge.dispute.created`` holds the disputed
+  coins; ``charge.dispute.closed`` releases them (``won``, ``warning_closed``) or takes them
+  (``lost``); other closing statuses are recorded and ignored.
+- Apple ``REFUND`` (``REFUND_PRORATED`` with its ``revocationPercentage``: that share),
+  ``REFUND_REVERSED`` gives the coins back, ``CONSUMPTION_REQUEST`` is answered after it is
+  recorded (``app.purchases.consumption``).
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -21,7 +31,14 @@ from app.core.transactions import in_transaction
 from app.purchases import checkout as checkouts
 from app.purchases.buying import find_purchase, record_webhook_payment
 from app.purchases.codes import Provider
-from app.purchases.refunds import refund_purchase
+from app.purchases.consumption import ConsumptionReporter, answer_consumption_request
+from app.purchases.refunds import (
+    RefundShare,
+    close_dispute,
+    open_dispute,
+    refund_purchase,
+    reverse_refund,
+)
 from app.purchases.tables import WebhookEvent
 from app.purchases.verifiers import VerifiedPayment
 from app.purchases.verifiers.apple import AppleNotification
@@ -30,9 +47,13 @@ from app.settings import PurchaseLimitSettings
 
 log = structlog.get_logger(__name__)
 
-STRIPE_REFUND_EVENTS = {"charge.refunded": "refund", "charge.dispute.created": "chargeback"}
+STRIPE_REFUND_EVENTS = {"charge.refunded": "refund"}
+STRIPE_DISPUTE_EVENTS = {"charge.dispute.created", "charge.dispute.closed"}
+# How a closed Stripe dispute ends for the buyer's coins: True released, False taken.
+STRIPE_DISPUTE_OUTCOMES = {"won": True, "warning_closed": True, "lost": False}
 APPLE_REFUND_TYPES = {"REFUND": "refund"}
 GOOGLE_REFUND_KINDS = {"VOIDED": "refund"}
+APPLE_FULL_MILLI = 100_000
 
 
 class Outcome(enum.StrEnum):
@@ -64,21 +85,86 @@ async def handle_stripe_event(
             event_type,
             _payment_intent_of(obj),
             STRIPE_REFUND_EVENTS[event_type],
+            _stripe_share(obj),
         )
+    if event_type in STRIPE_DISPUTE_EVENTS:
+        return await _stripe_dispute(event_id, event_type, obj)
     return await _ignore(Provider.STRIPE, event_id, event_type)
 
 
-async def handle_apple_notification(notification: AppleNotification) -> Outcome:
-    kind = notification.notification_type
-    if kind in APPLE_REFUND_TYPES and notification.transaction_id:
+def _stripe_share(charge: dict[str, Any]) -> RefundShare | None:
+    """The refunded share of a charge; None (all of it) without usable figures."""
+    amount, refunded = charge.get("amount"), charge.get("amount_refunded")
+    if not isinstance(amount, int) or not isinstance(refunded, int) or amount <= 0:
+        return None
+    if charge.get("refunded") is True:
+        return None
+    return RefundShare(refunded, amount)
+
+
+async def _stripe_dispute(event_id: str, event_type: str, dispute: dict[str, Any]) -> Outcome:
+    intent, dispute_id = _payment_intent_of(dispute), dispute.get("id")
+    if intent is None or not isinstance(dispute_id, str) or not dispute_id:
+        return await _ignore(Provider.STRIPE, event_id, event_type)
+    amount = dispute.get("amount")
+    amount_minor = amount if isinstance(amount, int) and amount >= 0 else None
+    reason = f"chargeback: {dispute.get('reason') or 'dispute'}"
+    if event_type == "charge.dispute.created":
+
+        async def apply() -> None:
+            await open_dispute(
+                Provider.STRIPE, intent, dispute_id, amount_minor=amount_minor, reason=reason
+            )
+
+        return await _effect(Provider.STRIPE, event_id, event_type, intent, apply)
+    won = STRIPE_DISPUTE_OUTCOMES.get(str(dispute.get("status", "")))
+    if won is None:
+        return await _ignore(Provider.STRIPE, event_id, event_type)
+
+    async def close() -> None:
+        await close_dispute(
+            Provider.STRIPE, intent, dispute_id, won=won, amount_minor=amount_minor, reason=reason
+        )
+
+    return await _effect(Provider.STRIPE, event_id, event_type, intent, close)
+
+
+async def handle_apple_notification(
+    notification: AppleNotification, *, consumption: ConsumptionReporter | None = None
+) -> Outcome:
+    """``consumption`` answers CONSUMPTION_REQUEST (None: not configured, nothing sent)."""
+    kind, transaction_id = notification.notification_type, notification.transaction_id
+    event_id = notification.notification_id
+    if kind in APPLE_REFUND_TYPES and transaction_id:
         return await _refund(
             Provider.APPLE,
-            notification.notification_id,
+            event_id,
             kind,
-            notification.transaction_id,
+            transaction_id,
             APPLE_REFUND_TYPES[kind],
+            _apple_share(notification),
         )
-    return await _ignore(Provider.APPLE, notification.notification_id, kind)
+    if kind == "REFUND_REVERSED" and transaction_id:
+
+        async def reinstate() -> None:
+            await reverse_refund(Provider.APPLE, transaction_id, reason="refund reversed")
+
+        return await _effect(Provider.APPLE, event_id, kind, transaction_id, reinstate)
+    if kind == "CONSUMPTION_REQUEST" and transaction_id:
+        outcome = await _ignore(Provider.APPLE, event_id, kind)
+        if outcome is Outcome.DUPLICATE:
+            return outcome
+        # Recorded and committed first: the API call is never inside a transaction.
+        await answer_consumption_request(transaction_id, consumption)
+        return Outcome.PROCESSED
+    return await _ignore(Provider.APPLE, event_id, kind)
+
+
+def _apple_share(notification: AppleNotification) -> RefundShare | None:
+    percentage = notification.revocation_percentage
+    if notification.revocation_type != "REFUND_PRORATED" or percentage is None:
+        return None
+    return RefundShare(percentage, APPLE_FULL_MILLI)
 
 
 async def handle_google_notification(notification: GoogleNotification) -> Outcome:
@@ -218,21 +304,18 @@ async def _checkout_payment(
 
 
 async def _refund(
-    provider: Provider, event_id: str, event_type: str, transaction_id: str | None, reason: str
+    provider: Provider,
+    event_id: str,
+    event_type: str,
+    transaction_id: str | None,
+    reason: str,
+    share: RefundShare | None = None,
 ) -> Outcome:
     if transaction_id is None:
         return await _ignore(provider, event_id, event_type)
 
-    async def work() -> Outcome:
-        if not await claim_webhook_event(provider, event_id, event_type):
-            return Outcome.DUPLICATE
-        try:
-            clawback = await refund_purchase(provider, transaction_id, reason=reason)
-        except DomainError as error:
-            if error.code is ErrorCode.NOT_FOUND:
-                # The payment's own event has not arrived yet (events come in any order).
-                raise NotReady(f"no purchase for {provider.value} {transaction_id} yet") from None
-            raise
+    async def apply() -> None:
+        clawback = await refund_purchase(provider, transaction_id, reason=reason, share=share)
         if clawback is not None:
             log.info(
                 "purchase.clawback",
@@ -240,6 +323,29 @@ async def _refund(
                 coins=clawback.coins,
                 balance_after=clawback.balance_after,
             )
+
+    return await _effect(provider, event_id, event_type, transaction_id, apply)
+
+
+async def _effect(
+    provider: Provider,
+    event_id: str,
+    event_type: str,
+    transaction_id: str,
+    apply: Callable[[], Awaitable[None]],
+) -> Outcome:
+    """Record the event and ``apply`` its effect in one transaction, once."""
+
+    async def work() -> Outcome:
+        if not await claim_webhook_event(provider, event_id, event_type):
+            return Outcome.DUPLICATE
+        try:
+            await apply()
+        except DomainError as error:
+            if error.code is ErrorCode.NOT_FOUND:
+                # The payment's own event has not arrived yet (events come in any order).
+                raise NotReady(f"no purchase for {provider.value} {transaction_id} yet") from None
+            raise
         return Outcome.PROCESSED
 
     return await in_transaction(work)

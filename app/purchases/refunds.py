@@ -1,34 +1,65 @@
-"""Refunds and chargebacks: the coins of a refunded purchase are clawed back, once.
+"""Refunds and disputes: a purchase's coins taken back, held, released and given back.
 
 Guarantees
-- A refund or chargeback claws ``coins + bonus_coins`` back with a REFUND_CLAWBACK transfer,
-  even into a negative balance, exactly once per purchase (a conditional status update in
-  the clawback's ledger operation).
-- The committed clawback is emitted as a ``Clawback`` event: the fraud rules flag a buyer
-  whose coins were already spent (REFUND_AFTER_SPEND).
+- A refund claws back the coins of the share of the price refunded, rounded down:
+  ``target = floor(total_coins * refunded / price)`` from the provider's *cumulative*
+  refunded amount, and the clawback is ``target - coins already clawed for refunds``. Several
+  partial refunds therefore claw back exactly what one refund of their sum would, never more
+  than the purchase's coins, and all of them once the whole price is refunded. Rounding down
+  leaves the buyer the fraction of a coin they paid for (at most one coin per purchase).
+- A dispute (chargeback) holds the disputed coins (the same rule, for the disputed amount) in
+  the DISPUTE_HOLD account: the buyer cannot spend them. Won: the hold is released to the
+  buyer. Lost: the hold goes to COIN_ISSUANCE for good. A dispute that closes without the
+  opening event seen takes the coins straight back (lost) or does nothing (won); one won
+  after it was lost gives the coins back.
+- A reversed refund (Apple REFUND_REVERSED) gives back every coin refunds clawed back.
+- Each movement is one ledger operation, in the caller's transaction (the webhook's dedupe),
+  that also updates the purchase with a compare-and-set on its refund and dispute totals: two
+  concurrent notifications about one purchase never both move its coins.
+- Taking coins from the buyer may leave a negative balance (``OVERDRAFT_KINDS``).
+
+Events, heard after commit (``app.wiring``):
+- ``Clawback``: coins left the buyer's balance (refund, dispute held or lost): the fraud rule
+  flags a buyer whose coins were already spent (REFUND_AFTER_SPEND).
+- ``PurchaseCoinsLost``: coins of a purchase are gone for good (refund, dispute lost): the
+  hook for tracing what they paid for. ``PurchaseCoinsRestored`` undoes one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from app import ledger
-from app.core.clock import utcnow
+from app.core.clock import as_utc, utcnow
+from app.core.database import is_unique_violation
 from app.core.errors import DomainError, ErrorCode
 from app.core.events import emit
 from app.core.transactions import RetryTransaction, in_transaction
 from app.ledger import AccountCode, Currency, TransferKind
-from app.purchases.buying import find_purchase, purchase_record
-from app.purchases.codes import Provider, PurchaseStatus
-from app.purchases.tables import Purchase
+from app.ledger.verify import Balances, Breach
+from app.purchases.buying import PurchaseRecord, purchase_record
+from app.purchases.codes import ClawbackKind, DisputeStatus, Provider, PurchaseStatus
+from app.purchases.tables import Dispute, Purchase, PurchaseClawback
 
 CLAWBACK_OPERATION = "REFUND_CLAWBACK"
+OPERATION_KINDS = {
+    ClawbackKind.REFUND: CLAWBACK_OPERATION,
+    ClawbackKind.REFUND_REVERSED: "REFUND_REVERSED",
+    ClawbackKind.DISPUTE_HOLD: "DISPUTE_HOLD",
+    ClawbackKind.DISPUTE_RELEASED: "DISPUTE_RELEASED",
+    ClawbackKind.DISPUTE_LOST: "DISPUTE_LOST",
+    ClawbackKind.DISPUTE_REVERSED: "DISPUTE_REVERSED",
+}
+# Movements that took coins from the buyer's own balance.
+_FROM_BUYER = (ClawbackKind.REFUND, ClawbackKind.DISPUTE_HOLD, ClawbackKind.DISPUTE_LOST)
 
 
 @dataclass(frozen=True, slots=True)
 class Clawback:
-    """A refunded purchase's coins taken back; emitted once it commits."""
+    """Coins taken from a buyer's balance; emitted once it commits."""
 
     purchase_id: int
     user_id: int
@@ -36,63 +67,252 @@ class Clawback:
     balance_before: int
     balance_after: int
     reason: str
+    # True when they went to DISPUTE_HOLD and come back if the dispute is won.
+    held: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseCoinsLost:
+    """Coins of a purchase taken back for good (refund, lost dispute); emitted after commit."""
+
+    purchase_id: int
+    user_id: int
+    coins: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PurchaseCoinsRestored:
+    """Coins a refund or lost dispute took, given back (refund reversed, dispute won)."""
+
+    purchase_id: int
+    user_id: int
+    coins: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RefundShare:
+    """How much of a payment is refunded so far (cumulative), in the provider's units:
+    Stripe's ``amount_refunded`` of the charge's ``amount``, Apple's revocation percentage in
+    milliunits of 100,000."""
+
+    refunded: int
+    of: int
+
+    @property
+    def full(self) -> bool:
+        return self.refunded >= self.of
+
+
+def proportional_coins(coins: int, part: int, whole: int) -> int:
+    """``floor(coins * part / whole)`` with ``part`` clamped to ``0..whole``."""
+    if whole <= 0:
+        return coins
+    return coins * min(max(part, 0), whole) // whole
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeChange:
+    """What a dispute event did: the dispute's status after it and the coins it moved
+    (held, released, taken or given back; 0 when none moved)."""
+
+    purchase_id: int
+    user_id: int
+    dispute_id: str
+    status: DisputeStatus
+    coins: int
+    kind: ClawbackKind | None
+
+
+# Reading ------------------------------------------------------------------------------
+
+
+async def _load(provider: Provider, transaction_id: str) -> tuple[PurchaseRecord, int | None]:
+    """The purchase (NOT_FOUND when none) and its first refund operation, read afresh."""
+    row = (
+        await Purchase.select()
+        .where(
+            (Purchase.provider == provider.value)
+            & (Purchase.provider_transaction_id == transaction_id)
+        )
+        .first()
+    )
+    if row is None:
+        raise DomainError(ErrorCode.NOT_FOUND, "No purchase for this provider transaction.")
+    return purchase_record(row), row["refund_operation_id"]
+
+
+def _room(purchase: PurchaseRecord) -> int:
+    """Coins of the purchase neither refunds nor disputes have taken yet."""
+    return max(0, purchase.total_coins - purchase.refunded_coins - purchase.disputed_coins)
+
+
+def _disputed_coins(purchase: PurchaseRecord, amount_minor: int | None) -> int:
+    if purchase.status is PurchaseStatus.HELD:
+        return 0  # a held purchase credited nothing
+    share = (
+        purchase.total_coins
+        if amount_minor is None
+        else proportional_coins(purchase.total_coins, amount_minor, purchase.price.amount_minor)
+    )
+    return min(share, _room(purchase))
+
+
+# Writing ------------------------------------------------------------------------------
+
+
+async def _claim(purchase: PurchaseRecord, changes: Mapping[Any, Any]) -> None:
+    """Update the purchase if nothing moved its coins since it was read; else start over."""
+    values = dict(changes) or {Purchase.refunded_coins: purchase.refunded_coins}
+    claimed = (
+        await Purchase.update(values)
+        .where(
+            (Purchase.id == purchase.id)
+            & (Purchase.status == purchase.status.value)
+            & (Purchase.refunded_coins == purchase.refunded_coins)
+            & (Purchase.disputed_coins == purchase.disputed_coins)
+        )
+        .returning(Purchase.id)
+    )
+    if not claimed:
+        raise RetryTransaction("purchase refunded or disputed concurrently")
+
+
+async def _move(
+    purchase: PurchaseRecord,
+    kind: ClawbackKind,
+    *,
+    debit: int,
+    credit: int,
+    transfer_kind: TransferKind,
+    coins: int,
+    description: str,
+    reason: str,
+    changes: Mapping[Any, Any],
+    dispute_write: Any = None,
+) -> tuple[int, ledger.PostedTransfer]:
+    """One ledger operation: the purchase's compare-and-set, the dispute row (when given),
+    the history row, then the transfer. Returns the operation id and the transfer."""
+
+    async def build(operation: ledger.OpenOperation) -> ledger.Plan[None]:
+        await _claim(purchase, changes)
+        if dispute_write is not None:
+            await dispute_write()
+        await PurchaseClawback.insert(
+            PurchaseClawback(
+                purchase_id=purchase.id,
+                user_id=purchase.user_id,
+                kind=kind.value,
+                coins=coins,
+                operation_id=operation.id,
+                reason=reason,
+                created_at=utcnow(),
+            )
+        )
+        leg = ledger.Leg(transfer_kind, debit, credit, coins, description)
+        return ledger.Plan([leg], str(purchase.id), None)
+
+    outcome = await ledger.run_operation(
+        OPERATION_KINDS[kind], user_id=purchase.user_id, build=build
+    )
+    [posted] = outcome.transfers
+    return outcome.operation_id, posted
+
+
+async def _accounts(purchase: PurchaseRecord) -> tuple[int, int, int]:
+    """The buyer's coin account, their COIN_ISSUANCE shard and DISPUTE_HOLD."""
+    return (
+        await ledger.user_account_id(purchase.user_id, Currency.COIN),
+        await ledger.system_account_id(AccountCode.COIN_ISSUANCE, purchase.user_id),
+        await ledger.system_account_id(AccountCode.DISPUTE_HOLD),
+    )
+
+
+def _clawback(
+    purchase_id: int, user_id: int, posted: ledger.PostedTransfer, reason: str, *, held: bool
+) -> Clawback:
+    return Clawback(
+        purchase_id=purchase_id,
+        user_id=user_id,
+        coins=posted.amount,
+        balance_before=posted.debit_balance_after + posted.amount,
+        balance_after=posted.debit_balance_after,
+        reason=reason,
+        held=held,
+    )
+
+
+# Refunds ------------------------------------------------------------------------------
 
 
 async def refund_purchase(
-    provider: Provider, transaction_id: str, *, reason: str
+    provider: Provider,
+    transaction_id: str,
+    *,
+    reason: str,
+    share: RefundShare | None = None,
 ) -> Clawback | None:
-    """Mark the purchase REFUNDED and claw its coins back; None when it already was.
+    """Claw back the coins of the refunded share (all of them without ``share``); None when
+    no coins move (already clawed back, a held purchase, a share that rounds to no more).
 
-    Runs inside the caller's transaction when there is one (webhook dedupe).
-    Raises NOT_FOUND when no purchase has this provider transaction id.
+    A full refund marks the purchase REFUNDED. Runs inside the caller's transaction when
+    there is one (webhook dedupe). Raises NOT_FOUND when no purchase has this provider
+    transaction id. The returned ``Clawback.coins`` are the coins taken by this call.
     """
     reason = reason[:64]
+    full = share is None or share.full
 
     async def work() -> Clawback | None:
-        purchase = await find_purchase(provider, transaction_id)
-        if purchase is None:
-            raise DomainError(ErrorCode.NOT_FOUND, "No purchase for this provider transaction.")
+        purchase, first_refund = await _load(provider, transaction_id)
         if purchase.status is PurchaseStatus.REFUNDED:
             return None
         if purchase.status is PurchaseStatus.HELD:
-            await _refund_held(purchase.id, reason)
+            if full:
+                await _refund_held(purchase.id, reason)
             return None
-
-        async def build(operation: ledger.OpenOperation) -> ledger.Plan[None]:
-            # Only the first refund of a purchase finds it COMPLETED. A concurrent refund
-            # that committed first makes this one start over, and then see REFUNDED above.
-            claimed = (
-                await Purchase.update(
-                    {
-                        Purchase.status: PurchaseStatus.REFUNDED.value,
-                        Purchase.refund_operation_id: operation.id,
-                        Purchase.refund_reason: reason,
-                        Purchase.refunded_at: utcnow(),
-                    }
-                )
-                .where(
-                    (Purchase.id == purchase.id)
-                    & (Purchase.status == PurchaseStatus.COMPLETED.value)
-                )
-                .returning(Purchase.id)
-            )
-            if not claimed:
-                raise RetryTransaction("purchase refunded concurrently")
-            leg = ledger.Leg(
-                TransferKind.REFUND_CLAWBACK,
-                await ledger.user_account_id(purchase.user_id, Currency.COIN),
-                await ledger.system_account_id(AccountCode.COIN_ISSUANCE, purchase.user_id),
-                purchase.total_coins,
-                f"Coins taken back: purchase refunded ({reason})",
-            )
-            return ledger.Plan([leg], str(purchase.id), None)
-
-        outcome = await ledger.run_operation(
-            CLAWBACK_OPERATION, user_id=purchase.user_id, build=build
+        total, price = purchase.total_coins, purchase.price.amount_minor
+        if share is None or full:
+            target, refunded_minor = total, price
+        else:
+            target = proportional_coins(total, share.refunded, share.of)
+            refunded_minor = proportional_coins(price, share.refunded, share.of)
+        target = max(target, purchase.refunded_coins)  # a stale, smaller figure takes nothing
+        coins = min(target - purchase.refunded_coins, _room(purchase))
+        changes: dict[Any, Any] = {
+            Purchase.refunded_minor: max(refunded_minor, purchase.refunded_minor),
+            Purchase.refunded_coins: purchase.refunded_coins + coins,
+        }
+        if full:
+            changes |= {
+                Purchase.status: PurchaseStatus.REFUNDED.value,
+                Purchase.refund_reason: reason,
+                Purchase.refunded_at: utcnow(),
+            }
+        if coins <= 0:
+            await _claim(purchase, changes)
+            return None
+        user_account, issuance, _ = await _accounts(purchase)
+        operation_id, posted = await _move(
+            purchase,
+            ClawbackKind.REFUND,
+            debit=user_account,
+            credit=issuance,
+            transfer_kind=TransferKind.REFUND_CLAWBACK,
+            coins=coins,
+            description=f"Coins taken back: purchase {'refunded' if full else 'partly refunded'}"
+            f" ({reason})",
+            reason=reason,
+            changes=changes,
         )
-        [posted] = outcome.transfers
-        clawback = _clawback(purchase.id, purchase.user_id, posted, reason)
+        if first_refund is None:
+            # Kept for readers of the first version: the first refund's operation.
+            await Purchase.update({Purchase.refund_operation_id: operation_id}).where(
+                Purchase.id == purchase.id
+            )
+        clawback = _clawback(purchase.id, purchase.user_id, posted, reason, held=False)
         emit(clawback)
+        emit(PurchaseCoinsLost(purchase.id, purchase.user_id, coins, reason))
         return clawback
 
     return await in_transaction(work)
@@ -109,29 +329,342 @@ async def _refund_held(purchase_id: int, reason: str) -> None:
     ).where((Purchase.id == purchase_id) & (Purchase.status == PurchaseStatus.HELD.value))
 
 
-def _clawback(
-    purchase_id: int, user_id: int, posted: ledger.PostedTransfer, reason: str
-) -> Clawback:
-    return Clawback(
-        purchase_id=purchase_id,
-        user_id=user_id,
-        coins=posted.amount,
-        balance_before=posted.debit_balance_after + posted.amount,
-        balance_after=posted.debit_balance_after,
-        reason=reason,
+async def reverse_refund(provider: Provider, transaction_id: str, *, reason: str) -> int:
+    """Give back every coin refunds clawed back (Apple REFUND_REVERSED): the coins given,
+    0 when there were none (a second reversal, a held purchase)."""
+    reason = reason[:64]
+
+    async def work() -> int:
+        purchase, _ = await _load(provider, transaction_id)
+        coins = purchase.refunded_coins
+        if coins <= 0:
+            return 0
+        user_account, issuance, _ = await _accounts(purchase)
+        status = (
+            PurchaseStatus.COMPLETED
+            if purchase.status is PurchaseStatus.REFUNDED
+            else purchase.status
+        )
+        await _move(
+            purchase,
+            ClawbackKind.REFUND_REVERSED,
+            debit=issuance,
+            credit=user_account,
+            transfer_kind=TransferKind.CLAWBACK_REVERSED,
+            coins=coins,
+            description=f"Coins given back: refund reversed ({reason})",
+            reason=reason,
+            changes={
+                Purchase.status: status.value,
+                Purchase.refunded_coins: 0,
+                Purchase.refunded_minor: 0,
+                Purchase.refunded_at: None,
+            },
+        )
+        emit(PurchaseCoinsRestored(purchase.id, purchase.user_id, coins, reason))
+        return coins
+
+    return await in_transaction(work)
+
+
+# Disputes -----------------------------------------------------------------------------
+
+
+async def _find_dispute(provider: Provider, dispute_id: str) -> dict[str, Any] | None:
+    return (
+        await Dispute.select()
+        .where((Dispute.provider == provider.value) & (Dispute.dispute_id == dispute_id))
+        .first()
     )
+
+
+async def _insert_dispute(
+    purchase: PurchaseRecord,
+    provider: Provider,
+    dispute_id: str,
+    status: DisputeStatus,
+    amount_minor: int | None,
+    coins: int,
+) -> None:
+    now = utcnow()
+    try:
+        await Dispute.insert(
+            Dispute(
+                purchase_id=purchase.id,
+                provider=provider.value,
+                dispute_id=dispute_id,
+                status=status.value,
+                amount_minor=purchase.price.amount_minor if amount_minor is None else amount_minor,
+                coins=coins,
+                opened_at=now if status is DisputeStatus.OPEN else None,
+                closed_at=None if status is DisputeStatus.OPEN else now,
+            )
+        )
+    except Exception as error:
+        if is_unique_violation(error):
+            raise RetryTransaction("dispute recorded concurrently") from error
+        raise
+
+
+async def _set_dispute(row: dict[str, Any], status: DisputeStatus, coins: int) -> None:
+    """Move a dispute on from the status it was read in; else start over."""
+    moved = (
+        await Dispute.update(
+            {Dispute.status: status.value, Dispute.coins: coins, Dispute.closed_at: utcnow()}
+        )
+        .where((Dispute.id == row["id"]) & (Dispute.status == row["status"]))
+        .returning(Dispute.id)
+    )
+    if not moved:
+        raise RetryTransaction("dispute closed concurrently")
+
+
+async def open_dispute(
+    provider: Provider,
+    transaction_id: str,
+    dispute_id: str,
+    *,
+    amount_minor: int | None = None,
+    reason: str = "chargeback",
+) -> DisputeChange | None:
+    """Hold the disputed coins (all, or the disputed amount's share) in DISPUTE_HOLD; None
+    when this dispute is known already (opened, or closed before its opening arrived)."""
+    reason = reason[:64]
+    dispute_id = dispute_id[:255]
+
+    async def work() -> DisputeChange | None:
+        purchase, _ = await _load(provider, transaction_id)
+        if await _find_dispute(provider, dispute_id) is not None:
+            return None
+        coins = _disputed_coins(purchase, amount_minor)
+
+        async def record() -> None:
+            await _insert_dispute(
+                purchase, provider, dispute_id, DisputeStatus.OPEN, amount_minor, coins
+            )
+
+        change = DisputeChange(
+            purchase.id,
+            purchase.user_id,
+            dispute_id,
+            DisputeStatus.OPEN,
+            coins,
+            ClawbackKind.DISPUTE_HOLD if coins else None,
+        )
+        if coins == 0:
+            await _claim(purchase, {})
+            await record()
+            return change
+        user_account, _, hold = await _accounts(purchase)
+        _, posted = await _move(
+            purchase,
+            ClawbackKind.DISPUTE_HOLD,
+            debit=user_account,
+            credit=hold,
+            transfer_kind=TransferKind.DISPUTE_HOLD,
+            coins=coins,
+            description=f"Coins held: payment disputed ({reason})",
+            reason=reason,
+            changes={Purchase.disputed_coins: purchase.disputed_coins + coins},
+            dispute_write=record,
+        )
+        emit(_clawback(purchase.id, purchase.user_id, posted, reason, held=True))
+        return change
+
+    return await in_transaction(work)
+
+
+async def close_dispute(
+    provider: Provider,
+    transaction_id: str,
+    dispute_id: str,
+    *,
+    won: bool,
+    amount_minor: int | None = None,
+    reason: str = "chargeback",
+) -> DisputeChange | None:
+    """Won: release the held coins (or give back coins a lost dispute took). Lost: the
+    held coins go for good (or, with no opening seen, are taken from the buyer now).
+    None when the dispute already ended this way."""
+    reason = reason[:64]
+    dispute_id = dispute_id[:255]
+    outcome = DisputeStatus.WON if won else DisputeStatus.LOST
+
+    async def work() -> DisputeChange | None:
+        purchase, _ = await _load(provider, transaction_id)
+        row = await _find_dispute(provider, dispute_id)
+        status = DisputeStatus(row["status"]) if row is not None else None
+        if status is outcome:
+            return None
+        user_account, issuance, hold = await _accounts(purchase)
+
+        def change(coins: int, kind: ClawbackKind | None) -> DisputeChange:
+            return DisputeChange(
+                purchase.id, purchase.user_id, dispute_id, outcome, coins if kind else 0, kind
+            )
+
+        if won:
+            if row is None:  # won before its opening arrived: nothing was held
+                await _claim(purchase, {})
+                await _insert_dispute(purchase, provider, dispute_id, outcome, amount_minor, 0)
+                return change(0, None)
+            coins = row["coins"]
+            kind = (
+                ClawbackKind.DISPUTE_RELEASED
+                if status is DisputeStatus.OPEN
+                else ClawbackKind.DISPUTE_REVERSED
+            )
+            if coins == 0:
+                await _claim(purchase, {})
+                await _set_dispute(row, outcome, 0)
+                return change(0, None)
+
+            async def settle_won() -> None:
+                await _set_dispute(row, outcome, coins)
+
+            await _move(
+                purchase,
+                kind,
+                debit=hold if kind is ClawbackKind.DISPUTE_RELEASED else issuance,
+                credit=user_account,
+                transfer_kind=TransferKind.DISPUTE_RELEASED
+                if kind is ClawbackKind.DISPUTE_RELEASED
+                else TransferKind.CLAWBACK_REVERSED,
+                coins=coins,
+                description=f"Coins given back: dispute won ({reason})",
+                reason=reason,
+                changes={Purchase.disputed_coins: max(0, purchase.disputed_coins - coins)},
+                dispute_write=settle_won,
+            )
+            if kind is ClawbackKind.DISPUTE_REVERSED:
+                emit(PurchaseCoinsRestored(purchase.id, purchase.user_id, coins, reason))
+            return change(coins, kind)
+
+        # Lost.
+        if status is DisputeStatus.OPEN:
+            assert row is not None
+            coins = row["coins"]
+
+            async def settle_lost() -> None:
+                await _set_dispute(row, outcome, coins)
+
+            if coins == 0:
+                await _claim(purchase, {})
+                await settle_lost()
+                return change(0, None)
+            await _move(
+                purchase,
+                ClawbackKind.DISPUTE_LOST,
+                debit=hold,
+                credit=issuance,
+                transfer_kind=TransferKind.REFUND_CLAWBACK,
+                coins=coins,
+                description=f"Coins taken back: dispute lost ({reason})",
+                reason=reason,
+                changes={},
+                dispute_write=settle_lost,
+            )
+            emit(PurchaseCoinsLost(purchase.id, purchase.user_id, coins, reason))
+            return change(coins, ClawbackKind.DISPUTE_LOST)
+
+        # Lost with nothing held: never opened here, or won before and lost after all.
+        coins = _disputed_coins(purchase, row["amount_minor"] if row else amount_minor)
+
+        async def record_lost() -> None:
+            if row is None:
+                await _insert_dispute(purchase, provider, dispute_id, outcome, amount_minor, coins)
+            else:
+                await _set_dispute(row, outcome, coins)
+
+        if coins == 0:
+            await _claim(purchase, {})
+            await record_lost()
+            return change(0, None)
+        _, posted = await _move(
+            purchase,
+            ClawbackKind.DISPUTE_LOST,
+            debit=user_account,
+            credit=issuance,
+            transfer_kind=TransferKind.REFUND_CLAWBACK,
+            coins=coins,
+            description=f"Coins taken back: dispute lost ({reason})",
+            reason=reason,
+            changes={Purchase.disputed_coins: purchase.disputed_coins + coins},
+            dispute_write=record_lost,
+        )
+        emit(_clawback(purchase.id, purchase.user_id, posted, reason, held=False))
+        emit(PurchaseCoinsLost(purchase.id, purchase.user_id, coins, reason))
+        return change(coins, ClawbackKind.DISPUTE_LOST)
+
+    return await in_transaction(work)
+
+
+# Reads for other domains --------------------------------------------------------------
 
 
 async def recent_clawbacks(since: datetime) -> list[Clawback]:
-    """Clawbacks of purchases refunded since ``since`` (for ``fraud scan``)."""
+    """Coins taken from buyers' balances since ``since`` (for ``fraud scan``)."""
     rows = (
-        await Purchase.select()
-        .where((Purchase.refunded_at >= since) & Purchase.refund_operation_id.is_not_null())
-        .order_by(Purchase.id)
+        await PurchaseClawback.select()
+        .where(
+            (PurchaseClawback.created_at >= since)
+            & PurchaseClawback.kind.is_in([kind.value for kind in _FROM_BUYER])
+        )
+        .order_by(PurchaseClawback.id)
     )
     found = []
     for row in rows:
-        purchase = purchase_record(row)
-        for posted in await ledger.transfers_of(row["refund_operation_id"]):
-            found.append(_clawback(purchase.id, purchase.user_id, posted, row["refund_reason"]))
+        account = await ledger.user_account_id(row["user_id"], Currency.COIN)
+        for posted in await ledger.transfers_of(row["operation_id"]):
+            if posted.debit_account_id == account:
+                held = row["kind"] == ClawbackKind.DISPUTE_HOLD
+                found.append(
+                    _clawback(row["purchase_id"], row["user_id"], posted, row["reason"], held=held)
+                )
     return found
+
+
+async def dispute_hold_total() -> int:
+    """Coins the OPEN disputes hold: what DISPUTE_HOLD must hold."""
+    rows = await Dispute.select(Dispute.coins).where(Dispute.status == DisputeStatus.OPEN.value)
+    return sum(row["coins"] for row in rows)
+
+
+async def buyers_with_open_disputes(user_ids: list[int]) -> set[int]:
+    """Which of these buyers have a purchase under an OPEN dispute."""
+    if not user_ids:
+        return set()
+    disputed = await Dispute.select(Dispute.purchase_id).where(
+        Dispute.status == DisputeStatus.OPEN.value
+    )
+    if not disputed:
+        return set()
+    rows = await Purchase.select(Purchase.user_id).where(
+        Purchase.user_id.is_in(list(set(user_ids)))
+        & Purchase.id.is_in([row["purchase_id"] for row in disputed])
+    )
+    return {row["user_id"] for row in rows}
+
+
+async def dispute_hold_matches_ledger(balances: Balances) -> list[Breach]:
+    """The DISPUTE_HOLD balance equals the coins every OPEN dispute holds."""
+    in_ledger = balances.system(AccountCode.DISPUTE_HOLD)
+    in_disputes = await dispute_hold_total()
+    if in_ledger == in_disputes:
+        return []
+    return [
+        Breach(
+            "dispute-hold",
+            f"DISPUTE_HOLD holds {in_ledger} coins but open disputes hold {in_disputes}",
+        )
+    ]
+
+
+async def clawback_history(purchase_id: int) -> list[dict[str, Any]]:
+    """A purchase's refund and dispute movements, oldest first."""
+    rows = (
+        await PurchaseClawback.select()
+        .where(PurchaseClawback.purchase_id == purchase_id)
+        .order_by(PurchaseClawback.id)
+    )
+    return [row | {"created_at": as_utc(row["created_at"])} for row in rows]

@@ -45,6 +45,37 @@ class Purchase(Table, tablename="purchase"):
     # Paid past the buyer's purchase limits (a receipt that arrived already paid is never
     # refused): credited, and counted, so further checkouts wait for the period to pass.
     over_limit = Boolean(default=False)
+    # Money refunded so far (the provider's cumulative figure) and the coins clawed for it.
+    refunded_minor = BigInt(default=0)
+    refunded_coins = Integer(default=0)
+    # Coins open disputes hold and lost disputes took.
+    disputed_coins = Integer(default=0)
+
+
+class Dispute(Table, tablename="purchase_dispute"):
+    """A provider's payment dispute (chargeback) of a purchase: OPEN, WON or LOST."""
+
+    purchase_id = BigInt()
+    provider = Varchar(length=16)
+    dispute_id = Varchar(length=255)
+    status = Varchar(length=16)
+    amount_minor = BigInt()
+    # Held in DISPUTE_HOLD while OPEN; taken for good when LOST; given back when WON.
+    coins = Integer()
+    opened_at = Timestamptz(null=True, default=None)
+    closed_at = Timestamptz(null=True, default=None)
+
+
+class PurchaseClawback(Table, tablename="purchase_clawback"):
+    """One coin movement of a refund or dispute, with the ledger operation that made it."""
+
+    purchase_id = BigInt()
+    user_id = BigInt()
+    kind = Varchar(length=24)
+    coins = Integer()
+    operation_id = BigInt()
+    reason = Varchar(length=64, default="")
+    created_at = Timestamptz()
 
 
 class WebhookEvent(Table, tablename="purchase_webhook_event"):

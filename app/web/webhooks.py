@@ -22,6 +22,7 @@ from litestar.response import Response
 from app.core.database import DatabaseUnavailable
 from app.core.errors import DomainError
 from app.purchases import notifications
+from app.purchases.consumption import reporter_if_configured
 from app.purchases.verifiers.apple import AppleNotConfigured, AppleVerifier
 from app.purchases.verifiers.google import (
     BadPushToken,
@@ -60,6 +61,7 @@ async def _run(
 
 def webhook_handlers(settings: Settings) -> list[HTTPRouteHandler]:
     payments = settings.payments
+    consumption = reporter_if_configured(payments)
 
     @post("/webhooks/stripe", include_in_schema=False, status_code=200)
     async def stripe_webhook(request: Request) -> Response[dict[str, str]]:
@@ -94,7 +96,7 @@ def webhook_handlers(settings: Settings) -> list[HTTPRouteHandler]:
         return await _run(
             "apple",
             notification.notification_id,
-            lambda: notifications.handle_apple_notification(notification),
+            lambda: notifications.handle_apple_notification(notification, consumption=consumption),
         )
 
     @post("/webhooks/google", include_in_schema=False, status_code=200)

@@ -123,8 +123,8 @@ async def test_the_wallet_of_another_user_is_null(settings) -> None:
     bob = await make_user("bob")
 
     class Context:
-        async def viewer(self):
-            return bob
+        async def viewer_is(self, user_id: int) -> bool:
+            return user_id == bob.id
 
     class Info:
         context = Context()

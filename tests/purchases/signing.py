@@ -142,8 +142,10 @@ class AppleSigner:
         price_milli: int | None = 990,
         currency: str = "USD",
         account: int | None = None,
+        **extra: Any,
     ) -> str:
-        """A signed transaction; ``account`` is the buyer's user id the app names in it."""
+        """A signed transaction; ``account`` is the buyer's user id the app names in it;
+        ``extra`` adds fields (``revocationType``, ``revocationPercentage``...)."""
         from app.purchases.app_account import app_account_token
 
         now_ms = int(time.time() * 1000)
@@ -166,21 +168,34 @@ class AppleSigner:
             payload["price"] = price_milli
         if account is not None:
             payload["appAccountToken"] = str(app_account_token(account))
-        return self.sign(payload)
+        return self.sign(payload | extra)
 
     def refund_notification(
         self, transaction_id: str, product_id: str, uuid_: str | None = None
     ) -> str:
+        return self.notification("REFUND", transaction_id, product_id, uuid_)
+
+    def notification(
+        self,
+        notification_type: str,
+        transaction_id: str,
+        product_id: str,
+        uuid_: str | None = None,
+        **transaction: Any,
+    ) -> str:
+        """A signed App Store Server Notification V2 about one transaction."""
         return self.sign(
             {
-                "notificationType": "REFUND",
+                "notificationType": notification_type,
                 "notificationUUID": uuid_ or str(uuid.uuid4()),
                 "version": "2.0",
                 "signedDate": int(time.time() * 1000),
                 "data": {
                     "bundleId": self.bundle_id,
                     "environment": "Sandbox",
-                    "signedTransactionInfo": self.transaction(transaction_id, product_id),
+                    "signedTransactionInfo": self.transaction(
+                        transaction_id, product_id, **transaction
+                    ),
                 },
             }
         )

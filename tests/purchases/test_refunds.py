@@ -103,3 +103,66 @@ async def test_a_refund_of_an_unknown_purchase_is_not_found() -> None:
         await refunds.refund_purchase(Provider.STRIPE, "pi_nothing", reason="refund")
 
     assert missing.value.code is ErrorCode.NOT_FOUND
+
+
+# Partial refunds ----------------------------------------------------------------------
+
+
+async def test_partial_refunds_claw_back_the_refunded_share_rounded_down_once_in_total(
+    packages: Packages,
+) -> None:
+    alice = await make_user()
+    bought = await _buy(alice.id, packages.web.id, "r-1")  # 70 coins for 0.74 USD
+
+    def share(cents: int) -> refunds.RefundShare:
+        return refunds.RefundShare(cents, 74)
+
+    # Cumulative figures, as Stripe reports amount_refunded: 0.37, then 0.50, then all.
+    first = await refunds.refund_purchase(Provider.SANDBOX, "r-1", reason="r", share=share(37))
+    stale = await refunds.refund_purchase(Provider.SANDBOX, "r-1", reason="r", share=share(20))
+    second = await refunds.refund_purchase(Provider.SANDBOX, "r-1", reason="r", share=share(50))
+    assert (await buying.get_purchase(bought.id)).status.value == "COMPLETED"
+    third = await refunds.refund_purchase(Provider.SANDBOX, "r-1", reason="r", share=share(74))
+    again = await refunds.refund_purchase(Provider.SANDBOX, "r-1", reason="r", share=share(74))
+
+    # floor(70 * 37 / 74) = 35; floor(70 * 50 / 74) = 47 (12 more); all 70 (23 more).
+    assert [c.coins if c else None for c in (first, second, third)] == [35, 12, 23]
+    assert (stale, again) == (None, None)
+    assert await coins_of(alice.id) == 0
+    purchase = await buying.get_purchase(bought.id)
+    assert purchase.status.value == "REFUNDED"
+    assert (purchase.refunded_minor, purchase.refunded_coins) == (74, 70)
+    history = await refunds.clawback_history(bought.id)
+    assert [(row["kind"], row["coins"]) for row in history] == [
+        ("REFUND", 35),
+        ("REFUND", 12),
+        ("REFUND", 23),
+    ]
+    assert sum(c.coins for c in await refunds.recent_clawbacks(bought.created_at)) == 70
+    assert (await verify_all()).ok
+
+
+async def test_a_partial_refund_of_spent_coins_goes_negative_and_flags(packages: Packages) -> None:
+    alice = await make_user()
+    await _buy(alice.id, packages.web_big.id, "r-1")  # 750 coins for 7.49 USD
+    await _spend(alice.id, 700)
+
+    clawback = await refunds.refund_purchase(
+        Provider.SANDBOX, "r-1", reason="refund", share=refunds.RefundShare(300, 749)
+    )
+
+    assert clawback is not None
+    # floor(750 * 300 / 749) = 300
+    assert (clawback.coins, clawback.balance_before, clawback.balance_after) == (300, 50, -250)
+    assert [f["rule"] for f in await fraud.open_flags(alice.id)] == ["REFUND_AFTER_SPEND"]
+    assert (await verify_all()).ok
+
+
+def test_the_rounding_never_claws_more_than_the_purchase() -> None:
+    for coins, price in ((70, 74), (750, 749), (17_500, 13_999), (1, 99)):
+        clawed = 0
+        for refunded in range(0, price + 1, max(1, price // 37)):
+            target = refunds.proportional_coins(coins, refunded, price)
+            assert clawed <= target <= coins
+            clawed = target
+        assert refunds.proportional_coins(coins, price, price) == coins

@@ -35,6 +35,9 @@ class AppleNotification:
     notification_id: str
     notification_type: str
     transaction_id: str | None
+    # A partial refund: REFUND_PRORATED with the share refunded, in milliunits of 100,000.
+    revocation_type: str | None = None
+    revocation_percentage: int | None = None
 
 
 @dataclass(frozen=True)
@@ -107,16 +110,22 @@ class AppleVerifier:
         payload: ResponseBodyV2DecodedPayload = verifier.verify_and_decode_notification(
             signed_payload
         )
-        transaction_id = None
+        transaction_id: str | None = None
+        revocation_type: str | None = None
+        revocation_percentage: int | None = None
         if payload.data is not None and payload.data.signedTransactionInfo:
             transaction = verifier.verify_and_decode_signed_transaction(
                 payload.data.signedTransactionInfo
             )
             transaction_id = transaction.transactionId
+            revocation_type = transaction.rawRevocationType
+            revocation_percentage = transaction.revocationPercentage
         return AppleNotification(
             # Every V2 notification has a UUID; a hash keeps dedupe sound if one lacks it.
             notification_id=payload.notificationUUID
             or hashlib.sha256(signed_payload.encode()).hexdigest(),
             notification_type=payload.rawNotificationType or "",
             transaction_id=transaction_id,
+            revocation_type=revocation_type,
+            revocation_percentage=revocation_percentage,
         )
