@@ -31,6 +31,8 @@ class ErrorCode(enum.StrEnum):
     PAYOUT_NOT_CANCELLABLE = "PAYOUT_NOT_CANCELLABLE"
     OFFER_UNAVAILABLE = "OFFER_UNAVAILABLE"
     OFFER_LIMIT_REACHED = "OFFER_LIMIT_REACHED"
+    # The offer's expiry date has passed (an inactive or empty offer is OFFER_UNAVAILABLE).
+    OFFER_EXPIRED = "OFFER_EXPIRED"
     RATE_LIMITED = "RATE_LIMITED"
     # Buying more coins would go over the user's purchase limits or the platform's cap.
     PURCHASE_LIMIT_REACHED = "PURCHASE_LIMIT_REACHED"
