@@ -133,15 +133,13 @@ class OffersController(Controller):
 
 def _offer_fields(form: Any) -> dict[str, Any]:
     """The offer form's fields as the catalog service takes them; a blank limit is 1."""
+    limit = whole_number(form, "perUserLimit", label="a limit per user", required=False)
     return {
         "brand": text(form, "brand"),
         "title": text(form, "title"),
         "coin_cost": whole_number(form, "coinCost", label="a coin cost") or 0,
         "active": ticked(form, "active"),
-        "per_user_limit": whole_number(
-            form, "perUserLimit", label="a limit per user", required=False
-        )
-        or 1,
+        "per_user_limit": 1 if limit is None else limit,
         "expires_at": utc_datetime(form, "expiresAt", label="an expiry date"),
         "terms": text(form, "terms"),
     }
