@@ -174,6 +174,13 @@ async def test_the_redemptions_list_pages_newest_first(
     assert 'rel="prev"' in second
     assert 'rel="next"' not in second
 
+    # Showing a code redraws the page the button was on.
+    [last] = ids(second)
+    after = next_link.split("after=", 1)[1]
+    shown = await post_form(client, f"{page}/redemptions/{last}/code", page, {"after": after})
+    assert ids(shown.text) == [last]
+    assert 'data-testid="code-revealed"' in shown.text
+
 
 async def test_showing_a_code_needs_the_catalog_role_a_token_and_the_right_offer(
     client: AsyncTestClient,

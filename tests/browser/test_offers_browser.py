@@ -67,6 +67,7 @@ def test_catalog_staff_set_limit_expiry_terms_and_see_redemptions(page) -> None:
     row.locator("button:has-text('Show code')").click()
     page.wait_for_selector("[data-testid=code-revealed]")
     assert page.inner_text("[data-testid=code-revealed]") == code
+    assert page.locator("a:has-text('Previous page')").count() == 0
     [entry] = run_sync(audit.list_entries(limit=5, action="offer.reveal_code"))
     assert entry.actor == "cat"
     screenshot(page, "offer-redemptions")

@@ -101,13 +101,14 @@ class OffersController(Controller):
     ) -> Template:
         """The page again with one redemption's code in full (a POST: each look is audited)."""
         offer = await _offer_or_404(offer_id)
+        on_page = text(await request.form(), "after") or None  # the page the button was on
         try:
             shown = await redeeming.reveal_code(
                 offer.id, redemption_id, actor=current_staff(request).actor
             )
         except DomainError as error:
             raise NotFoundException(error.message) from None
-        return await _detail_page(request, offer, revealed=shown)
+        return await _detail_page(request, offer, after=on_page, revealed=shown)
 
     @post("/{offer_id:int}/codes", opt=ROLES)
     @refuses(form_errors(_codes_form_again, default_field="codes"))
@@ -223,11 +224,14 @@ async def _detail_page(
     before: str | None = None,
     revealed: RedemptionRecord | None = None,
 ) -> Template:
-    if revealed is not None:  # the page that starts at the redemption shown
-        after, before = str(revealed.id + 1), None
     redemptions = await redeeming.page_of_offer_redemptions(
         offer.id, limit=REDEMPTIONS_PAGE, after=after, before=before
     )
+    if revealed is not None and revealed not in redemptions.items:
+        # the list moved since the button was drawn: the page that starts at this one
+        redemptions = await redeeming.page_of_offer_redemptions(
+            offer.id, limit=REDEMPTIONS_PAGE, after=str(revealed.id + 1)
+        )
     redeemers = await users.users_by_ids(sorted({r.user_id for r in redemptions.items}))
     return render(
         request,
@@ -242,6 +246,7 @@ async def _detail_page(
         history=await audit.list_entries(
             limit=20, target_type="partner_offer", target_id=str(offer.id)
         ),
+        page_after=after or "",
         errors=errors or {},
         form=_values(form)
         if form is not None
