@@ -17,6 +17,7 @@ from app.users.tokens import issue_token
 from tests.factories import coins_of, make_stream, make_user
 from tests.graphql.helpers import gql, gql_response
 from tests.offers.test_redeem import redeem
+from tests.statements import count_statements
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 OFFERS = "{ partnerOffers { brand terms expiresAt perUserLimit available } }"
@@ -188,3 +189,22 @@ async def test_a_cursor_this_list_did_not_give_out_is_refused(
     assert [error["extensions"] for error in body["errors"]] == [
         {"code": "INVALID_INPUT", "field": "after"}
     ]
+
+
+async def test_a_page_of_redemptions_loads_its_offers_in_one_batch(
+    client: AsyncTestClient, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    viewer = await make_user(coins=100)
+    for n, brand in enumerate(["Alpha", "Bravo", "Charlie", "Delta"]):
+        await redeem(viewer.id, await _offer(brand), f"k{n}")
+    token = issue_token(viewer.id, settings.auth)
+    statements = count_statements(monkeypatch)
+
+    counts = []
+    for first in (1, 4):
+        statements.clear()
+        data = await gql(client, MY_REDEMPTIONS, {"first": first}, token=token)
+        assert len(data["me"]["redemptions"]["edges"]) == first
+        counts.append(len(statements))
+
+    assert counts[0] == counts[1], counts
