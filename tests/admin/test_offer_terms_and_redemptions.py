@@ -81,7 +81,7 @@ async def test_the_offer_form_sets_and_edits_limit_expiry_and_terms(
     [
         ({"perUserLimit": "0"}, "perUserLimit", "1 to 1000 codes"),
         ({"perUserLimit": "many"}, "perUserLimit", "is a whole number"),
-        ({"expiresAt": "next tuesday"}, "expiresAt", "YYYY-MM-DD HH:MM (UTC)"),
+        ({"expiresAt": "next tuesday"}, "expiresAt", "is a date and time (UTC)"),
         ({"terms": "x" * 2_001}, "terms", "at most 2,000 characters"),
     ],
 )
