@@ -41,11 +41,10 @@ def _free_port() -> int:
 
 
 @pytest.fixture(autouse=True)
-def _pools_closed() -> Iterator[None]:
+def _pools_closed() -> None:
     """Overrides the async check of tests/conftest.py: Playwright's sync API keeps an event
     loop running on the main thread, where pytest-asyncio cannot run an async fixture. The
     server's pool lives on its own thread and closes with it."""
-    yield
 
 
 @pytest.fixture
