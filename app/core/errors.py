@@ -33,6 +33,8 @@ class ErrorCode(enum.StrEnum):
     PAYOUT_ACCOUNT_NOT_VERIFIED = "PAYOUT_ACCOUNT_NOT_VERIFIED"
     OFFER_UNAVAILABLE = "OFFER_UNAVAILABLE"
     OFFER_LIMIT_REACHED = "OFFER_LIMIT_REACHED"
+    # The offer's expiry date has passed (an inactive or empty offer is OFFER_UNAVAILABLE).
+    OFFER_EXPIRED = "OFFER_EXPIRED"
     RATE_LIMITED = "RATE_LIMITED"
     # Buying more coins would go over the user's purchase limits or the platform's cap.
     PURCHASE_LIMIT_REACHED = "PURCHASE_LIMIT_REACHED"

@@ -20,6 +20,8 @@ from app.gifts import catalog, settlement
 from app.gifts import queries as gift_events
 from app.gifts.catalog import GiftRecord
 from app.ledger.codes import Currency
+from app.offers import catalog as offers
+from app.offers.catalog import OfferRecord
 from app.payouts import queries as payouts
 from app.purchases import packages as purchases
 from app.purchases.packages import PackageRecord
@@ -136,6 +138,11 @@ class Loaders:
     @cached_property
     def package_by_id(self) -> DataLoader[int, PackageRecord | None]:
         return loader(purchases.packages_by_ids, None, shared=self.shared)
+
+    @cached_property
+    def offer_by_id(self) -> DataLoader[int, OfferRecord | None]:
+        """Partner offers with their codes left (a user's redemptions name them)."""
+        return loader(offers.offers_by_ids, None, shared=self.shared)
 
     @cached_property
     def held_diamonds_by_user_id(self) -> DataLoader[int, int]:

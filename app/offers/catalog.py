@@ -10,13 +10,14 @@ import io
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from piccolo.query.functions.aggregate import Count
 
 from app.audit import service as audit
 from app.audit.service import Actor
-from app.core.clock import utcnow
+from app.core.clock import as_utc, utcnow
 from app.core.errors import DomainError, ErrorCode
 from app.core.paging import Page, cut_page, decode_cursor, encode_cursor
 from app.core.transactions import in_transaction
@@ -31,16 +32,31 @@ class OfferRecord:
     coin_cost: int
     active: bool
     codes_left: int
+    per_user_limit: int = 1
+    expires_at: datetime | None = None
+    terms: str = ""
+
+    @property
+    def expired(self) -> bool:
+        """Past its expiry date now (by the service clock): no longer listed or redeemable."""
+        return is_expired(self.expires_at, utcnow())
 
     @property
     def available(self) -> bool:
-        return self.active and self.codes_left > 0
+        return self.active and self.codes_left > 0 and not self.expired
+
+
+def is_expired(expires_at: datetime | None, now: datetime) -> bool:
+    """An offer expires at its ``expires_at`` instant (inclusive); None never expires."""
+    return expires_at is not None and as_utc(expires_at) <= now
 
 
 MAX_BRAND_LENGTH = 64
 MAX_TITLE_LENGTH = 120
 MAX_CODE_LENGTH = 128
 MAX_CODES_PER_LOAD = 20_000
+MAX_TERMS_LENGTH = 2_000
+MAX_PER_USER_LIMIT = 1_000
 _INSERT_BATCH = 200  # 3 parameters a row stays far below SQLite's parameter limit
 
 
@@ -52,7 +68,9 @@ class CodesLoaded:
     duplicates: list[str]
 
 
-def _validate_offer(brand: str, title: str, coin_cost: int) -> None:
+def _validate_offer(
+    brand: str, title: str, coin_cost: int, per_user_limit: int, terms: str
+) -> None:
     if not brand.strip() or len(brand.strip()) > MAX_BRAND_LENGTH:
         raise DomainError(
             ErrorCode.INVALID_INPUT, f"A brand is 1 to {MAX_BRAND_LENGTH} characters.", "brand"
@@ -63,18 +81,30 @@ def _validate_offer(brand: str, title: str, coin_cost: int) -> None:
         )
     if coin_cost <= 0:
         raise DomainError(ErrorCode.INVALID_INPUT, "An offer costs at least 1 coin.", "coinCost")
+    if not 1 <= per_user_limit <= MAX_PER_USER_LIMIT:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"A user may take 1 to {MAX_PER_USER_LIMIT} codes of an offer.",
+            "perUserLimit",
+        )
+    if len(terms.strip()) > MAX_TERMS_LENGTH:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"Terms are at most {MAX_TERMS_LENGTH:,} characters.", "terms"
+        )
 
 
 def _fields(row: dict[str, Any]) -> dict[str, object]:
+    """An offer's editable fields as the audit log stores them (an instant as ISO text)."""
+    expires_at = row["expires_at"]
     return {
         "brand": row["brand"],
         "title": row["title"],
         "coin_cost": row["coin_cost"],
         "active": bool(row["active"]),
+        "per_user_limit": row["per_user_limit"],
+        "expires_at": None if expires_at is None else as_utc(expires_at).isoformat(),
+        "terms": row["terms"],
     }
-
-
-MAX_PER_USER_LIMIT = 1_000
 
 
 async def create_offer(
@@ -84,30 +114,29 @@ async def create_offer(
     coin_cost: int,
     active: bool = True,
     per_user_limit: int = 1,
+    expires_at: datetime | None = None,
+    terms: str = "",
     actor: Actor | None = None,
 ) -> int:
     """A new offer (its pool starts empty); a staff ``actor`` gets an audit entry.
 
-    ``per_user_limit``: codes one user may take (one by default, so nobody empties a pool)."""
-    _validate_offer(brand, title, coin_cost)
-    if not 1 <= per_user_limit <= MAX_PER_USER_LIMIT:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT,
-            f"A user may take 1 to {MAX_PER_USER_LIMIT} codes of an offer.",
-            "perUserLimit",
-        )
+    ``per_user_limit``: codes one user may take (one by default, so nobody empties a pool);
+    ``expires_at``: when it stops being listed and redeemable (None: never)."""
+    _validate_offer(brand, title, coin_cost, per_user_limit, terms)
+    values: dict[str, Any] = {
+        "brand": brand.strip(),
+        "title": title.strip(),
+        "coin_cost": coin_cost,
+        "active": active,
+        "per_user_limit": per_user_limit,
+        "expires_at": None if expires_at is None else as_utc(expires_at),
+        "terms": terms.strip(),
+    }
 
     async def work() -> int:
-        rows = await PartnerOffer.insert(
-            PartnerOffer(
-                brand=brand.strip(),
-                title=title.strip(),
-                coin_cost=coin_cost,
-                active=active,
-                per_user_limit=per_user_limit,
-                created_at=utcnow(),
-            )
-        ).returning(PartnerOffer.id)
+        rows = await PartnerOffer.insert(PartnerOffer(**values, created_at=utcnow())).returning(
+            PartnerOffer.id
+        )
         offer_id = rows[0]["id"]
         if actor is not None:
             await audit.record(
@@ -115,13 +144,7 @@ async def create_offer(
                 "offer.create",
                 target_type="partner_offer",
                 target_id=offer_id,
-                after={
-                    "brand": brand.strip(),
-                    "title": title.strip(),
-                    "coin_cost": coin_cost,
-                    "active": active,
-                    "per_user_limit": per_user_limit,
-                },
+                after=_fields(values),
             )
         return offer_id
 
@@ -141,28 +164,41 @@ async def _lock_offer(offer_id: int) -> dict:
 
 
 async def edit_offer(
-    offer_id: int, *, brand: str, title: str, coin_cost: int, active: bool, actor: Actor
+    offer_id: int,
+    *,
+    brand: str,
+    title: str,
+    coin_cost: int,
+    active: bool,
+    per_user_limit: int,
+    expires_at: datetime | None,
+    terms: str,
+    actor: Actor,
 ) -> None:
-    """Change an offer; redemptions already made keep the coins they cost."""
-    _validate_offer(brand, title, coin_cost)
-    after = {
+    """Change an offer; redemptions already made keep the coins they cost and their codes.
+
+    A lower ``per_user_limit`` stops further redemptions of users already at it; a past
+    ``expires_at`` ends the offer at once."""
+    _validate_offer(brand, title, coin_cost, per_user_limit, terms)
+    values: dict[str, Any] = {
         "brand": brand.strip(),
         "title": title.strip(),
         "coin_cost": coin_cost,
         "active": active,
+        "per_user_limit": per_user_limit,
+        "expires_at": None if expires_at is None else as_utc(expires_at),
+        "terms": terms.strip(),
     }
+    after = _fields(values)
 
     async def work() -> None:
-        before = _fields(await _lock_offer(offer_id))
+        await _lock_offer(offer_id)
+        row = await PartnerOffer.select().where(PartnerOffer.id == offer_id).first()
+        before = _fields(row)
         if before == after:
             return
         await PartnerOffer.update(
-            {
-                PartnerOffer.brand: after["brand"],
-                PartnerOffer.title: after["title"],
-                PartnerOffer.coin_cost: coin_cost,
-                PartnerOffer.active: active,
-            }
+            {getattr(PartnerOffer, name): value for name, value in values.items()}
         ).where(PartnerOffer.id == offer_id)
         changed = [key for key in after if before[key] != after[key]]
         await audit.record(
@@ -303,6 +339,9 @@ async def _with_codes_left(rows: Sequence[dict[str, Any]]) -> dict[int, OfferRec
             coin_cost=row["coin_cost"],
             active=bool(row["active"]),
             codes_left=counts.get(row["id"], 0),
+            per_user_limit=row["per_user_limit"],
+            expires_at=None if row["expires_at"] is None else as_utc(row["expires_at"]),
+            terms=row["terms"],
         )
         for row in rows
     }
@@ -333,8 +372,14 @@ async def page_of_offers(
 
 
 async def list_offers() -> list[OfferRecord]:
-    """Active offers, cheapest first (also those whose pool ran out, shown unavailable)."""
-    offers = [offer for offer in (await offers_by_ids()).values() if offer.active]
+    """Active offers that have not expired, cheapest first (also those whose pool ran out,
+    shown unavailable)."""
+    now = utcnow()
+    rows = await PartnerOffer.select().where(
+        (PartnerOffer.active == True)  # noqa: E712 (a SQL expression, not a comparison)
+        & (PartnerOffer.expires_at.is_null() | (PartnerOffer.expires_at > now))
+    )
+    offers = list((await _with_codes_left(rows)).values())
     return sorted(offers, key=lambda offer: (offer.coin_cost, offer.id))
 
 

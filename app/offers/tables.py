@@ -1,6 +1,6 @@
 """Partner-offer tables; columns mirror ``piccolo_migrations/``."""
 
-from piccolo.columns import BigInt, Boolean, Integer, Timestamptz, Varchar
+from piccolo.columns import BigInt, Boolean, Integer, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
 
@@ -12,6 +12,10 @@ class PartnerOffer(Table, tablename="partner_offer"):
     created_at = Timestamptz()
     # Codes one user may take from this offer.
     per_user_limit = Integer(default=1)
+    # Not listed and not redeemable from this moment on; None: never expires.
+    expires_at = Timestamptz(null=True, default=None)
+    # The partner's small print, shown with the offer.
+    terms = Text(default="")
 
 
 class OfferCode(Table, tablename="offer_code"):

@@ -40,6 +40,13 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.fixture(autouse=True)
+def _pools_closed() -> None:
+    """Overrides the async check of tests/conftest.py: Playwright's sync API keeps an event
+    loop running on the main thread, where pytest-asyncio cannot run an async fixture. The
+    server's pool lives on its own thread and closes with it."""
+
+
 @pytest.fixture
 def live_server(db: Database) -> Iterator[str]:
     """The app served by uvicorn in a thread, against this test's database."""

@@ -4,7 +4,8 @@ These types point at each other (a stream's host is a user and a user's current 
 is a stream; a gift event belongs to a stream that lists its recent gift events), so
 they live in one module: split by domain they imported each other. The operations on
 them (queries, mutations, inputs, payloads) stay in each domain's module, which imports
-this one; this one imports only the types below it (wallet, purchases, payouts, spending).
+this one; this one imports only the types below it (wallet, purchases, payouts, spending,
+offers).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from app.graphql import ids
 from app.graphql.context import CoinsInfo
 from app.graphql.fanout import SharedRenders
 from app.graphql.pagination import Connection, check_page_size
+from app.graphql.types.offers import Redemption, redemptions_of
 from app.graphql.types.payouts import CreatorEarnings, Payout, earnings_of, payouts_of
 from app.graphql.types.purchases import CoinPurchase, purchases_of
 from app.graphql.types.spending import PurchaseAllowance, SpendingSummary
@@ -125,6 +127,17 @@ class User:
         if not await is_viewer(info, self.record.id):
             return None
         return await payouts_of(info, self.record.id, first, after)
+
+    @strawberry.field(
+        description="Partner-offer redemptions with their codes, newest first. Visible to the "
+        "user only; null on other users."
+    )
+    async def redemptions(
+        self, info: CoinsInfo, first: int = 20, after: str | None = None
+    ) -> Connection[Redemption] | None:
+        if not await is_viewer(info, self.record.id):
+            return None
+        return await redemptions_of(info, self.record.id, first, after)
 
     @strawberry.field(description="What the user spent and their limits; visible to them only.")
     async def spending(self, info: CoinsInfo) -> SpendingSummary | None:

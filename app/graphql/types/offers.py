@@ -10,6 +10,7 @@ from app.graphql import ids
 from app.graphql.context import CoinsInfo, require_viewer_id
 from app.graphql.errors import MutationError
 from app.graphql.mutations import mutation
+from app.graphql.pagination import Connection, Cursor, paginate
 from app.graphql.types.wallet import Wallet
 from app.offers import catalog as offers
 from app.offers import redeeming
@@ -37,9 +38,21 @@ class PartnerOffer:
     def coin_cost(self) -> int:
         return self.record.coin_cost
 
-    @strawberry.field
+    @strawberry.field(description="False when inactive, expired or out of codes.")
     def available(self) -> bool:
         return self.record.available
+
+    @strawberry.field(description="The partner's terms and conditions; empty when none.")
+    def terms(self) -> str:
+        return self.record.terms
+
+    @strawberry.field(description="When the offer stops being listed and redeemable; null: never.")
+    def expires_at(self) -> datetime | None:
+        return self.record.expires_at
+
+    @strawberry.field(description="How many codes of this offer one user may redeem.")
+    def per_user_limit(self) -> int:
+        return self.record.per_user_limit
 
 
 @strawberry.type
@@ -51,9 +64,11 @@ class Redemption:
         return ids.REDEMPTION.encode(self.record.id)
 
     @strawberry.field
-    async def offer(self) -> PartnerOffer:
-        found = await offers.offers_by_ids([self.record.offer_id])
-        return PartnerOffer(record=found[self.record.offer_id])
+    async def offer(self, info: CoinsInfo) -> PartnerOffer:
+        record = await info.context.loaders.offer_by_id.load(self.record.offer_id)
+        if record is None:  # offers are never deleted, and a redemption names one
+            raise LookupError(f"redemption {self.record.id} names a missing offer")
+        return PartnerOffer(record=record)
 
     @strawberry.field
     def code(self) -> str:
@@ -66,6 +81,23 @@ class Redemption:
     @strawberry.field
     def created_at(self) -> datetime:
         return self.record.created_at
+
+
+REDEMPTIONS: Cursor[RedemptionRecord, int] = Cursor("Redemption", lambda row: row.id)
+
+
+async def redemptions_of(
+    info: CoinsInfo, user_id: int, first: int, after: str | None
+) -> Connection[Redemption]:
+    """The user's redemptions, newest first (the caller checks it is the user asking)."""
+    return await paginate(
+        info,
+        first,
+        after,
+        REDEMPTIONS,
+        lambda limit, before: redeeming.list_redemptions(user_id, limit=limit, before_id=before),
+        lambda redemption: Redemption(record=redemption),
+    )
 
 
 @strawberry.input
