@@ -367,26 +367,35 @@ async def list_purchases(
 
 
 async def money_spent_this_month(user_id: int) -> list[Money]:
-    """Completed purchases since the start of this UTC month, per currency (refunds excluded)."""
+    """Completed purchases since the start of this UTC month, per currency, less what was
+    refunded of them (a partial refund gave that part of the money back)."""
     now = utcnow()
     month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    rows = await Purchase.select(Purchase.currency, Purchase.price_minor).where(
+    rows = await Purchase.select(
+        Purchase.currency, Purchase.price_minor, Purchase.refunded_minor
+    ).where(
         (Purchase.user_id == user_id)
         & (Purchase.status == PurchaseStatus.COMPLETED.value)
         & (Purchase.created_at >= month_start)
     )
     totals: dict[str, int] = {}
     for row in rows:
-        totals[row["currency"]] = totals.get(row["currency"], 0) + row["price_minor"]
+        kept = row["price_minor"] - row["refunded_minor"]
+        totals[row["currency"]] = totals.get(row["currency"], 0) + kept
     return [Money(amount, currency) for currency, amount in sorted(totals.items())]
 
 
 async def money_taken_since(since: datetime) -> list[Money]:
-    """Real money of purchases made since ``since`` that still stand (refunds excluded)."""
+    """Real money of purchases made since ``since`` that still stand (refunds excluded,
+    partial refunds deducted)."""
     rows = (
-        await Purchase.select(Purchase.currency, Sum(Purchase.price_minor).as_alias("total"))
+        await Purchase.select(
+            Purchase.currency,
+            Sum(Purchase.price_minor).as_alias("total"),
+            Sum(Purchase.refunded_minor).as_alias("refunded"),
+        )
         .where((Purchase.created_at >= since) & (Purchase.status == PurchaseStatus.COMPLETED.value))
         .group_by(Purchase.currency)
         .order_by(Purchase.currency)
     )
-    return [Money(int(row["total"]), row["currency"]) for row in rows]
+    return [Money(int(row["total"]) - int(row["refunded"] or 0), row["currency"]) for row in rows]

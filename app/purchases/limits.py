@@ -114,7 +114,7 @@ async def purchase_totals(user_id: int, settings: PurchaseLimitSettings) -> Purc
     """Money paid for coins today, this week and this month (UTC), in the reference currency."""
     day_start, week_start, month_start = _period_start_times(utcnow())
     rows = await Purchase.select(
-        Purchase.price_minor, Purchase.currency, Purchase.created_at
+        Purchase.price_minor, Purchase.refunded_minor, Purchase.currency, Purchase.created_at
     ).where(
         (Purchase.user_id == user_id)
         & (Purchase.status == PurchaseStatus.COMPLETED.value)
@@ -122,7 +122,8 @@ async def purchase_totals(user_id: int, settings: PurchaseLimitSettings) -> Purc
     )
     totals = [0, 0, 0]
     for row in rows:
-        amount = to_reference(Money(row["price_minor"], row["currency"]), settings)
+        paid = row["price_minor"] - row["refunded_minor"]  # a partial refund gave some back
+        amount = to_reference(Money(paid, row["currency"]), settings)
         if amount is None:
             log.warning("purchase_limits.no_rate", currency=row["currency"])
             continue

@@ -166,3 +166,30 @@ def test_the_rounding_never_claws_more_than_the_purchase() -> None:
             assert clawed <= target <= coins
             clawed = target
         assert refunds.proportional_coins(coins, price, price) == coins
+
+
+async def test_a_partial_refund_shows_on_the_purchase_and_gives_back_the_money_spent(
+    packages: Packages,
+) -> None:
+    alice = await make_user()
+    bought = await _buy(alice.id, packages.web.id, "r-1")  # 70 coins for 0.74 USD
+    assert [
+        (m.amount_minor, m.currency) for m in await buying.money_spent_this_month(alice.id)
+    ] == [(74, "USD")]
+
+    await refunds.refund_purchase(
+        Provider.SANDBOX, "r-1", reason="refund", share=refunds.RefundShare(37, 74)
+    )
+
+    purchase = await buying.get_purchase(bought.id)
+    assert (purchase.status.value, purchase.refunded_minor, purchase.refunded_coins) == (
+        "COMPLETED",
+        37,
+        35,
+    )
+    # The refunded half no longer counts as money spent, nor as money the platform took.
+    assert [
+        (m.amount_minor, m.currency) for m in await buying.money_spent_this_month(alice.id)
+    ] == [(37, "USD")]
+    taken = await buying.money_taken_since(bought.created_at)
+    assert [(m.amount_minor, m.currency) for m in taken] == [(37, "USD")]

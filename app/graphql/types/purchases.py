@@ -6,6 +6,7 @@ from datetime import datetime
 
 import strawberry
 
+from app.core.money import Money as CoreMoney
 from app.graphql import ids
 from app.graphql.context import CoinsInfo, require_viewer_id
 from app.graphql.errors import MutationError
@@ -105,6 +106,20 @@ class CoinPurchase:
     @strawberry.field
     def refunded_at(self) -> datetime | None:
         return self.record.refunded_at
+
+    @strawberry.field(description="Money refunded so far; a partial refund leaves the rest paid.")
+    def refunded(self) -> Money:
+        return Money.of(CoreMoney(self.record.refunded_minor, self.record.price.currency))
+
+    @strawberry.field(
+        description="Coins taken back for refunds (in proportion to the money refunded)."
+    )
+    def refunded_coins(self) -> int:
+        return self.record.refunded_coins
+
+    @strawberry.field(description="Coins that open disputes hold or lost disputes took.")
+    def disputed_coins(self) -> int:
+        return self.record.disputed_coins
 
     @strawberry.field(
         description="True when it arrived already paid past the buyer's purchase limits: "
