@@ -40,9 +40,7 @@ async def gifted_creator(old_diamonds: int, gift_coins: int, at: datetime = T0):
 
 
 async def earnings(creator_id: int, economy: EconomySettings = ECONOMY):
-    window = (await maturation.maturing([creator_id], economy.earnings_maturation_days))[
-        creator_id
-    ]
+    window = (await maturation.maturing([creator_id], economy.earnings_maturation_days))[creator_id]
     return payout_records.earnings_of(await diamonds_of(creator_id), 0, economy, window)
 
 

@@ -8,9 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 from app.audit.service import Actor
 from app.core.clock import set_clock
+from app.fraud import review, tracing
 from app.fraud import service as fraud
-from app.fraud import tracing
-from app.fraud import review
 from app.fraud.codes import FlagStatus, FraudRule, Severity
 from app.fraud.tables import GiftReversal
 from app.integrity import verify_all
