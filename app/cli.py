@@ -286,7 +286,7 @@ async def _ledger_verify(args: argparse.Namespace, settings: Settings) -> int:
 async def _fraud_scan(args: argparse.Namespace, settings: Settings) -> int:
     from app.fraud.rules import scan
 
-    report = await scan(settings.fraud)
+    report = await scan(settings.fraud, maturation_days=settings.economy.earnings_maturation_days)
     print(f"fraud scan: {report.checks} checks, {report.flags_raised} new flag(s)")
     return 0
 

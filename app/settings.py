@@ -281,6 +281,9 @@ class EconomySettings:
     )
     minimum_payout_diamonds: int = setting("COINS_MINIMUM_PAYOUT_DIAMONDS", 2_000)
     maximum_daily_payout_diamonds: int = setting("COINS_MAXIMUM_DAILY_PAYOUT_DIAMONDS", 200_000)
+    # Diamonds from a gift can be paid out only this many days after the gift: long enough
+    # for a card chargeback or an App Store refund of the coins behind it to arrive first.
+    earnings_maturation_days: int = setting("COINS_PAYOUT_MATURATION_DAYS", 14)
 
 
 PAYOUT_PROVIDERS = ("sandbox", "stripe")
@@ -392,6 +395,9 @@ class FraudSettings:
     #    within ``swarm_window_s``.
     swarm_min_senders: int = setting("COINS_FRAUD_SWARM_MIN_SENDERS", 5)
     swarm_window_s: int = setting("COINS_FRAUD_SWARM_WINDOW_S", 3600)
+    # 7. Auto-approval skips a creator gifted within this many days by a buyer with a
+    #    refunded or disputed purchase (refunded within the same days).
+    refund_lookback_days: int = setting("COINS_FRAUD_REFUND_LOOKBACK_DAYS", 90)
 
 
 @dataclass(frozen=True)

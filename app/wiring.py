@@ -9,8 +9,12 @@ at the top, the app subscribes them, in this order:
   host after the response (the app's background; the rules take the gifts in batches,
   whatever arrived while the last batch ran).
 - ``PayoutRequested``: the concentration rule first, then auto-approval, which leaves a
-  creator with an open flag (perhaps the one just raised) for staff.
-- ``Clawback``: the refund-after-spend rule.
+  creator with an open flag (perhaps the one just raised), or gifted by a buyer with a
+  refunded or contested purchase, for staff (``app.fraud.tracing.creator_cleared``).
+- ``Clawback``: the refund-after-spend rule, then the tracing of the clawed-back coins to
+  the gifts they paid for (``app.fraud.tracing.trace_refunded_coins``: still-maturing gifts
+  reversed, their creators flagged), each in transactions of their own after the clawback
+  commits.
 - ``PaymentAmountMismatch``: a web checkout paid with another amount is flagged.
 - ``AccountFrozen``: the frozen user's live streams end (gifts to a frozen host are
   refused from the freeze's commit on, by the gift path itself).
@@ -24,7 +28,7 @@ from collections.abc import Callable
 from app.core.background import Background, Batched
 from app.core.events import bus
 from app.fraud import rules as fraud_rules
-from app.fraud import service as fraud
+from app.fraud import tracing as fraud_tracing
 from app.gifts.queries import encode_event
 from app.gifts.service import GiftSent
 from app.gifts.settlement import Settler
@@ -41,10 +45,6 @@ from app.users.service import AccountFrozen
 
 async def _end_streams(event: AccountFrozen) -> None:
     await streams.end_streams_of_host(event.user_id)
-
-
-async def _creator_cleared(creator_id: int) -> bool:
-    return not await fraud.has_open_flag(creator_id)
 
 
 def subscribe(
@@ -81,8 +81,17 @@ def subscribe(
         provider = provider_if_configured(settings)
         if provider is not None:
             await payouts.auto_approve(
-                event.payout_id, settings.payouts, provider, cleared=_creator_cleared
+                event.payout_id, settings.payouts, provider, cleared=creator_cleared
             )
+
+    async def creator_cleared(creator_id: int) -> bool:
+        return await fraud_tracing.creator_cleared(creator_id, settings.fraud)
+
+    async def trace_clawback(event: Clawback) -> None:
+        days = settings.economy.earnings_maturation_days
+        await fraud_tracing.trace_refunded_coins(
+            event.purchase_id, event.coins, maturation_days=days
+        )
 
     unsubscribers = [
         bus.subscribe(GiftSent, check_gift, name="fraud.gift"),
@@ -91,6 +100,7 @@ def subscribe(
         bus.subscribe(
             PaymentAmountMismatch, fraud_rules.after_amount_mismatch, name="fraud.amount_mismatch"
         ),
+        bus.subscribe(Clawback, trace_clawback, name="fraud.trace_clawback"),
         bus.subscribe(AccountFrozen, _end_streams, name="streams.frozen"),
         metrics.subscribe(),
     ]

@@ -31,6 +31,8 @@ class ErrorCode(enum.StrEnum):
     PAYOUT_NOT_CANCELLABLE = "PAYOUT_NOT_CANCELLABLE"
     # The creator's payout account (Stripe Connect) is missing or cannot receive payouts yet.
     PAYOUT_ACCOUNT_NOT_VERIFIED = "PAYOUT_ACCOUNT_NOT_VERIFIED"
+    # The creator holds the diamonds, but some are from gifts still maturing.
+    EARNINGS_NOT_MATURED = "EARNINGS_NOT_MATURED"
     OFFER_UNAVAILABLE = "OFFER_UNAVAILABLE"
     OFFER_LIMIT_REACHED = "OFFER_LIMIT_REACHED"
     # The offer's expiry date has passed (an inactive or empty offer is OFFER_UNAVAILABLE).

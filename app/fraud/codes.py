@@ -13,6 +13,9 @@ class FraudRule(enum.StrEnum):
     NEW_ACCOUNT_SWARM = "NEW_ACCOUNT_SWARM"
     CREATOR_REPORT = "CREATOR_REPORT"
     PAYMENT_AMOUNT_MISMATCH = "PAYMENT_AMOUNT_MISMATCH"
+    # A creator received gifts paid for with coins whose purchase was refunded or charged
+    # back (raised by ``app.fraud.tracing``).
+    REFUNDED_COINS_GIFTED = "REFUNDED_COINS_GIFTED"
 
 
 class Severity(enum.StrEnum):

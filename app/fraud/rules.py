@@ -34,6 +34,7 @@ import structlog
 from app.core.clock import utcnow
 from app.core.transactions import in_transaction
 from app.fraud import service as fraud
+from app.fraud import tracing
 from app.fraud.codes import FraudRule, Severity
 from app.gifts import queries as gift_events
 from app.payouts import queries as payout_queries
@@ -298,17 +299,26 @@ async def after_amount_mismatch(event: PaymentAmountMismatch) -> None:
     await _guarded(check_payment_amount_mismatch, event)
 
 
+async def _trace(clawback: Clawback, maturation_days: int) -> int:
+    trace = await tracing.trace_refunded_coins(
+        clawback.purchase_id, clawback.coins, maturation_days=maturation_days
+    )
+    return len(trace.flagged_creator_ids)
+
+
 @dataclass(frozen=True, slots=True)
 class ScanReport:
     checks: int
     flags_raised: int
 
 
-async def scan(rules: FraudSettings) -> ScanReport:
+async def scan(rules: FraudSettings, *, maturation_days: int | None = None) -> ScanReport:
     """Run every rule over the recent gift events, clawbacks and pending payouts.
 
     Catches what a post-commit check missed (a crash between commit and check, a rule
-    switched on later). Safe to run repeatedly: open flags are never raised twice.
+    switched on later). Safe to run repeatedly: open flags are never raised twice. With
+    ``maturation_days`` (the economy's), recent clawbacks are traced to their gifts again
+    (``app.fraud.tracing``, idempotent).
     """
     now = utcnow()
     outcomes: list[int] = []
@@ -328,6 +338,8 @@ async def scan(rules: FraudSettings) -> ScanReport:
 
     for clawback in await recent_clawbacks(now - timedelta(days=rules.concentration_window_days)):
         outcomes.append(await _guarded(check_refund_after_spend, clawback))
+        if maturation_days is not None:
+            outcomes.append(await _guarded(_trace, clawback, maturation_days))
 
     for creator_id, payout_id in (await payout_queries.newest_pending_by_creator()).items():
         outcomes.append(await _guarded(check_concentration, creator_id, payout_id, rules))

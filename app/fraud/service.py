@@ -57,6 +57,16 @@ async def has_open_flag(user_id: int) -> bool:
     )
 
 
+async def flag_raised_before(subject_user_id: int, rule: FraudRule, pattern_key: str) -> bool:
+    """Whether this suspicion was ever raised (open or closed): a re-run of a check that must
+    not re-open what a moderator already dismissed asks this first."""
+    return await FraudFlag.exists().where(
+        (FraudFlag.subject_user_id == subject_user_id)
+        & (FraudFlag.rule == rule.value)
+        & (FraudFlag.pattern_key == pattern_key)
+    )
+
+
 async def open_flag_count() -> int:
     return await FraudFlag.count().where(FraudFlag.status == FlagStatus.OPEN.value)
 

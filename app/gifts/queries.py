@@ -184,6 +184,53 @@ async def received_by_sender(host_id: int, since: datetime) -> dict[int, tuple[i
     return {row["sender_id"]: (int(row["coins"]), int(row["diamonds"])) for row in rows}
 
 
+@dataclass(frozen=True, slots=True)
+class Received:
+    """Diamonds a host received in a window, and when the oldest of those gifts was sent."""
+
+    diamonds: int
+    oldest_at: datetime | None
+
+
+async def received_since(host_ids: Sequence[int], since: datetime) -> dict[int, Received]:
+    """Diamonds each host received by gifts sent after ``since`` (maturing earnings): one
+    statement over the ``(host_id, created_at)`` index for a whole page of creators."""
+    found = {host_id: Received(0, None) for host_id in host_ids}
+    if not host_ids:
+        return found
+    wanted = sorted(set(host_ids))
+    rows = await GiftEvent.raw(
+        "SELECT host_id, SUM(diamonds) AS diamonds, MIN(created_at) AS oldest FROM gift_event "  # noqa: S608 (only "{}" placeholders are formatted in)
+        f"WHERE host_id IN ({_placeholders(wanted)}) AND created_at > {{}} GROUP BY host_id",
+        *wanted,
+        since,
+    )
+    for row in rows:
+        oldest = row["oldest"]
+        if isinstance(oldest, str):  # SQLite answers an aggregate's timestamp as text
+            oldest = datetime.fromisoformat(oldest)
+        found[row["host_id"]] = Received(int(row["diamonds"] or 0), as_utc(oldest))
+    return found
+
+
+async def sent_from(
+    sender_id: int, since: datetime, *, after_id: int = 0, limit: int = 100
+) -> list[GiftEventRecord]:
+    """The sender's gifts sent at or after ``since``, oldest first, after event ``after_id``
+    (tracing refunded coins to the gifts they paid for, a page at a time)."""
+    rows = (
+        await GiftEvent.select()
+        .where(
+            (GiftEvent.sender_id == sender_id)
+            & (GiftEvent.created_at >= since)
+            & (GiftEvent.id > after_id)
+        )
+        .order_by(GiftEvent.id)
+        .limit(limit)
+    )
+    return [_record(row) for row in rows]
+
+
 async def active_since(since: datetime) -> list[tuple[int, int]]:
     """Every distinct (sender, host) pair with a gift since ``since``, sorted."""
     rows = (

@@ -10,6 +10,7 @@ from app.core.clock import as_utc
 from app.core.errors import DomainError, ErrorCode
 from app.core.money import Money, Rate
 from app.payouts.codes import PayoutStatus
+from app.payouts.maturation import NOTHING, Maturing
 from app.settings import EconomySettings
 
 
@@ -42,16 +43,20 @@ class PayoutRecord:
 
 @dataclass(frozen=True, slots=True)
 class Earnings:
-    """A creator's diamonds: ``available`` in the wallet, ``pending`` held by payouts."""
+    """A creator's diamonds: ``available`` to request, ``maturing`` (from gifts younger than
+    the maturation window, held in the wallet but not yet requestable), ``pending`` held by
+    payouts."""
 
     available_diamonds: int
     pending_diamonds: int
     cash_value: Money
     minimum_payout_diamonds: int
+    maturing_diamonds: int = 0
+    next_maturity_at: datetime | None = None
 
     @property
     def diamonds(self) -> int:
-        return self.available_diamonds + self.pending_diamonds
+        return self.available_diamonds + self.maturing_diamonds + self.pending_diamonds
 
 
 def cash_amount(diamonds: int, diamond_value: Rate) -> Money:
@@ -63,13 +68,20 @@ def cash_amount(diamonds: int, diamond_value: Rate) -> Money:
     return diamond_value.floor(diamonds)
 
 
-def earnings_of(balance: int, held: int, economy: EconomySettings) -> Earnings:
-    """``cash_value`` is what the available diamonds would pay out today (never negative)."""
+def earnings_of(
+    balance: int, held: int, economy: EconomySettings, window: Maturing = NOTHING
+) -> Earnings:
+    """``cash_value`` is what the available (matured) diamonds would pay out today (never
+    negative)."""
+    maturing = window.of(balance)
+    available = balance - maturing
     return Earnings(
-        available_diamonds=balance,
+        available_diamonds=available,
         pending_diamonds=held,
-        cash_value=cash_amount(max(balance, 0), economy.diamond_value),
+        cash_value=cash_amount(max(available, 0), economy.diamond_value),
         minimum_payout_diamonds=economy.minimum_payout_diamonds,
+        maturing_diamonds=maturing,
+        next_maturity_at=window.next_maturity_at if maturing else None,
     )
 
 

@@ -52,8 +52,9 @@ from app.core.clock import utcnow
 from app.core.errors import DomainError, ErrorCode, invalid_input
 from app.core.events import emit
 from app.core.transactions import in_transaction
+from app.gifts import settlement
 from app.ledger import AccountCode, Currency, TransferKind
-from app.payouts import accounts, daily_cap, holds
+from app.payouts import accounts, daily_cap, holds, maturation
 from app.payouts.codes import PayoutStatus
 from app.payouts.provider import PayoutProvider, PayoutProviderError
 from app.payouts.queries import get_payout
@@ -102,8 +103,9 @@ async def request_payout(
     Checks, in order: the idempotency key (a replay returns the first payout), a positive
     amount, the minimum (BELOW_PAYOUT_MINIMUM), adult and not frozen, a verified payout
     account when ``payout_settings`` are given (PAYOUT_ACCOUNT_NOT_VERIFIED; the API always
-    gives them), the daily cap (PAYOUT_LIMIT_REACHED), enough available diamonds
-    (INSUFFICIENT_FUNDS).
+    gives them), the daily cap (PAYOUT_LIMIT_REACHED), enough matured diamonds
+    (EARNINGS_NOT_MATURED: held, but from gifts younger than the maturation window), enough
+    diamonds at all (INSUFFICIENT_FUNDS).
     """
 
     async def build(operation: ledger.OpenOperation) -> ledger.Plan[int]:
@@ -122,6 +124,9 @@ async def request_payout(
         await daily_cap.count_against_cap(
             creator_id, now.date(), diamonds, economy.maximum_daily_payout_diamonds
         )
+        # After the cap row: a concurrent request of this creator waits there, so it reads
+        # the balance this one leaves.
+        await _require_matured(creator_id, diamonds, economy)
         amount = cash_amount(diamonds, economy.diamond_value)
         rows = await Payout.insert(
             Payout(
@@ -155,6 +160,30 @@ async def request_payout(
         build=build,
     )
     return await get_payout(int(outcome.result_ref or 0))
+
+
+async def _require_matured(creator_id: int, diamonds: int, economy: EconomySettings) -> None:
+    """Refuse a request that reaches into maturing diamonds (EARNINGS_NOT_MATURED).
+
+    More than the creator holds at all is left to the ledger (INSUFFICIENT_FUNDS)."""
+    if economy.earnings_maturation_days <= 0:
+        return
+    settled = (await ledger.user_balances([creator_id]))[creator_id][Currency.DIAMOND]
+    balance = settled + (await settlement.queued_diamonds([creator_id]))[creator_id]
+    if diamonds > balance:
+        return
+    window = (await maturation.maturing([creator_id], economy.earnings_maturation_days))[creator_id]
+    available = balance - window.of(balance)
+    if diamonds > available:
+        when = f" (the next on {window.next_maturity_at:%Y-%m-%d %H:%M} UTC)"
+        raise DomainError(
+            ErrorCode.EARNINGS_NOT_MATURED,
+            f"Only {available} of your diamonds can be paid out yet: diamonds from gifts "
+            f"become available {economy.earnings_maturation_days} days after the gift"
+            + (when if window.next_maturity_at else "")
+            + ".",
+            "diamonds",
+        )
 
 
 # Deciding -----------------------------------------------------------------------------

@@ -43,7 +43,8 @@ from tests.factories import (
 from tests.graphql.helpers import gql
 
 MOD = staff("mod", "MODERATOR")
-ECONOMY = EconomySettings(minimum_payout_diamonds=100)
+# Diamonds payable at once: these tests are about the rules, not about maturing earnings.
+ECONOMY = EconomySettings(minimum_payout_diamonds=100, earnings_maturation_days=0)
 
 
 async def gifted(coins: int = 100, quantity: int = 2):

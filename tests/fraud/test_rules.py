@@ -162,7 +162,8 @@ async def test_circular_gifting_below_the_threshold_or_window_is_not_flagged(cas
 
 # 3. Concentration before a payout -------------------------------------------------------
 
-ECONOMY = EconomySettings(minimum_payout_diamonds=100)
+# Diamonds payable at once: these tests are about the rules, not about maturing earnings.
+ECONOMY = EconomySettings(minimum_payout_diamonds=100, earnings_maturation_days=0)
 AUTO_APPROVING = Settings(
     env="test",
     fraud=RULES,

@@ -21,6 +21,8 @@ from tests.factories import diamonds_of, make_gift, make_stream, make_user, send
 
 OCTOBER = datetime(2026, 10, 20, 12, tzinfo=UTC)
 NOVEMBER = datetime(2026, 11, 10, 12, tzinfo=UTC)
+# Past the 14 days a gift's diamonds mature before they can be paid out.
+LATE_NOVEMBER = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
 
 async def month_of_gifting(settings: Settings):
@@ -45,6 +47,7 @@ async def month_of_gifting(settings: Settings):
     third = await make_stream(creator, "Late show")
     await send(fan, third, castle, 1)
     await settled()
+    set_clock(lambda: LATE_NOVEMBER)
     paid = await payouts.request_payout(creator.id, 5_000, "p1", economy=settings.economy)
     await payouts.approve_payout(paid.id, staff("fin"), provider=payouts_sandbox())
     rejected = await payouts.request_payout(creator.id, 2_500, "p2", economy=settings.economy)

@@ -263,3 +263,26 @@ async def test_concurrent_dispute_events_move_the_coins_once(
     assert sum(change is not None for change in lost) == 1
     assert (await coins_of(alice), await held()) == (0, 0)
     assert (await verify_all()).ok
+
+
+async def test_a_buyer_is_contested_while_a_dispute_is_open_and_after_it_is_lost(
+    client: AsyncTestClient, packages: Packages
+) -> None:
+    """Auto-approval asks this before it pays a creator the buyer gifted."""
+    from datetime import timedelta
+
+    from app.core.clock import utcnow
+    from app.purchases.contested import buyers_with_contested_purchases
+
+    alice = await paid(client, packages)
+    bob = await make_user()
+    since = utcnow() - timedelta(days=1)
+    assert await buyers_with_contested_purchases([alice, bob.id], since) == set()
+
+    await statuses(stripe_event("charge.dispute.created", dispute(), "evt_d1"), client=client)
+    assert await buyers_with_contested_purchases([alice, bob.id], since) == {alice}
+
+    await statuses(stripe_event("charge.dispute.closed", dispute("lost"), "evt_d2"), client=client)
+    assert await buyers_with_contested_purchases([alice, bob.id], since) == {alice}
+    assert await buyers_with_contested_purchases([alice], utcnow() + timedelta(seconds=1)) == set()
+    assert (await verify_all()).ok

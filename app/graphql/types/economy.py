@@ -20,6 +20,12 @@ class EconomyRates:
     diamond_value: Money = strawberry.field(description="What one diamond pays out.")
     minimum_payout_diamonds: int
     maximum_daily_payout_diamonds: int
+    earnings_maturation_days: int = strawberry.field(
+        description=(
+            "Days after a gift before its diamonds can be paid out (0: at once). Until then "
+            "they are maturing, and a refund of the coins behind the gift reverses them."
+        )
+    )
 
 
 @strawberry.type
@@ -35,4 +41,5 @@ class EconomyQuery:
             diamond_value=Money.of(rates.diamond_value),
             minimum_payout_diamonds=rates.minimum_payout_diamonds,
             maximum_daily_payout_diamonds=rates.maximum_daily_payout_diamonds,
+            earnings_maturation_days=rates.earnings_maturation_days,
         )

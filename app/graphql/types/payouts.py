@@ -15,7 +15,7 @@ from app.graphql.pagination import Connection, Cursor, paginate
 from app.graphql.types.common import Money
 from app.ledger.codes import Currency
 from app.payouts import accounts as payout_accounts
-from app.payouts import daily_cap
+from app.payouts import daily_cap, maturation
 from app.payouts import queries as payout_queries
 from app.payouts import records as payout_records
 from app.payouts import service as payouts
@@ -66,8 +66,13 @@ class Payout:
 
 @strawberry.type
 class CreatorEarnings:
-    diamonds: int = strawberry.field(description="Available plus pending diamonds.")
-    available_diamonds: int = strawberry.field(description="Diamonds not held by a pending payout.")
+    diamonds: int = strawberry.field(description="Available plus maturing plus pending diamonds.")
+    available_diamonds: int = strawberry.field(
+        description=(
+            "Diamonds that can be requested now: not held by a pending payout, and from "
+            "gifts older than the maturation window (economy.earningsMaturationDays)."
+        )
+    )
     pending_diamonds: int = strawberry.field(
         description="Diamonds held by payouts that are pending or approved but not yet paid."
     )
@@ -75,6 +80,15 @@ class CreatorEarnings:
         description="What the available diamonds pay out at the published rate, rounded down."
     )
     minimum_payout_diamonds: int
+    maturing_diamonds: int = strawberry.field(
+        description=(
+            "Diamonds from gifts younger than the maturation window: in the wallet, not yet "
+            "requestable, and reversed if the coins that paid for the gift are refunded."
+        )
+    )
+    next_maturity_at: datetime | None = strawberry.field(
+        description="When the oldest maturing diamonds become available; null when none are."
+    )
     creator_id: strawberry.Private[int] = 0
 
     @strawberry.field(description="Where the creator's payout account (Stripe) stands.")
@@ -131,9 +145,9 @@ class PayoutAccount:
 async def earnings_of(info: CoinsInfo, user_id: int) -> CreatorEarnings:
     balances = await info.context.loaders.balances_by_user_id.load(user_id)
     held = await info.context.loaders.held_diamonds_by_user_id.load(user_id)
-    earned = payout_records.earnings_of(
-        balances[Currency.DIAMOND], held, info.context.settings.economy
-    )
+    economy = info.context.settings.economy
+    window = (await maturation.maturing([user_id], economy.earnings_maturation_days))[user_id]
+    earned = payout_records.earnings_of(balances[Currency.DIAMOND], held, economy, window)
     return CreatorEarnings(
         diamonds=earned.diamonds,
         available_diamonds=earned.available_diamonds,
@@ -141,6 +155,8 @@ async def earnings_of(info: CoinsInfo, user_id: int) -> CreatorEarnings:
         cash_value=Money.of(earned.cash_value),
         minimum_payout_diamonds=earned.minimum_payout_diamonds,
         creator_id=user_id,
+        maturing_diamonds=earned.maturing_diamonds,
+        next_maturity_at=earned.next_maturity_at,
     )
 
 

@@ -249,8 +249,7 @@ class PurchasesMutation:
     async def create_checkout(
         self, info: CoinsInfo, input: CreateCheckoutInput
     ) -> CreateCheckoutPayload:
-        """Start a web purchase: a Stripe PaymentIntent for the package's price in that
-        country. Refused for minors, frozen accounts and over the purchase limits."""
+        """A Stripe PaymentIntent for a web package; minors, frozen, over limits: refused."""
         started = await checkouts.create_checkout(
             user_id=await require_viewer_id(info),
             package_id=ids.COIN_PACKAGE.decode(input.package_id, "packageId"),
