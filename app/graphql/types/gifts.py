@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import strawberry
 
-from app.gifts import catalog
+from app.gifts import catalog, messages
 from app.gifts import service as gifts
-from app.gifts.queries import GiftEventRecord
+from app.gifts.queries import GiftEventRecord, get_event
 from app.graphql import ids
-from app.graphql.context import CoinsInfo, token_user_id
+from app.graphql.context import CoinsInfo, require_viewer_id, token_user_id
 from app.graphql.errors import MutationError
 from app.graphql.mutations import mutation
 from app.graphql.types.nodes import Gift, GiftEvent
@@ -21,6 +21,22 @@ class SendGiftInput:
     gift_id: strawberry.ID
     quantity: int = 1
     idempotency_key: str
+    message: str | None = strawberry.field(
+        default=None,
+        description="Shown with the gift: at most 150 characters after trimming, no control "
+        "characters.",
+    )
+
+
+@strawberry.input
+class HideGiftMessageInput:
+    gift_event_id: strawberry.ID
+
+
+@strawberry.type
+class HideGiftMessagePayload:
+    gift_event: GiftEvent | None = None
+    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -60,5 +76,14 @@ class GiftsMutation:
             quantity=input.quantity,
             idempotency_key=input.idempotency_key,
             platform=info.context.settings.spending,
+            message=input.message,
         )
         return SendGiftPayload.of(sent.event)
+
+    @mutation(description="The stream's host hides a gift's message: it shows as null after.")
+    async def hide_gift_message(
+        self, info: CoinsInfo, input: HideGiftMessageInput
+    ) -> HideGiftMessagePayload:
+        event_id = ids.GIFT_EVENT.decode(input.gift_event_id, "giftEventId")
+        await messages.hide_message(event_id, host_id=await require_viewer_id(info))
+        return HideGiftMessagePayload(gift_event=GiftEvent(record=await get_event(event_id)))
