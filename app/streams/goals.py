@@ -11,6 +11,8 @@ Guarantees
 - A goal is completed by the gift that brings its progress to the target (in event id
   order): ``completed_at`` is that gift's time, ``completed_by_event_id`` its event.
   Progress keeps counting past the target; a reversed gift is not taken back out.
+- A replaced or cleared goal is history (not shown by the API): its ``progress`` is what
+  was settled while it was active, without gifts still queued when it ended.
 """
 
 from __future__ import annotations
