@@ -25,6 +25,7 @@ from app.gifts.tables import GiftEvent, GiftMessage
 from app.streams import service as streams
 
 MAX_MESSAGE_LENGTH = 150
+MAX_REASON_LENGTH = 500
 
 
 def validate_message(message: str | None) -> str | None:
@@ -113,6 +114,9 @@ async def hide_message(event_id: int, *, host_id: int) -> None:
 
 async def hide_message_as_staff(event_id: int, *, actor: Actor, reason: str) -> None:
     """A moderator hides a gift's message, audited in the same transaction."""
+    reason = reason.strip()
+    if not reason or len(reason) > MAX_REASON_LENGTH:
+        raise invalid_input(f"Say why in 1 to {MAX_REASON_LENGTH} characters.", "reason")
 
     async def work() -> None:
         await _hide(event_id, f"staff:{actor.handle}")
