@@ -120,16 +120,11 @@ class StreamsMutation:
     async def set_stream_goal(
         self, info: CoinsInfo, input: SetStreamGoalInput
     ) -> LiveStreamPayload:
-        viewer_id = await require_viewer_id(info)
         stream_id = ids.LIVE_STREAM.decode(input.stream_id, "streamId")
-        await goals.set_stream_goal(
-            viewer_id,
-            stream_id,
-            gift_id=None if input.gift_id is None else ids.GIFT.decode(input.gift_id, "giftId"),
-            count=input.count,
-            coins=input.coins,
-            title=input.title,
-        )
+        gift_id = None if input.gift_id is None else ids.GIFT.decode(input.gift_id, "giftId")
+        host_id = await require_viewer_id(info)
+        target = {"gift_id": gift_id, "count": input.count, "coins": input.coins}
+        await goals.set_stream_goal(host_id, stream_id, title=input.title, **target)
         return LiveStreamPayload(live_stream=await _exact_stream(stream_id))
 
     @mutation(description="The host clears their stream's goal.")
