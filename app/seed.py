@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from fractions import Fraction
 
 from app import ledger
+from app.core.clock import utcnow
 from app.core.money import Money
 from app.core.transactions import in_transaction
 from app.gifts import catalog
+from app.gifts.details import AvailabilityKind, GiftDetails
 from app.ledger.codes import AccountCode, Currency, TransferKind
 from app.offers import catalog as offers
 from app.purchases import packages
@@ -80,34 +83,70 @@ async def seed(creator_share: Fraction = Fraction(1, 2)) -> list[str]:
     return done
 
 
-# The demo catalog from DESIGN.md: (slug, name, coins).
+# The demo catalog from DESIGN.md: (slug, name, coins, category, tier). The sort order
+# puts everyday gifts first; no artwork ships with the demo, so asset URLs stay null (a
+# null beats a link that 404s) and nothing is animated.
 DEMO_GIFTS = (
-    ("rose", "Rose", 1),
-    ("finger-heart", "Finger Heart", 5),
-    ("doughnut", "Doughnut", 30),
-    ("hand-hearts", "Hand Hearts", 100),
-    ("disco-ball", "Disco Ball", 1_000),
-    ("yacht", "Yacht", 7_000),
-    ("castle", "Castle", 20_000),
-    ("lion", "Lion", 29_999),
-    ("universe", "Universe", 44_999),
+    ("rose", "Rose", 1, "classic", 1),
+    ("finger-heart", "Finger Heart", 5, "love", 1),
+    ("doughnut", "Doughnut", 30, "classic", 1),
+    ("hand-hearts", "Hand Hearts", 100, "love", 2),
+    ("disco-ball", "Disco Ball", 1_000, "party", 3),
+    ("yacht", "Yacht", 7_000, "luxury", 4),
+    ("castle", "Castle", 20_000, "luxury", 4),
+    ("lion", "Lion", 29_999, "luxury", 5),
+    ("universe", "Universe", 44_999, "luxury", 5),
 )
+SEASONAL_GIFT = ("snowman", "Snowman", 99)
+
+
+def winter_window(now: datetime) -> tuple[datetime, datetime]:
+    """The next winter season that has not ended: 1 December to 7 January, UTC."""
+    year = now.year - 1 if now < datetime(now.year, 1, 7, tzinfo=UTC) else now.year
+    return datetime(year, 12, 1, tzinfo=UTC), datetime(year + 1, 1, 7, tzinfo=UTC)
 
 
 async def seed_catalog(creator_share: Fraction) -> list[str]:
-    """Add the demo gifts that are missing; gifts already there keep their price."""
+    """Add the demo gifts that are missing; gifts already there keep their price, and get
+    their render data as a new version if they have none yet."""
     done = []
-    for slug, name, coins in DEMO_GIFTS:
-        if await catalog.find_by_slug(slug) is None:
+    for order, (slug, name, coins, category, tier) in enumerate(DEMO_GIFTS):
+        details = GiftDetails(category=category, tier=tier, sort_order=order * 10)
+        existing = await catalog.find_by_slug(slug)
+        if existing is None:
             await catalog.create_gift(
-                slug=slug,
-                name=name,
-                coin_cost=coins,
-                creator_share=creator_share,
-                # No artwork ships with the demo; a null imageUrl beats a link that 404s.
-                image_url=None,
+                slug=slug, name=name, coin_cost=coins, creator_share=creator_share, details=details
             )
             done.append(f"gift {name} ({coins} coins)")
+        elif existing.details == GiftDetails():
+            await catalog.edit_gift(
+                existing.id,
+                name=existing.name,
+                coin_cost=existing.coin_cost,
+                diamond_value=existing.diamond_value,
+                image_url=existing.image_url,
+                creator_share=creator_share,
+                details=details,
+            )
+            done.append(f"render data for {existing.name}")
+    slug, name, coins = SEASONAL_GIFT
+    if await catalog.find_by_slug(slug) is None:
+        start, end = winter_window(utcnow())
+        await catalog.create_gift(
+            slug=slug,
+            name=name,
+            coin_cost=coins,
+            creator_share=creator_share,
+            details=GiftDetails(
+                category="seasonal",
+                tier=2,
+                sort_order=5,
+                availability_kind=AvailabilityKind.SEASONAL,
+                available_from=start,
+                available_until=end,
+            ),
+        )
+        done.append(f"seasonal gift {name} ({coins} coins, {start:%Y-%m-%d} to {end:%Y-%m-%d})")
     return done
 
 

@@ -224,7 +224,10 @@ class SignInSettings:
     """
 
     # Password hashes run on this many threads; this many more may wait, the rest are refused.
-    hash_threads: int = setting("COINS_PASSWORD_HASH_THREADS", 2, _whole_number(1))
+    # One core fewer than the machine has: a flood of sign-ins keeps a core for everyone else.
+    hash_threads: int = setting(
+        "COINS_PASSWORD_HASH_THREADS", max(1, (os.cpu_count() or 2) - 1), _whole_number(1)
+    )
     hash_queue: int = setting("COINS_PASSWORD_HASH_QUEUE", 64)
     ip_limits: tuple[RateLimitItem, ...] = setting(
         ("COINS_SIGN_IN_IP_LIMITS",), ("30/minute;300/hour",), _rate_limits
@@ -280,6 +283,43 @@ class SpendingSettings:
     # A raised or removed limit of the user's own waits this long.
     limit_raise_delay_s: int = setting("COINS_LIMIT_RAISE_DELAY_S", 24 * 3600)
     combo_window_s: int = setting("COINS_COMBO_WINDOW_S", 10)
+
+
+def _conversion_rates(raw: str) -> tuple[tuple[str, Fraction], ...]:
+    """'EUR=1.08,GBP=1.27': units of the reference currency one unit of each is worth."""
+    found: list[tuple[str, Fraction]] = []
+    for part in filter(None, (p.strip() for p in raw.split(","))):
+        code, _, value = part.partition("=")
+        code = code.strip().upper()
+        try:
+            rate = Fraction(Decimal(value.strip()))
+        except (InvalidOperation, ValueError):
+            rate = Fraction(0)
+        if len(code) != 3 or not code.isalpha() or rate <= 0:
+            raise ValueError(f"must be rates like 'EUR=1.08,GBP=1.27', not {raw!r}")
+        found.append((code, rate))
+    return tuple(found)
+
+
+DEFAULT_CONVERSION_RATES = "USD=1,EUR=1.10,GBP=1.30,CAD=0.75,AUD=0.68,CHF=1.15,JPY=0.0070,INR=0.012"
+
+
+@dataclass(frozen=True)
+class PurchaseLimitSettings:
+    """Limits on buying coins with real money (``app.spending.purchase_limits``).
+
+    Amounts are minor units of ``reference_currency``; a purchase in another currency counts
+    at the static ``conversion_rates`` (published in the README, changed by deploy, never
+    fetched), rounded up. Accounts younger than ``new_account_days`` may buy at most
+    ``new_account_daily_minor`` a UTC day.
+    """
+
+    reference_currency: str = setting("COINS_PURCHASE_LIMIT_CURRENCY", "USD")
+    conversion_rates: tuple[tuple[str, Fraction], ...] = setting(
+        ("COINS_PURCHASE_CONVERSION_RATES",), (DEFAULT_CONVERSION_RATES,), _conversion_rates
+    )
+    new_account_days: int = setting("COINS_NEW_ACCOUNT_PURCHASE_DAYS", 7)
+    new_account_daily_minor: int = setting("COINS_NEW_ACCOUNT_DAILY_PURCHASE_MINOR", 10_000)
 
 
 @dataclass(frozen=True)
@@ -373,6 +413,11 @@ class PaymentSettings:
     )
     stripe_webhook_secret: str = setting("COINS_STRIPE_WEBHOOK_SECRET", "")
     stripe_tolerance_s: int = setting("COINS_STRIPE_TOLERANCE_S", 300)
+    # Web checkout (``createCheckout``) creates PaymentIntents with this secret key; unset,
+    # no checkout can start. The API base is Stripe's unless set (tests: a local fake).
+    stripe_secret_key: str = setting("COINS_STRIPE_SECRET_KEY", "")
+    stripe_api_base: str = setting("COINS_STRIPE_API_BASE", "https://api.stripe.com")
+    stripe_timeout_s: int = setting("COINS_STRIPE_TIMEOUT_S", 10, _whole_number(1))
 
 
 @dataclass(frozen=True)
@@ -400,6 +445,7 @@ class Settings:
     payouts: PayoutSettings = field(default_factory=PayoutSettings)
     graphql: GraphQLSettings = field(default_factory=GraphQLSettings)
     spending: SpendingSettings = field(default_factory=SpendingSettings)
+    purchase_limits: PurchaseLimitSettings = field(default_factory=PurchaseLimitSettings)
     fraud: FraudSettings = field(default_factory=FraudSettings)
     # Unset (None): on, except in production.
     sandbox_payments: bool = setting("COINS_SANDBOX_PAYMENTS", None, _switch)

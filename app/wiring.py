@@ -11,6 +11,7 @@ at the top, the app subscribes them, in this order:
 - ``PayoutRequested``: the concentration rule first, then auto-approval, which leaves a
   creator with an open flag (perhaps the one just raised) for staff.
 - ``Clawback``: the refund-after-spend rule.
+- ``PaymentAmountMismatch``: a web checkout paid with another amount is flagged.
 - ``AccountFrozen``: the frozen user's live streams end (gifts to a frozen host are
   refused from the freeze's commit on, by the gift path itself).
 - Metrics count gifts, coins sold and payouts by status (``app.observability.metrics``).
@@ -30,6 +31,7 @@ from app.gifts.settlement import Settler
 from app.observability import metrics
 from app.payouts import service as payouts
 from app.payouts.provider import provider_if_configured
+from app.purchases.checkout import PaymentAmountMismatch
 from app.purchases.refunds import Clawback
 from app.settings import Settings
 from app.streams import service as streams
@@ -86,6 +88,9 @@ def subscribe(
         bus.subscribe(GiftSent, check_gift, name="fraud.gift"),
         bus.subscribe(payouts.PayoutRequested, review_payout, name="payouts.review"),
         bus.subscribe(Clawback, fraud_rules.after_clawback, name="fraud.clawback"),
+        bus.subscribe(
+            PaymentAmountMismatch, fraud_rules.after_amount_mismatch, name="fraud.amount_mismatch"
+        ),
         bus.subscribe(AccountFrozen, _end_streams, name="streams.frozen"),
         metrics.subscribe(),
     ]

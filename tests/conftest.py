@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import warnings
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,9 +22,11 @@ import asyncpg
 import pytest
 from argon2 import PasswordHasher
 from litestar.testing import AsyncTestClient
+from piccolo.engine.postgres import PostgresEngine as PiccoloPostgresEngine
 
+from app.core import database as database_module
 from app.core.clock import set_clock
-from app.core.database import create_engine, use_engine
+from app.core.database import close_pool, create_engine, use_engine
 from app.settings import AuthSettings, DatabaseSettings, Settings
 
 T = TypeVar("T")
@@ -65,6 +68,28 @@ def _subscribers() -> Iterator[None]:
     unsubscribe = wiring.subscribe(Settings(env="test"))
     yield
     unsubscribe()
+
+
+@pytest.fixture(autouse=True)
+async def _pools_closed(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[None]:
+    """Every PostgreSQL pool a test opens is closed when it ends, on its own event loop.
+    Left open, a test's pool of 20 kept 20 idle connections until its worker exited: a
+    run held 60 of the server's 100 and later tests (and everyone else) found none."""
+    opened: list[PiccoloPostgresEngine] = []
+    start = PiccoloPostgresEngine.start_connection_pool
+
+    async def tracked(self: PiccoloPostgresEngine, **kwargs: Any) -> None:
+        await start(self, **kwargs)
+        opened.append(self)
+
+    monkeypatch.setattr(PiccoloPostgresEngine, "start_connection_pool", tracked)
+    yield
+    for engine in opened:
+        await close_pool(engine)
+    engine = database_module._engine
+    if isinstance(engine, PiccoloPostgresEngine):
+        left = await _sessions_left(engine.config["dsn"])
+        assert not left, f"the test left database sessions open: {left}"
 
 
 @pytest.fixture(autouse=True)
@@ -126,6 +151,9 @@ def postgres_url() -> str:
         await _create_database(POSTGRES_URL, url)
         connection = await asyncpg.connect(url, timeout=5)
         try:
+            # This worker's database is its own: whatever else is connected is left over
+            # from an earlier run and would hold the DROP forever.
+            await _end_other_sessions(connection)
             await connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
         finally:
             await connection.close()
@@ -148,12 +176,29 @@ async def _truncate_postgres(url: str) -> None:
     from app.ledger import ensure_system_accounts
 
     tables = ", ".join(t._meta.tablename for t in Finder().get_table_classes())
-    connection = await asyncpg.connect(url)
+    connection = await asyncpg.connect(url, timeout=10)
     try:
-        await connection.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        await connection.execute("SET lock_timeout = '10s'")
+        try:
+            await connection.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        except asyncpg.LockNotAvailableError:
+            # An earlier test left a transaction open (a failed test's connection): it
+            # would block every later test's TRUNCATE, and the run would hang to CI's limit.
+            leftovers = await _end_other_sessions(connection)
+            warnings.warn(f"ended sessions an earlier test left open: {leftovers}", stacklevel=1)
+            await connection.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     finally:
         await connection.close()
     await ensure_system_accounts()
+
+
+async def _end_other_sessions(connection: asyncpg.Connection) -> list[str]:
+    """Terminate every other session on this connection's database; what they were doing."""
+    rows = await connection.fetch(
+        """SELECT pg_terminate_backend(pid), state, left(query, 120) AS query
+        FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"""
+    )
+    return [f"{row['state']}: {row['query']}" for row in rows]
 
 
 @dataclass(frozen=True)
@@ -194,6 +239,21 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
         use_engine(create_engine(DatabaseSettings(url=database.url)))
         report = run_sync(verify_all())
         assert report.ok, "ledger invariants broken:\n" + "\n".join(map(str, report.breaches))
+
+
+async def _sessions_left(url: str) -> list[str]:
+    """Other sessions on this database: what a test must not leave behind (they hold
+    connection slots, and an open transaction's locks block the next test's TRUNCATE)."""
+    connection = await asyncpg.connect(url, timeout=10)
+    try:
+        rows = await connection.fetch(
+            """SELECT left(query, 120) AS query FROM pg_stat_activity
+            WHERE datname = current_database() AND pid <> pg_backend_pid()
+            AND backend_type = 'client backend'"""
+        )
+    finally:
+        await connection.close()
+    return [row["query"] for row in rows]
 
 
 @pytest.fixture

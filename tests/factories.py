@@ -116,6 +116,7 @@ async def send(
     *,
     key: str | None = None,
     platform: SpendingSettings | None = None,
+    country: str | None = None,
     message: str | None = None,
 ) -> SentGift:
     from app.gifts import service as gifts
@@ -128,6 +129,7 @@ async def send(
         quantity=quantity,
         idempotency_key=key or f"key-{next(_counter)}",
         platform=platform or SpendingSettings(),
+        country=country,
     )
 
 

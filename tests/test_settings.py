@@ -77,6 +77,25 @@ READS: dict[str, tuple[str, str, object]] = {
     ),
     "COINS_STRIPE_WEBHOOK_SECRET": ("whsec_x", "payments.stripe_webhook_secret", "whsec_x"),
     "COINS_STRIPE_TOLERANCE_S": ("60", "payments.stripe_tolerance_s", 60),
+    "COINS_STRIPE_SECRET_KEY": ("sk_test_x", "payments.stripe_secret_key", "sk_test_x"),
+    "COINS_STRIPE_API_BASE": (
+        "http://127.0.0.1:12111",
+        "payments.stripe_api_base",
+        "http://127.0.0.1:12111",
+    ),
+    "COINS_STRIPE_TIMEOUT_S": ("3", "payments.stripe_timeout_s", 3),
+    "COINS_PURCHASE_LIMIT_CURRENCY": ("EUR", "purchase_limits.reference_currency", "EUR"),
+    "COINS_PURCHASE_CONVERSION_RATES": (
+        "eur=1.25, JPY=0.0068",
+        "purchase_limits.conversion_rates",
+        (("EUR", Fraction(5, 4)), ("JPY", Fraction(17, 2500))),
+    ),
+    "COINS_NEW_ACCOUNT_PURCHASE_DAYS": ("3", "purchase_limits.new_account_days", 3),
+    "COINS_NEW_ACCOUNT_DAILY_PURCHASE_MINOR": (
+        "2500",
+        "purchase_limits.new_account_daily_minor",
+        2500,
+    ),
     "COINS_REDIS_URL": ("redis://cache:6379/0", "redis_url", "redis://cache:6379/0"),
     "COINS_REDIS_CHANNEL_PREFIX": ("staging", "redis_channel_prefix", "staging"),
     "COINS_TRUSTED_PROXIES": (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from app.core.errors import DomainError, ErrorCode
@@ -35,3 +36,18 @@ def require_ticked(form: Any, name: str = "confirm") -> None:
     """A destructive action goes ahead only with its confirmation box ticked."""
     if not ticked(form, name):
         raise DomainError(ErrorCode.INVALID_INPUT, "Tick the box to confirm.", name)
+
+
+def utc_datetime(form: Any, name: str, *, label: str) -> datetime | None:
+    """A ``datetime-local`` field read as UTC (the admin shows every time in UTC); blank is
+    None."""
+    raw = text(form, name).strip()
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"{label.capitalize()} is a date and time (UTC).", name
+        ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

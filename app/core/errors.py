@@ -32,6 +32,12 @@ class ErrorCode(enum.StrEnum):
     OFFER_UNAVAILABLE = "OFFER_UNAVAILABLE"
     OFFER_LIMIT_REACHED = "OFFER_LIMIT_REACHED"
     RATE_LIMITED = "RATE_LIMITED"
+    # Buying more coins would go over the user's purchase limits or the platform's cap.
+    PURCHASE_LIMIT_REACHED = "PURCHASE_LIMIT_REACHED"
+    # A payment's amount or currency is not the price its checkout bound: not credited.
+    PAYMENT_AMOUNT_MISMATCH = "PAYMENT_AMOUNT_MISMATCH"
+    # The payment provider could not be reached or refused the request: try again later.
+    PAYMENT_PROVIDER_UNAVAILABLE = "PAYMENT_PROVIDER_UNAVAILABLE"
     # The database was lost and the request could not be completed: retry later (an
     # operation with an idempotency key, with the same key).
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"

@@ -37,6 +37,7 @@ from app.fraud import service as fraud
 from app.fraud.codes import FraudRule, Severity
 from app.gifts import queries as gift_events
 from app.payouts import queries as payout_queries
+from app.purchases.checkout import PaymentAmountMismatch
 from app.purchases.refunds import Clawback, recent_clawbacks
 from app.settings import FraudSettings
 from app.users import service as users
@@ -184,6 +185,28 @@ async def check_refund_after_spend(clawback: Clawback) -> bool:
     )
 
 
+# 4b. A web checkout paid with another amount than its price ----------------------------
+
+
+async def check_payment_amount_mismatch(event: PaymentAmountMismatch) -> bool:
+    """Always a flag: nothing was credited, and a moderator refunds or settles it."""
+    return await _raise(
+        event.user_id,
+        FraudRule.PAYMENT_AMOUNT_MISMATCH,
+        Severity.HIGH,
+        {
+            "checkout_id": event.checkout_id,
+            "payment_intent_id": event.payment_intent_id,
+            "event_id": event.event_id,
+            "bound_minor": event.bound.amount_minor,
+            "bound_currency": event.bound.currency,
+            "paid_minor": event.paid.amount_minor if event.paid else None,
+            "paid_currency": event.paid.currency if event.paid else None,
+        },
+        f"checkout:{event.checkout_id}",
+    )
+
+
 # 5. Many new accounts gifting one creator ----------------------------------------------
 
 
@@ -269,6 +292,10 @@ async def after_payout_request(creator_id: int, payout_id: int, rules: FraudSett
 
 async def after_clawback(clawback: Clawback) -> None:
     await _guarded(check_refund_after_spend, clawback)
+
+
+async def after_amount_mismatch(event: PaymentAmountMismatch) -> None:
+    await _guarded(check_payment_amount_mismatch, event)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,14 +1,15 @@
-"""The gift catalog: gifts with versioned prices.
+"""The gift catalog: gifts with versioned prices, render data and availability.
 
-Editing a gift's name or price writes a new ``GiftVersion``; gift events keep pointing at
-the version they were sent at, so a price change never rewrites history.
+Editing a gift's name, price or details (``app.gifts.details``) writes a new
+``GiftVersion``; gift events keep pointing at the version they were sent at, so a price
+change never rewrites history.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
@@ -21,6 +22,15 @@ from app.core.database import is_unique_violation
 from app.core.errors import DomainError, ErrorCode
 from app.core.paging import Page, cut_page, decode_cursor, encode_cursor
 from app.core.transactions import in_transaction
+from app.gifts.details import (
+    NOT_AVAILABLE,
+    NOT_YET,
+    GiftDetails,
+    details_from_row,
+    normalize_country,
+    unavailable_reason,
+    validate_details,
+)
 from app.gifts.tables import Gift, GiftVersion
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
@@ -41,6 +51,7 @@ class GiftRecord:
     diamond_value: int
     image_url: str | None
     retired: bool
+    details: GiftDetails = field(default_factory=GiftDetails)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +66,7 @@ class GiftVersionRecord:
     image_url: str | None
     created_at: datetime
     created_by: str | None
+    details: GiftDetails = field(default_factory=GiftDetails)
 
 
 def diamond_value_for(coin_cost: int, creator_share: Fraction) -> int:
@@ -121,6 +133,7 @@ def _snapshot(record: GiftRecord) -> dict[str, object]:
         "coin_cost": record.coin_cost,
         "diamond_value": record.diamond_value,
         "image_url": record.image_url,
+        **record.details.snapshot(),
     }
 
 
@@ -131,6 +144,7 @@ async def _add_version(
     diamond_value: int,
     image_url: str | None,
     actor: Actor | None,
+    details: GiftDetails,
 ) -> int:
     rows = await GiftVersion.insert(
         GiftVersion(
@@ -141,6 +155,7 @@ async def _add_version(
             image_url=image_url,
             created_at=utcnow(),
             created_by=actor.handle if actor else None,
+            **details.columns(),
         )
     ).returning(GiftVersion.id)
     version_id = rows[0]["id"]
@@ -164,6 +179,7 @@ async def create_gift(
     creator_share: Fraction,
     diamond_value: int | None = None,
     image_url: str | None = None,
+    details: GiftDetails | None = None,
     actor: Actor | None = None,
 ) -> GiftRecord:
     """Add a gift; its diamond value follows the creator share unless given explicitly.
@@ -173,6 +189,7 @@ async def create_gift(
     slug = slug.strip()
     _validate(slug, name, coin_cost, diamond_value)
     image_url = normalize_image_url(image_url)
+    details = validate_details(details or GiftDetails())
     diamonds = diamond_value or diamond_value_for(coin_cost, creator_share)
 
     async def work() -> int:
@@ -189,7 +206,9 @@ async def create_gift(
                 ) from error
             raise
         gift_id = rows[0]["id"]
-        version_id = await _add_version(gift_id, name, coin_cost, diamonds, image_url, actor)
+        version_id = await _add_version(
+            gift_id, name, coin_cost, diamonds, image_url, actor, details
+        )
         if actor is not None:
             await audit.record(
                 actor,
@@ -203,6 +222,7 @@ async def create_gift(
                     "coin_cost": coin_cost,
                     "diamond_value": diamonds,
                     "image_url": image_url,
+                    **details.snapshot(),
                 },
             )
         return gift_id
@@ -218,18 +238,22 @@ async def edit_gift(
     creator_share: Fraction,
     diamond_value: int | None = None,
     image_url: str | None = None,
+    details: GiftDetails | None = None,
     actor: Actor | None = None,
     expected_version_id: int | None = None,
 ) -> GiftRecord:
-    """Re-price or rename a gift as a new version; events already sent keep their price.
+    """Re-price, rename or re-dress a gift as a new version; events already sent keep their
+    price.
 
-    Nothing changes when the new version would equal the current one. With
-    ``expected_version_id`` (the version an editor saw) a concurrent edit is refused
-    instead of silently overwritten.
+    ``details`` None keeps the current version's render data and availability. Nothing
+    changes when the new version would equal the current one. With ``expected_version_id``
+    (the version an editor saw) a concurrent edit is refused instead of silently
+    overwritten.
     """
     current = await get_gift(gift_id)
     _validate(current.slug, name, coin_cost, diamond_value)
     image_url = normalize_image_url(image_url)
+    checked = validate_details(details) if details is not None else None
     diamonds = diamond_value or diamond_value_for(coin_cost, creator_share)
 
     async def work() -> None:
@@ -240,10 +264,19 @@ async def edit_gift(
                 "Someone changed this gift while you were editing; review it and save again.",
                 "version",
             )
-        unchanged = (before.name, before.coin_cost, before.diamond_value, before.image_url)
-        if unchanged == (name.strip(), coin_cost, diamonds, image_url):
+        new_details = checked if checked is not None else before.details
+        unchanged = (
+            before.name,
+            before.coin_cost,
+            before.diamond_value,
+            before.image_url,
+            before.details,
+        )
+        if unchanged == (name.strip(), coin_cost, diamonds, image_url, new_details):
             return
-        version_id = await _add_version(gift_id, name, coin_cost, diamonds, image_url, actor)
+        version_id = await _add_version(
+            gift_id, name, coin_cost, diamonds, image_url, actor, new_details
+        )
         if actor is not None:
             await audit.record(
                 actor,
@@ -257,6 +290,7 @@ async def edit_gift(
                     "coin_cost": coin_cost,
                     "diamond_value": diamonds,
                     "image_url": image_url,
+                    **new_details.snapshot(),
                 },
             )
 
@@ -299,13 +333,16 @@ def _record(row: dict) -> GiftRecord:
         diamond_value=row["diamond_value"],
         image_url=row["image_url"],
         retired=bool(row["retired"]),
+        details=details_from_row(row),
     )
 
 
 # A gift as priced by one version: at its current version, or at the version an event used.
 _GIFT_COLUMNS = (
     "SELECT g.id, g.slug, g.retired, v.id AS version_id, v.name, v.coin_cost, "
-    "v.diamond_value, v.image_url "
+    "v.diamond_value, v.image_url, v.thumbnail_url, v.animation_url, v.animation_kind, v.tier, "
+    "v.category, v.sort_order, v.availability_kind, v.available_from, v.available_until, "
+    "v.regions "
 )
 _AT_CURRENT_VERSION = _GIFT_COLUMNS + (
     "FROM gift g JOIN gift_version v ON v.id = g.current_version_id"
@@ -317,11 +354,52 @@ def _placeholders(ids: Sequence[int]) -> str:
     return ", ".join("{}" for _ in ids)
 
 
-async def list_gifts(*, include_retired: bool = False) -> list[GiftRecord]:
-    """The catalog at current prices, cheapest first."""
+async def list_gifts(
+    *,
+    include_retired: bool = False,
+    category: str | None = None,
+    country: str | None = None,
+    include_upcoming: bool = False,
+) -> list[GiftRecord]:
+    """The catalog a viewer in ``country`` can send from now, by sort order then cheapest.
+
+    A gift limited to regions is listed only for a country among them (as only such a
+    sender may send it); a gift whose window has closed is not listed; one whose window
+    has not opened yet only with ``include_upcoming``. The catalog is a few dozen rows, so
+    the window and region rules run here, the same function the send path uses.
+    """
+    country = normalize_country(country)
+    category = (category or "").strip().lower() or None
     where = "" if include_retired else " WHERE NOT g.retired"
     rows = await Gift.raw(f"{_AT_CURRENT_VERSION}{where} ORDER BY v.coin_cost, g.id")
-    return [_record(row) for row in rows]
+    now = utcnow()
+    listed = []
+    for gift in map(_record, rows):
+        if category is not None and gift.details.category != category:
+            continue
+        reason = unavailable_reason(gift.details, now, country)
+        opens = gift.details.available_from
+        if include_upcoming and reason is not None and reason[0] == NOT_YET and opens:
+            reason = unavailable_reason(gift.details, opens, country)  # as it will open
+        if reason is not None and not (include_retired and gift.retired):
+            continue
+        listed.append(gift)
+    return sorted(listed, key=lambda gift: (gift.details.sort_order, gift.coin_cost, gift.id))
+
+
+def is_sendable(gift: GiftRecord, now: datetime, country: str | None) -> bool:
+    """Whether ``gift`` can be sent at ``now`` from ``country`` (the catalog's rule)."""
+    return not gift.retired and unavailable_reason(gift.details, now, country) is None
+
+
+def require_sendable(gift: GiftRecord | None, now: datetime, country: str | None) -> GiftRecord:
+    """The gift, or GIFT_UNAVAILABLE saying why (as ``gifts_sendable_version`` does)."""
+    if gift is None or gift.retired:
+        raise DomainError(ErrorCode.GIFT_UNAVAILABLE, NOT_AVAILABLE, "giftId")
+    reason = unavailable_reason(gift.details, now, country)
+    if reason is not None:
+        raise DomainError(ErrorCode.GIFT_UNAVAILABLE, reason[0], reason[1])
+    return gift
 
 
 async def gifts_by_ids(gift_ids: Sequence[int]) -> dict[int, GiftRecord]:
@@ -371,6 +449,7 @@ async def list_versions(gift_id: int) -> list[GiftVersionRecord]:
             image_url=row["image_url"],
             created_at=as_utc(row["created_at"]),
             created_by=row["created_by"],
+            details=details_from_row(row),
         )
         for row in rows
     ]

@@ -43,6 +43,7 @@ from app.core.metrics import TRANSACTION_RETRIES
 from app.core.tracing import traced
 from app.core.transactions import in_transaction, resolve_by_key
 from app.gifts import catalog, messages, settlement
+from app.gifts.details import normalize_country
 from app.gifts.queries import GiftEventRecord, get_event
 from app.gifts.tables import GiftEvent
 from app.ledger import AccountCode, Currency, TransferKind
@@ -97,11 +98,17 @@ async def send_gift(
     quantity: int,
     idempotency_key: str,
     platform: SpendingSettings,
+    country: str | None = None,
     message: str | None = None,
 ) -> SentGift:
     """Send ``quantity`` of a gift (with a short ``message``, perhaps) to a live stream's
-    host, once per idempotency key."""
+    host, once per idempotency key.
+
+    ``country`` is where the sender is (the app says, as for coin packages): a gift limited
+    to regions is GIFT_UNAVAILABLE elsewhere or without one, as is one outside its window.
+    """
     validate_quantity(quantity, platform.max_gift_quantity)
+    country = normalize_country(country)
     message = messages.validate_message(message)
     request: dict[str, object] = {"stream": stream_id, "gift": gift_id, "quantity": quantity}
     if message is not None:
@@ -109,7 +116,7 @@ async def send_gift(
     if not is_sqlite():
         if message is None:
             return await _send_in_one_statement(
-                sender_id, stream_id, gift_id, quantity, idempotency_key, platform, request
+                sender_id, stream_id, gift_id, quantity, idempotency_key, platform, country, request
             )
 
         async def with_message() -> SentGift:
@@ -122,6 +129,7 @@ async def send_gift(
                 quantity,
                 idempotency_key,
                 platform,
+                country,
                 request,
                 message,
             )
@@ -137,9 +145,9 @@ async def send_gift(
             raise DomainError(ErrorCode.SELF_GIFT, "You cannot send gifts to yourself.")
         if (await users.get_user(stream.host_id)).frozen:
             raise host_frozen()
-        gift = (await catalog.gifts_by_ids([gift_id])).get(gift_id)
-        if gift is None or gift.retired:
-            raise DomainError(ErrorCode.GIFT_UNAVAILABLE, "This gift is not available.", "giftId")
+        gift = catalog.require_sendable(
+            (await catalog.gifts_by_ids([gift_id])).get(gift_id), utcnow(), country
+        )
         coins, diamonds = gift.coin_cost * quantity, gift.diamond_value * quantity
         await spending.record_spend(sender, coins, platform=platform)
         combo = await streams.record_gift(
@@ -196,7 +204,7 @@ async def send_gift(
     return SentGift(outcome.value)
 
 
-_SEND = "SELECT * FROM gifts_send($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+_SEND = "SELECT * FROM gifts_send($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 # A lone statement retries its own conflicts (in_transaction retries the others').
 _STATEMENT_ATTEMPTS = 8
 
@@ -208,6 +216,7 @@ async def _send_in_one_statement(
     quantity: int,
     idempotency_key: str,
     platform: SpendingSettings,
+    country: str | None,
     request: dict[str, object],
     message: str | None = None,
 ) -> SentGift:
@@ -224,6 +233,7 @@ async def _send_in_one_statement(
         platform.combo_window_s,
         platform.new_account_days,
         platform.new_account_daily_coins,
+        country,
     )
     joined = current_engine().current_transaction.get() is not None
     for attempt in range(1, _STATEMENT_ATTEMPTS + 1):

@@ -23,6 +23,17 @@ class GiftVersion(Table, tablename="gift_version"):
     image_url = Text(null=True, default=None)
     created_at = Timestamptz()
     created_by = Varchar(length=24, null=True, default=None)  # staff handle; NULL: seed
+    # Render data and availability (``app.gifts.details``).
+    thumbnail_url = Text(null=True, default=None)
+    animation_url = Text(null=True, default=None)
+    animation_kind = Varchar(length=8, default="NONE")
+    tier = Integer(default=1)
+    category = Varchar(length=32, null=True, default=None)
+    sort_order = Integer(default=0)
+    availability_kind = Varchar(length=16, default="PERMANENT")
+    available_from = Timestamptz(null=True, default=None)
+    available_until = Timestamptz(null=True, default=None)
+    regions = Text(default="")  # ISO country codes, sorted, comma-separated; "": everywhere
 
 
 class GiftEvent(Table, tablename="gift_event"):

@@ -11,6 +11,7 @@ from strawberry.litestar.controller import BaseContext
 from strawberry.types import Info
 
 from app.core.errors import DomainError, ErrorCode
+from app.graphql.fanout import note_viewer_read
 from app.graphql.loaders import Loaders
 from app.settings import Settings
 from app.sign_in import SignInThrottle
@@ -49,6 +50,23 @@ class Context(BaseContext, kw_only=True):
 
     async def viewer(self) -> UserRecord | None:
         """The user the bearer token names, or None for a missing, bad or expired token."""
+        note_viewer_read()
+        return await self._viewer()
+
+    async def viewer_is(self, user_id: int) -> bool:
+        """Whether the viewer is this user: the question a private field asks, which a live
+        feed event rendered for one viewer answers alike for every viewer but that user."""
+        viewer = await self._viewer()
+        matched = viewer is not None and viewer.id == user_id
+        note_viewer_read(user_id, matched=matched)
+        return matched
+
+    async def fanout_viewer_id(self) -> int | None:
+        """The viewer's id for choosing a shared rendering: not itself a read of the viewer."""
+        viewer = await self._viewer()
+        return viewer.id if viewer is not None else None
+
+    async def _viewer(self) -> UserRecord | None:
         if "viewer" not in self.cache:
             token = bearer_token(self._authorization())
             user_id = user_id_from_token(token, self.settings.auth) if token else None
@@ -107,6 +125,7 @@ def token_user_id(info: CoinsInfo) -> int:
     """The user id a valid bearer token names, without reading the user: for a service that
     checks the account itself in its own statement (the gift path), one round trip fewer."""
     context = info.context
+    note_viewer_read()
     token = bearer_token(context._authorization())
     user_id = user_id_from_token(token, context.settings.auth) if token else None
     if user_id is None:

@@ -41,6 +41,7 @@ from strawberry.utils.operation import get_operation_type
 
 from app.graphql.cost import query_cost_rule
 from app.graphql.errors import DomainAwareMaskErrors, is_unexpected, masked
+from app.graphql.fanout import SharedRenders
 from app.graphql.persisted import NOT_REGISTERED, sha256_of
 from app.graphql.rules import OneSignInPerOperation
 from app.graphql.types.economy import EconomyQuery
@@ -101,6 +102,28 @@ class AcyclicExecution(StrawberryGraphQLCoreExecutionContext):
         if isinstance(response, ExecutionResult):  # incremental delivery keeps running
             self.async_helpers = _SPENT
         return response
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        """A live-feed event (a root value with ``renders``) is rendered once per selection
+        and shared by the subscribers it fits (``app.graphql.fanout``)."""
+        renders = getattr(self.root_value, "renders", None)
+        if serially is not False or not isinstance(renders, SharedRenders):
+            return super().execute_operation(serially)
+        return self._render_shared(renders)
+
+    async def _render_shared(self, renders: SharedRenders) -> ExecutionResult:
+        viewer_id = await self.context_value.fanout_viewer_id()
+
+        async def execute() -> ExecutionResult:
+            result = super(AcyclicExecution, self).execute_operation(False)
+            return await result if isawaitable(result) else result  # type: ignore[no-any-return]
+
+        return await renders.render(
+            self.operation,
+            self.variable_values.coerced,
+            viewer_id,
+            execute,
+        )
 
 
 @dataclass(slots=True)

@@ -25,11 +25,13 @@ from app.core.events import emit
 from app.core.money import Money
 from app.core.transactions import in_transaction
 from app.ledger import AccountCode, Currency, TransferKind
+from app.purchases import limits as purchase_limits
 from app.purchases.app_account import check_app_account_token
-from app.purchases.codes import Provider, PurchaseStatus
+from app.purchases.codes import CheckoutStatus, Provider, PurchaseStatus
 from app.purchases.packages import PackageRecord, all_prices, package_for
-from app.purchases.tables import Purchase
+from app.purchases.tables import Checkout, Purchase
 from app.purchases.verifiers import ReceiptVerifier, VerifiedPayment, receipt_invalid
+from app.settings import PurchaseLimitSettings
 from app.users import service as users
 
 log = structlog.get_logger(__name__)
@@ -59,6 +61,7 @@ class PurchaseRecord:
     status: PurchaseStatus
     created_at: datetime
     refunded_at: datetime | None
+    over_limit: bool = False
 
     @property
     def total_coins(self) -> int:
@@ -78,6 +81,7 @@ def purchase_record(row: dict[str, Any]) -> PurchaseRecord:
         status=PurchaseStatus(row["status"]),
         created_at=as_utc(row["created_at"]),
         refunded_at=as_utc(row["refunded_at"]) if row["refunded_at"] else None,
+        over_limit=bool(row.get("over_limit", False)),
     )
 
 
@@ -105,6 +109,14 @@ async def find_purchase(provider: Provider, transaction_id: str) -> PurchaseReco
     return purchase_record(row) if row else None
 
 
+async def _checkout_mismatched(payment_intent_id: str) -> bool:
+    """Whether a web checkout was paid with another amount than its price (not credited)."""
+    return await Checkout.exists().where(
+        (Checkout.payment_intent_id == payment_intent_id)
+        & (Checkout.status == CheckoutStatus.AMOUNT_MISMATCH.value)
+    )
+
+
 def _already_used() -> DomainError:
     return DomainError(
         ErrorCode.RECEIPT_ALREADY_USED, "This receipt has already been used.", "receipt"
@@ -129,6 +141,7 @@ async def purchase_coins(
     receipt: str,
     idempotency_key: str,
     verifier: ReceiptVerifier,
+    limits: PurchaseLimitSettings | None = None,
 ) -> PurchaseRecord:
     """Credit the package's coins for a payment the provider's ``verifier`` vouches for.
 
@@ -151,13 +164,20 @@ async def purchase_coins(
         if payment.confirmed_by_webhook:
             # Same key as the webhook's metadata replays; anything else lands here.
             if existing is None:
+                if await _checkout_mismatched(payment.transaction_id):
+                    raise DomainError(
+                        ErrorCode.PAYMENT_AMOUNT_MISMATCH,
+                        "The amount paid was not the checkout's price; no coins were credited. "
+                        "Contact support for a refund.",
+                        "receipt",
+                    )
                 raise receipt_invalid("The payment is not confirmed yet; try again shortly.")
             raise _already_used()
         if existing is not None:
             raise _already_used()
         if payment.product_id is not None and payment.product_id != package.product_id:
             raise receipt_invalid("The receipt is for another product than this package.")
-        return await _credit(operation, user_id, package, provider, payment)
+        return await _credit(operation, user_id, package, provider, payment, limits=limits)
 
     outcome = await ledger.run_operation(
         PURCHASE_OPERATION,
@@ -177,9 +197,19 @@ async def _credit(
     payment: VerifiedPayment,
     *,
     held: bool = False,
+    limits: PurchaseLimitSettings | None = None,
 ) -> ledger.Plan[int]:
-    """Record the purchase; the plan credits its coins (none when ``held``)."""
+    """Record the purchase; the plan credits its coins (none when ``held``).
+
+    The one place purchases are credited: the purchase limits hear of every one here
+    (``record_purchase``), and one past them is credited all the same, marked over_limit.
+    """
     price = payment.price or package.price
+    over_limit = False
+    if not held:
+        over_limit = await purchase_limits.record_purchase(
+            await users.get_user(user_id), price, limits or PurchaseLimitSettings()
+        )
     try:
         rows = await Purchase.insert(
             Purchase(
@@ -194,6 +224,7 @@ async def _credit(
                 status=(PurchaseStatus.HELD if held else PurchaseStatus.COMPLETED).value,
                 operation_id=operation.id,
                 created_at=utcnow(),
+                over_limit=over_limit,
             )
         ).returning(Purchase.id)
     except Exception as error:
@@ -222,6 +253,8 @@ async def record_webhook_payment(
     provider: Provider,
     payment: VerifiedPayment,
     idempotency_key: str,
+    limits: PurchaseLimitSettings | None = None,
+    bound_price: Money | None = None,
 ) -> PurchaseRecord | None:
     """Credit a payment the provider confirmed by webhook; None when it was credited before.
 
@@ -233,13 +266,24 @@ async def record_webhook_payment(
     coins (nothing spendable), and logged for support, who refund it through the provider
     (its ``charge.refunded`` then marks it REFUNDED, nothing to claw back). Checked inside
     the transaction, so a freeze that commits first is honoured.
+
+    ``bound_price`` is the price a checkout bound (the caller has checked it was paid); a
+    payment without a checkout must be one of the package's prices.
     """
     request = purchase_request(package_id, provider, payment.transaction_id)
 
     async def build(operation: ledger.OpenOperation) -> ledger.Plan[int]:
         package = await package_for(package_id, provider)
         paid = payment.price
-        if paid is not None and paid != package.price and paid not in await all_prices(package.id):
+        if bound_price is not None:
+            if paid != bound_price:
+                raise DomainError(
+                    ErrorCode.PAYMENT_AMOUNT_MISMATCH,
+                    "The amount paid is not the price the checkout bound.",
+                )
+        elif (
+            paid is not None and paid != package.price and paid not in await all_prices(package.id)
+        ):
             raise receipt_invalid("The amount paid is not a price of this package.")
         user = await users.get_user(user_id)
         held = not user.is_adult or user.frozen
@@ -250,7 +294,9 @@ async def record_webhook_payment(
                 transaction_id=payment.transaction_id,
                 reason="minor" if not user.is_adult else "frozen",
             )
-        return await _credit(operation, user_id, package, provider, payment, held=held)
+        return await _credit(
+            operation, user_id, package, provider, payment, held=held, limits=limits
+        )
 
     async def work() -> ledger.Outcome[int] | None:
         if await find_purchase(provider, payment.transaction_id) is not None:

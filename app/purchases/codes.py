@@ -34,3 +34,11 @@ PROVIDER_PLATFORM: dict[Provider, Platform | None] = {
     Provider.APPLE: Platform.IOS,
     Provider.GOOGLE: Platform.ANDROID,
 }
+
+
+class CheckoutStatus(enum.StrEnum):
+    OPEN = "OPEN"
+    # The webhook credited the package (``purchase_id``).
+    PAID = "PAID"
+    # Stripe reported another amount or currency than the bound price: nothing credited.
+    AMOUNT_MISMATCH = "AMOUNT_MISMATCH"

@@ -17,12 +17,14 @@ from app.core.errors import DomainError, ErrorCode
 from app.core.ids import decode_opaque
 from app.core.money import Money
 from app.core.transactions import in_transaction
-from app.purchases.buying import record_webhook_payment
+from app.purchases import checkout as checkouts
+from app.purchases.buying import find_purchase, record_webhook_payment
 from app.purchases.codes import Provider
 from app.purchases.refunds import refund_purchase
 from app.purchases.tables import WebhookEvent
 from app.purchases.verifiers import VerifiedPayment
 from app.purchases.verifiers.apple import AppleNotification
+from app.settings import PurchaseLimitSettings
 
 log = structlog.get_logger(__name__)
 
@@ -34,20 +36,24 @@ class Outcome(enum.StrEnum):
     PROCESSED = "processed"
     DUPLICATE = "duplicate"
     IGNORED = "ignored"
+    # A checkout's payment of another amount than its bound price: recorded, not credited.
+    AMOUNT_MISMATCH = "amount_mismatch"
 
 
 class NotReady(Exception):
     """The event refers to a purchase not recorded yet: the provider should deliver it again."""
 
 
-async def handle_stripe_event(event: dict[str, Any]) -> Outcome:
+async def handle_stripe_event(
+    event: dict[str, Any], limits: PurchaseLimitSettings | None = None
+) -> Outcome:
     event_id, event_type = str(event["id"]), str(event.get("type", ""))
     data = event.get("data")
     obj = data.get("object") if isinstance(data, dict) else None
     if not isinstance(obj, dict):
         return await _ignore(Provider.STRIPE, event_id, event_type)
     if event_type == "payment_intent.succeeded":
-        return await _stripe_payment(event_id, event_type, obj)
+        return await _stripe_payment(event_id, event_type, obj, limits)
     if event_type in STRIPE_REFUND_EVENTS:
         return await _refund(
             Provider.STRIPE,
@@ -111,7 +117,12 @@ def _metadata_id(metadata: dict[str, Any], key: str, kind: str) -> int:
     return number
 
 
-async def _stripe_payment(event_id: str, event_type: str, intent: dict[str, Any]) -> Outcome:
+async def _stripe_payment(
+    event_id: str,
+    event_type: str,
+    intent: dict[str, Any],
+    limits: PurchaseLimitSettings | None = None,
+) -> Outcome:
     metadata = intent.get("metadata")
     metadata = metadata if isinstance(metadata, dict) else {}
     intent_id = intent.get("id")
@@ -127,6 +138,8 @@ async def _stripe_payment(event_id: str, event_type: str, intent: dict[str, Any]
         else None
     )
     payment = VerifiedPayment(transaction_id=intent_id, price=price, confirmed_by_webhook=True)
+    if metadata.get(checkouts.CHECKOUT_MARK):
+        return await _checkout_payment(event_id, event_type, payment, limits)
 
     async def work() -> Outcome:
         if not await claim_webhook_event(Provider.STRIPE, event_id, event_type):
@@ -137,7 +150,48 @@ async def _stripe_payment(event_id: str, event_type: str, intent: dict[str, Any]
             provider=Provider.STRIPE,
             payment=payment,
             idempotency_key=key,
+            limits=limits,
         )
+        return Outcome.PROCESSED
+
+    return await in_transaction(work)
+
+
+async def _checkout_payment(
+    event_id: str,
+    event_type: str,
+    payment: VerifiedPayment,
+    limits: PurchaseLimitSettings | None,
+) -> Outcome:
+    """A web checkout's payment credits its bound package once, at its bound price only.
+
+    The checkout row (ours) decides the user, the package and the price; the metadata only
+    led here. Another amount or currency credits nothing and is recorded on the checkout.
+    """
+
+    async def work() -> Outcome:
+        checkout = await checkouts.checkout_for_intent(payment.transaction_id)
+        if checkout is None:
+            # createCheckout has not recorded it yet (Stripe answered, the insert is running).
+            raise NotReady(f"no checkout for {payment.transaction_id} yet")
+        if not await claim_webhook_event(Provider.STRIPE, event_id, event_type):
+            return Outcome.DUPLICATE
+        if payment.price != checkout.price:
+            if await find_purchase(Provider.STRIPE, payment.transaction_id) is None:
+                await checkouts.mark_mismatch(checkout, payment.price, event_id)
+            return Outcome.AMOUNT_MISMATCH
+        await record_webhook_payment(
+            user_id=checkout.user_id,
+            package_id=checkout.package_id,
+            provider=Provider.STRIPE,
+            payment=payment,
+            idempotency_key=checkout.idempotency_key,
+            limits=limits,
+            bound_price=checkout.price,
+        )
+        purchase = await find_purchase(Provider.STRIPE, payment.transaction_id)
+        if checkout.purchase_id is None and purchase is not None:
+            await checkouts.mark_paid(checkout, purchase.id, checkout.price)
         return Outcome.PROCESSED
 
     return await in_transaction(work)

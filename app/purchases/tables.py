@@ -42,6 +42,9 @@ class Purchase(Table, tablename="purchase"):
     refund_reason = Varchar(length=64, default="")
     created_at = Timestamptz()
     refunded_at = Timestamptz(null=True, default=None)
+    # Paid past the buyer's purchase limits (a receipt that arrived already paid is never
+    # refused): credited, and counted, so further checkouts wait for the period to pass.
+    over_limit = Boolean(default=False)
 
 
 class WebhookEvent(Table, tablename="purchase_webhook_event"):
@@ -51,3 +54,26 @@ class WebhookEvent(Table, tablename="purchase_webhook_event"):
     event_id = Varchar(length=255)
     event_type = Varchar(length=64)
     received_at = Timestamptz()
+
+
+class Checkout(Table, tablename="purchase_checkout"):
+    """A web checkout: a Stripe PaymentIntent bound to one user, package and price.
+
+    Its webhook credits that package once, and only when the amount and currency paid are
+    the price bound here (else ``status`` AMOUNT_MISMATCH with what was paid, no coins).
+    """
+
+    user_id = BigInt()
+    package_id = BigInt()
+    country = Varchar(length=2, default="")
+    price_minor = BigInt()
+    currency = Varchar(length=3)
+    idempotency_key = Varchar(length=128)
+    request_hash = Varchar(length=64)
+    payment_intent_id = Varchar(length=255)
+    status = Varchar(length=16)
+    paid_minor = BigInt(null=True, default=None)
+    paid_currency = Varchar(length=3, null=True, default=None)
+    purchase_id = BigInt(null=True, default=None)
+    created_at = Timestamptz()
+    settled_at = Timestamptz(null=True, default=None)

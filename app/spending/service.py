@@ -18,7 +18,7 @@ from app.core.clock import as_utc, utcnow
 from app.core.errors import DomainError, ErrorCode
 from app.core.transactions import in_transaction
 from app.settings import SpendingSettings
-from app.spending.tables import SpendingDay, SpendingLimit
+from app.spending.tables import PurchaseLimit, SpendingDay, SpendingLimit
 from app.users.service import UserRecord
 
 PERIODS = ("daily", "weekly", "monthly")
@@ -71,8 +71,12 @@ def _state_of(row: dict | None, now: datetime) -> LimitsState:
     return LimitsState(current, pending, applies_at)
 
 
-async def limits_of(user_id: int) -> LimitsState:
-    row = await SpendingLimit.select().where(SpendingLimit.user_id == user_id).first()
+# A table shaped like ``SpendingLimit`` (``PurchaseLimit`` shares the pending-change rules).
+LimitTable = type[SpendingLimit] | type[PurchaseLimit]
+
+
+async def limits_of(user_id: int, table: LimitTable = SpendingLimit) -> LimitsState:
+    row = await table.select().where(table.user_id == user_id).first()
     return _state_of(row, utcnow())
 
 
@@ -98,13 +102,11 @@ async def totals_of(user_ids: list[int]) -> dict[int, SpendingTotals]:
     return {uid: SpendingTotals(*values) for uid, values in sums.items()}
 
 
-def _validate(limits: Limits) -> Limits:
+def _validate(limits: Limits, unit: str) -> Limits:
     for period in PERIODS:
         value = limits.get(period)
         if value is not None and value < 0:
-            raise DomainError(
-                ErrorCode.INVALID_INPUT, "A spending limit is zero or more coins.", period
-            )
+            raise DomainError(ErrorCode.INVALID_INPUT, f"A limit is zero or more {unit}.", period)
     return limits
 
 
@@ -115,16 +117,24 @@ def _is_raise(old: int | None, new: int | None) -> bool:
     return old is not None and new > old
 
 
-async def set_limits(user_id: int, requested: Limits, *, raise_delay_s: int) -> LimitsState:
+async def set_limits(
+    user_id: int,
+    requested: Limits,
+    *,
+    raise_delay_s: int,
+    table: LimitTable = SpendingLimit,
+    unit: str = "coins",
+) -> LimitsState:
     """Tightened periods apply at once; loosened ones wait ``raise_delay_s``.
 
-    A new request replaces a raise still waiting.
+    A new request replaces a raise still waiting. ``table`` is whose limits: coins spent
+    (``SpendingLimit``) or money paid for coins (``PurchaseLimit``), same rules.
     """
-    _validate(requested)
+    _validate(requested, unit)
 
     async def work() -> LimitsState:
         now = utcnow()
-        row = await SpendingLimit.select().where(SpendingLimit.user_id == user_id).first()
+        row = await table.select().where(table.user_id == user_id).first()
         current = _state_of(row, now).current
         immediate = {}
         loosened = False
@@ -146,12 +156,26 @@ async def set_limits(user_id: int, requested: Limits, *, raise_delay_s: int) -> 
             "updated_at": now,
         }
         if row is None:
-            await SpendingLimit.insert(SpendingLimit(user_id=user_id, **values))
+            await table.insert(table(user_id=user_id, **values))
         else:
-            await SpendingLimit.update(values).where(SpendingLimit.id == row["id"])
+            await table.update(values).where(table.id == row["id"])
         return _state_of({**values}, now)
 
     return await in_transaction(work)
+
+
+async def purchase_limits_of(user_id: int) -> LimitsState:
+    """The user's limits on money paid for coins (``app.purchases.limits`` checks them)."""
+    return await limits_of(user_id, PurchaseLimit)
+
+
+async def set_purchase_limits(
+    user_id: int, requested: Limits, *, raise_delay_s: int
+) -> LimitsState:
+    """Limits on money paid for coins, in reference minor units, with ``set_limits``' rules."""
+    return await set_limits(
+        user_id, requested, raise_delay_s=raise_delay_s, table=PurchaseLimit, unit="minor units"
+    )
 
 
 async def record_spend(user: UserRecord, coins: int, *, platform: SpendingSettings) -> None:

@@ -24,3 +24,18 @@ class SpendingLimit(Table, tablename="spending_limit"):
     pending_monthly = BigInt(null=True, default=None)
     pending_applies_at = Timestamptz(null=True, default=None)
     updated_at = Timestamptz()
+
+
+class PurchaseLimit(Table, tablename="spending_purchase_limit"):
+    """A user's own limits on money paid for coins (minor units of the reference currency),
+    with ``SpendingLimit``'s columns: the same pending-change rules apply to both."""
+
+    user_id = BigInt(unique=True)
+    daily = BigInt(null=True, default=None)
+    weekly = BigInt(null=True, default=None)
+    monthly = BigInt(null=True, default=None)
+    pending_daily = BigInt(null=True, default=None)
+    pending_weekly = BigInt(null=True, default=None)
+    pending_monthly = BigInt(null=True, default=None)
+    pending_applies_at = Timestamptz(null=True, default=None)
+    updated_at = Timestamptz()

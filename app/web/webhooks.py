@@ -66,7 +66,11 @@ def webhook_handlers(settings: Settings) -> list[HTTPRouteHandler]:
         except BadSignature as error:
             log.warning("webhook.bad_signature", provider="stripe", reason=str(error))
             return _reply(400, "invalid signature")
-        return await _run("stripe", event["id"], lambda: notifications.handle_stripe_event(event))
+        return await _run(
+            "stripe",
+            event["id"],
+            lambda: notifications.handle_stripe_event(event, settings.purchase_limits),
+        )
 
     @post("/webhooks/apple", include_in_schema=False, status_code=200)
     async def apple_webhook(request: Request) -> Response[dict[str, str]]:

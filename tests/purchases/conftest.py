@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from app.core.money import Money
@@ -9,6 +11,7 @@ from app.purchases.codes import Platform
 from app.purchases.packages import PackageRecord, create_package
 from app.settings import PaymentSettings, Settings
 from tests.conftest import Database
+from tests.purchases.fake_stripe import STRIPE_API_KEY, FakeStripe, serve
 from tests.purchases.signing import BUNDLE_ID, STRIPE_SECRET, AppleSigner
 
 
@@ -17,14 +20,28 @@ def apple() -> AppleSigner:
     return AppleSigner.create()
 
 
+@pytest.fixture(scope="session")
+def _fake_stripe_server() -> Iterator[FakeStripe]:
+    yield from serve()
+
+
 @pytest.fixture
-def settings(db: Database, apple: AppleSigner) -> Settings:
+def fake_stripe(_fake_stripe_server: FakeStripe) -> FakeStripe:
+    """Stripe's API on a local port, empty for each test; the app's ``stripe`` calls go here."""
+    _fake_stripe_server.reset()
+    return _fake_stripe_server
+
+
+@pytest.fixture
+def settings(db: Database, apple: AppleSigner, fake_stripe: FakeStripe) -> Settings:
     return db.settings(
         payments=PaymentSettings(
             apple_bundle_id=BUNDLE_ID,
             apple_environment="Sandbox",
             apple_root_certificates=(apple.root_der,),
             stripe_webhook_secret=STRIPE_SECRET,
+            stripe_secret_key=STRIPE_API_KEY,
+            stripe_api_base=fake_stripe.url,
         )
     )
 

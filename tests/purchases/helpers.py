@@ -64,3 +64,37 @@ def error_codes(payload: dict[str, Any]) -> list[str]:
 
 async def purchase_count() -> int:
     return await Purchase.count()
+
+
+CHECKOUT = """
+mutation Checkout($input: CreateCheckoutInput!) {
+  createCheckout(input: $input) {
+    checkout { id paymentIntentId clientSecret amount { amount currencyCode } status
+               package { id coins } }
+    errors { code message field }
+  }
+}
+"""
+
+
+async def create_checkout(
+    client: AsyncTestClient,
+    token: str,
+    *,
+    package: int | str,
+    key: str,
+    country: str | None = None,
+) -> dict[str, Any]:
+    data = await gql(
+        client,
+        CHECKOUT,
+        {
+            "input": {
+                "packageId": package_id(package) if isinstance(package, int) else package,
+                "country": country,
+                "idempotencyKey": key,
+            }
+        },
+        token=token,
+    )
+    return data["createCheckout"]

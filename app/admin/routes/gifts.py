@@ -1,4 +1,5 @@
-"""The gift catalog (CATALOG): list, create, edit as a new version, retire and restore."""
+"""The gift catalog (CATALOG): list, create, edit as a new version (price, render data,
+availability), retire and restore."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
 from app.admin.auth import current_staff
-from app.admin.forms import require_ticked, text, whole_number
+from app.admin.forms import require_ticked, text, utc_datetime, whole_number
 from app.admin.pages import redirect, render
 from app.admin.refusals import back_to, form_errors, or_404, refuses
 from app.audit import service as audit
-from app.core.errors import DomainError
+from app.core.errors import DomainError, ErrorCode
 from app.gifts import catalog
 from app.gifts.catalog import GiftRecord
+from app.gifts.details import AnimationKind, AvailabilityKind, GiftDetails
 from app.settings import Settings
 from app.staff.service import Role
 
@@ -56,6 +58,51 @@ async def _edit_form_again(
     )
 
 
+def _choice(form: Any, name: str, choices: type[AnimationKind] | type[AvailabilityKind]) -> Any:
+    value = text(form, name).strip() or next(iter(choices)).value  # blank: the first
+    if value not in choices.__members__:
+        raise DomainError(ErrorCode.INVALID_INPUT, "Choose one of the options.", name)
+    return choices(value)
+
+
+def _typed_details(form: Any) -> GiftDetails:
+    """Render data and availability as the forms send them (validated by the catalog)."""
+    tier = whole_number(form, "tier", label="a tier", required=False)
+    sort_order = whole_number(form, "sortOrder", label="a sort order", required=False)
+    return GiftDetails(
+        thumbnail_url=text(form, "thumbnailUrl"),
+        animation_url=text(form, "animationUrl"),
+        animation_kind=_choice(form, "animationKind", AnimationKind),
+        tier=1 if tier is None else tier,
+        category=text(form, "category"),
+        sort_order=sort_order or 0,
+        availability_kind=_choice(form, "availability", AvailabilityKind),
+        available_from=utc_datetime(form, "availableFrom", label="the start"),
+        available_until=utc_datetime(form, "availableUntil", label="the end"),
+        regions=tuple(code for code in text(form, "regions").replace(",", " ").split() if code),
+    )
+
+
+def details_form(details: GiftDetails) -> dict[str, str]:
+    """A version's details as the form shows them (times in UTC, to the minute)."""
+
+    def local(value: Any) -> str:
+        return value.strftime("%Y-%m-%dT%H:%M") if value is not None else ""
+
+    return {
+        "thumbnailUrl": details.thumbnail_url or "",
+        "animationUrl": details.animation_url or "",
+        "animationKind": details.animation_kind.value,
+        "tier": str(details.tier),
+        "category": details.category or "",
+        "sortOrder": str(details.sort_order),
+        "availability": details.availability_kind.value,
+        "availableFrom": local(details.available_from),
+        "availableUntil": local(details.available_until),
+        "regions": ", ".join(details.regions),
+    }
+
+
 def _typed_gift(request: Request[Any, Any, Any], form: Any, settings: Settings) -> dict[str, Any]:
     """What the create and edit forms share, read as the catalog takes it."""
     return {
@@ -65,6 +112,7 @@ def _typed_gift(request: Request[Any, Any, Any], form: Any, settings: Settings) 
             form, "diamondValue", label="a diamond value", required=False
         ),
         "image_url": text(form, "imageUrl"),
+        "details": _typed_details(form),
         "creator_share": settings.economy.creator_share,
         "actor": current_staff(request).actor,
     }
@@ -176,7 +224,9 @@ async def _list_page(
         status=status,
         page=page,
         errors=errors or {},
-        form=form or {},
+        form=form or details_form(GiftDetails()),
+        animation_kinds=list(AnimationKind),
+        availability_kinds=list(AvailabilityKind),
     )
 
 
@@ -207,5 +257,8 @@ async def _detail_page(
             "diamondValue": "" if follows_share else str(gift.diamond_value),
             "imageUrl": gift.image_url or "",
             "version": str(gift.version_id),
+            **details_form(gift.details),
         },
+        animation_kinds=list(AnimationKind),
+        availability_kinds=list(AvailabilityKind),
     )

@@ -21,6 +21,11 @@ class SendGiftInput:
     gift_id: strawberry.ID
     quantity: int = 1
     idempotency_key: str
+    country: str | None = strawberry.field(
+        default=None,
+        description="Where the sender is (ISO code, as for coinPackages): a gift limited to "
+        "regions can be sent only from one of them.",
+    )
     message: str | None = strawberry.field(
         default=None,
         description="Shown with the gift: at most 150 characters after trimming, no control "
@@ -53,11 +58,25 @@ class SendGiftPayload:
 @strawberry.type
 class GiftsQuery:
     @strawberry.field(
-        description="The gift catalog, cheapest first; retired gifts only when "
-        "includeRetired is true."
+        description="The gift catalog by sortOrder, then cheapest first; retired gifts only "
+        "when includeRetired is true. Only gifts that can be sent now from country (ISO "
+        "code; a gift limited to regions needs it); with includeUpcoming, also those whose "
+        "window opens later (upcoming: true). category: one tab only."
     )
-    async def gifts(self, include_retired: bool = False) -> list[Gift]:
-        return [Gift(record=r) for r in await catalog.list_gifts(include_retired=include_retired)]
+    async def gifts(
+        self,
+        include_retired: bool = False,
+        category: str | None = None,
+        country: str | None = None,
+        include_upcoming: bool = False,
+    ) -> list[Gift]:
+        records = await catalog.list_gifts(
+            include_retired=include_retired,
+            category=category,
+            country=country,
+            include_upcoming=include_upcoming,
+        )
+        return [Gift(record=r) for r in records]
 
     @strawberry.field
     async def gift(self, info: CoinsInfo, id: strawberry.ID) -> Gift | None:
@@ -69,14 +88,14 @@ class GiftsQuery:
 class GiftsMutation:
     @mutation
     async def send_gift(self, info: CoinsInfo, input: SendGiftInput) -> SendGiftPayload:
+        options = {"quantity": input.quantity, "country": input.country, "message": input.message}
         sent = await gifts.send_gift(
             sender_id=token_user_id(info),
             stream_id=ids.LIVE_STREAM.decode(input.stream_id, "streamId"),
             gift_id=ids.GIFT.decode(input.gift_id, "giftId"),
-            quantity=input.quantity,
             idempotency_key=input.idempotency_key,
             platform=info.context.settings.spending,
-            message=input.message,
+            **options,
         )
         return SendGiftPayload.of(sent.event)
 

@@ -13,15 +13,19 @@ from datetime import datetime
 
 import strawberry
 
+from app.core.clock import utcnow
+from app.gifts import details as gift_details
 from app.gifts.catalog import GiftRecord
 from app.gifts.queries import GiftEventRecord
 from app.graphql import ids
 from app.graphql.context import CoinsInfo
+from app.graphql.fanout import SharedRenders
 from app.graphql.pagination import Connection, check_page_size
 from app.graphql.types.payouts import CreatorEarnings, Payout, earnings_of, payouts_of
 from app.graphql.types.purchases import CoinPurchase, purchases_of
-from app.graphql.types.spending import SpendingSummary
+from app.graphql.types.spending import PurchaseAllowance, SpendingSummary
 from app.graphql.types.wallet import Wallet
+from app.purchases import limits as purchase_limits
 from app.purchases.app_account import app_account_token
 from app.streams.goals import GoalKind, GoalRecord
 from app.streams.service import StreamRecord, StreamStatus
@@ -31,13 +35,22 @@ LiveStreamStatus = strawberry.enum(StreamStatus, name="LiveStreamStatus")
 StreamGoalKind = strawberry.enum(
     GoalKind, name="StreamGoalKind", description="GIFT: a count of one gift; COINS: coins."
 )
+GiftAnimationKind = strawberry.enum(
+    gift_details.AnimationKind,
+    name="GiftAnimationKind",
+    description="The player an app needs for a gift's animation asset.",
+)
+GiftAvailabilityKind = strawberry.enum(
+    gift_details.AvailabilityKind,
+    name="GiftAvailabilityKind",
+    description="Why a gift has an availability window: PERMANENT gifts have none.",
+)
 
 MAX_LEADERBOARD = 100
 
 
 async def is_viewer(info: CoinsInfo, user_id: int) -> bool:
-    viewer = await info.context.viewer()
-    return viewer is not None and viewer.id == user_id
+    return await info.context.viewer_is(user_id)
 
 
 @strawberry.type
@@ -109,6 +122,19 @@ class User:
             return None
         return SpendingSummary(user_id=self.record.id)
 
+    @strawberry.field(
+        description="What the user may still pay for coins this day, week and month, and "
+        "which limit binds: query it before showing the store. Visible to the user only."
+    )
+    async def purchase_allowance(self, info: CoinsInfo) -> PurchaseAllowance | None:
+        if not await is_viewer(info, self.record.id):
+            return None
+        return PurchaseAllowance(
+            allowance=await purchase_limits.allowance_of(
+                self.record, info.context.settings.purchase_limits
+            )
+        )
+
     @strawberry.field
     async def current_live_stream(self, info: CoinsInfo) -> LiveStream | None:
         record = await info.context.loaders.live_stream_by_host_id.load(self.record.id)
@@ -156,6 +182,51 @@ class Gift:
     @strawberry.field
     def retired(self) -> bool:
         return self.record.retired
+
+    @strawberry.field(description="A small still image (https or a path on this site).")
+    def thumbnail_url(self) -> str | None:
+        return self.record.details.thumbnail_url
+
+    @strawberry.field(description="The animation asset played when the gift is sent.")
+    def animation_url(self) -> str | None:
+        return self.record.details.animation_url
+
+    @strawberry.field(description="Which player animationUrl needs; NONE without one.")
+    def animation_kind(self) -> GiftAnimationKind:  # type: ignore[valid-type]
+        return self.record.details.animation_kind
+
+    @strawberry.field(description="1 (everyday) to 10 (the rarest): how grand the effect is.")
+    def tier(self) -> int:
+        return self.record.details.tier
+
+    @strawberry.field(description="The catalog tab the gift belongs to, e.g. love or luxury.")
+    def category(self) -> str | None:
+        return self.record.details.category
+
+    @strawberry.field(description="Lower first; the catalog is in this order, then cheapest.")
+    def sort_order(self) -> int:
+        return self.record.details.sort_order
+
+    @strawberry.field
+    def availability(self) -> GiftAvailabilityKind:  # type: ignore[valid-type]
+        return self.record.details.availability_kind
+
+    @strawberry.field(description="When the gift can first be sent; null: already.")
+    def available_from(self) -> datetime | None:
+        return self.record.details.available_from
+
+    @strawberry.field(description="When the gift can no longer be sent; null: never.")
+    def available_until(self) -> datetime | None:
+        return self.record.details.available_until
+
+    @strawberry.field(description="ISO country codes the gift can be sent from; empty: everywhere.")
+    def regions(self) -> list[str]:
+        return list(self.record.details.regions)
+
+    @strawberry.field(description="True while the gift's window has not opened yet.")
+    def upcoming(self) -> bool:
+        start = self.record.details.available_from
+        return start is not None and utcnow() < start
 
 
 @strawberry.type
@@ -274,6 +345,8 @@ class LiveStream:
 @strawberry.type
 class GiftEvent:
     record: strawberry.Private[GiftEventRecord]
+    # A live-feed event's renderings, shared by its subscribers (``app.graphql.fanout``).
+    renders: strawberry.Private[SharedRenders | None] = None
 
     @strawberry.field
     def id(self) -> strawberry.ID:

@@ -14,13 +14,16 @@ from app.graphql.pagination import Connection, Cursor, paginate
 from app.graphql.types.common import Money
 from app.graphql.types.wallet import Wallet
 from app.purchases import buying, codes, packages
+from app.purchases import checkout as checkouts
 from app.purchases.buying import PurchaseRecord
+from app.purchases.checkout import StartedCheckout
 from app.purchases.packages import PackageRecord
 from app.purchases.verifiers import verifier_for
 
 Platform = strawberry.enum(codes.Platform, name="Platform")
 PaymentProvider = strawberry.enum(codes.Provider, name="PaymentProvider")
 PurchaseStatus = strawberry.enum(codes.PurchaseStatus, name="PurchaseStatus")
+CheckoutStatus = strawberry.enum(codes.CheckoutStatus, name="CheckoutStatus")
 
 PURCHASES: Cursor[PurchaseRecord, int] = Cursor("CoinPurchase", lambda purchase: purchase.id)
 
@@ -103,6 +106,13 @@ class CoinPurchase:
     def refunded_at(self) -> datetime | None:
         return self.record.refunded_at
 
+    @strawberry.field(
+        description="True when it arrived already paid past the buyer's purchase limits: "
+        "credited all the same, and further checkouts wait until the period has passed."
+    )
+    def over_limit(self) -> bool:
+        return self.record.over_limit
+
 
 async def purchases_of(
     info: CoinsInfo, user_id: int, first: int, after: str | None
@@ -140,6 +150,58 @@ class PurchaseCoinsPayload:
         return cls(purchase=CoinPurchase(record=purchase), wallet=Wallet(user_id=purchase.user_id))
 
 
+@strawberry.type(
+    description="A web checkout: confirm its PaymentIntent with Stripe.js (clientSecret); "
+    "the coins arrive when Stripe reports the payment."
+)
+class WebCheckout:
+    started: strawberry.Private[StartedCheckout]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return ids.CHECKOUT.encode(self.started.checkout.id)
+
+    @strawberry.field(description="The Stripe PaymentIntent id (pi_...).")
+    def payment_intent_id(self) -> str:
+        return self.started.checkout.payment_intent_id
+
+    @strawberry.field(description="For Stripe.js confirmPayment; keep it out of logs and URLs.")
+    def client_secret(self) -> str:
+        return self.started.client_secret
+
+    @strawberry.field(description="The price bound to this checkout: exactly what is charged.")
+    def amount(self) -> Money:
+        return Money.of(self.started.checkout.price)
+
+    @strawberry.field
+    async def package(self, info: CoinsInfo) -> CoinPackage:
+        package = await info.context.loaders.package_by_id.load(self.started.checkout.package_id)
+        assert package is not None  # a checkout's package is never deleted
+        return CoinPackage(record=package)
+
+    @strawberry.field
+    def status(self) -> CheckoutStatus:
+        return self.started.checkout.status
+
+
+@strawberry.input
+class CreateCheckoutInput:
+    package_id: strawberry.ID = strawberry.field(description="A WEB package.")
+    country: str | None = strawberry.field(
+        default=None, description="ISO 3166 alpha-2: its own price where the package has one."
+    )
+    idempotency_key: str = strawberry.field(
+        description="Same key and input: the same checkout. Pass it to purchaseCoins "
+        "(STRIPE, the PaymentIntent id) to read the purchase once paid."
+    )
+
+
+@strawberry.type
+class CreateCheckoutPayload:
+    checkout: WebCheckout | None = None
+    errors: list[MutationError] = strawberry.field(default_factory=list)
+
+
 @strawberry.type
 class PurchasesQuery:
     @strawberry.field(
@@ -164,5 +226,22 @@ class PurchasesMutation:
             receipt=input.receipt,
             idempotency_key=input.idempotency_key,
             verifier=verifier_for(input.provider, info.context.settings),
+            limits=info.context.settings.purchase_limits,
         )
         return PurchaseCoinsPayload.of(purchase)
+
+    @mutation
+    async def create_checkout(
+        self, info: CoinsInfo, input: CreateCheckoutInput
+    ) -> CreateCheckoutPayload:
+        """Start a web purchase: a Stripe PaymentIntent for the package's price in that
+        country. Refused for minors, frozen accounts and over the purchase limits."""
+        started = await checkouts.create_checkout(
+            user_id=await require_viewer_id(info),
+            package_id=ids.COIN_PACKAGE.decode(input.package_id, "packageId"),
+            country=input.country,
+            idempotency_key=input.idempotency_key,
+            payments=info.context.settings.payments,
+            limits=info.context.settings.purchase_limits,
+        )
+        return CreateCheckoutPayload(checkout=WebCheckout(started=started))

@@ -13,6 +13,7 @@ from app.gifts.queries import decode_event
 from app.graphql import ids
 from app.graphql.context import CoinsInfo, Context, require_viewer_id, require_viewer_until
 from app.graphql.errors import MutationError
+from app.graphql.fanout import SharedRenders
 from app.graphql.loaders import SharedLoaders
 from app.graphql.mutations import mutation
 from app.graphql.pagination import Connection, Cursor, paginate
@@ -142,7 +143,11 @@ def _shown(context: Context, delivery: Delivery) -> GiftEvent:
     are fresh per event (totals and names change while a socket stays open) and shared by
     the event's subscribers."""
     context.loaders = delivery.shared("loaders", SharedLoaders)
-    return GiftEvent(record=delivery.shared("event", partial(decode_event, delivery.message)))
+    return delivery.shared("shown", partial(_feed_event, delivery.message))
+
+
+def _feed_event(message: bytes) -> GiftEvent:
+    return GiftEvent(record=decode_event(message), renders=SharedRenders())
 
 
 @strawberry.type
