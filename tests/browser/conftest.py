@@ -89,3 +89,10 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+@pytest.fixture(autouse=True)
+def _pools_closed() -> None:
+    """The root conftest's async check cannot run here: Playwright's sync API holds the
+    main thread's event loop (``browser``). The live server runs without a pool (the
+    test settings' ``pool_max_size=0``), so there is none to close."""
