@@ -117,10 +117,12 @@ async def send(
     key: str | None = None,
     platform: SpendingSettings | None = None,
     country: str | None = None,
+    message: str | None = None,
 ) -> SentGift:
     from app.gifts import service as gifts
 
     return await gifts.send_gift(
+        message=message,
         sender_id=sender.id,
         stream_id=stream.id,
         gift_id=gift.id,

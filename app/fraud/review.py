@@ -25,6 +25,7 @@ from app.core.transactions import RetryTransaction, in_transaction
 from app.fraud import service as fraud
 from app.fraud.codes import FlagStatus, FraudRule, Severity
 from app.fraud.tables import GiftReversal
+from app.gifts import messages as gift_messages
 from app.gifts import queries as gift_events
 from app.gifts import settlement
 from app.ledger import AccountCode, Currency, TransferKind
@@ -42,7 +43,10 @@ MAX_REPORT_REASON_LENGTH = 500
 
 
 async def report_gift(reporter_id: int, gift_event_id: int, reason: str) -> bool:
-    """The host of the gift's stream reports its sender: a CREATOR_REPORT flag on the sender."""
+    """The host of the gift's stream reports its sender: a CREATOR_REPORT flag on the sender.
+
+    A gift's message is evidence: its text goes into the flag as it was sent, hidden or not
+    (hiding it is how a host stops others seeing it, not moderators)."""
     reason = reason.strip()
     if not reason or len(reason) > MAX_REPORT_REASON_LENGTH:
         raise invalid_input(f"Say why in 1 to {MAX_REPORT_REASON_LENGTH} characters.", "reason")
@@ -51,20 +55,25 @@ async def report_gift(reporter_id: int, gift_event_id: int, reason: str) -> bool
         raise DomainError(
             ErrorCode.FORBIDDEN, "Only the stream's host can report its gifts.", "giftEventId"
         )
+    evidence: dict[str, object] = {
+        "gift_event_id": event.id,
+        "stream_id": event.stream_id,
+        "reported_by": reporter_id,
+        "coins": event.coins,
+        "diamonds": event.diamonds,
+        "sent_at": event.created_at.isoformat(),
+        "reason": reason,
+    }
+    message = await gift_messages.message_of(event.id)
+    if message is not None:
+        evidence["message"] = message.message
+        evidence["message_hidden"] = message.hidden_at is not None
     await in_transaction(
         lambda: fraud.raise_flag(
             event.sender_id,
             FraudRule.CREATOR_REPORT,
             Severity.MEDIUM,
-            {
-                "gift_event_id": event.id,
-                "stream_id": event.stream_id,
-                "reported_by": reporter_id,
-                "coins": event.coins,
-                "diamonds": event.diamonds,
-                "sent_at": event.created_at.isoformat(),
-                "reason": reason,
-            },
+            evidence,
             pattern_key=f"gift_event:{event.id}",
         )
     )

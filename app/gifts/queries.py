@@ -7,7 +7,7 @@ functions, so every query over it is here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +16,7 @@ from piccolo.query.functions.aggregate import Sum
 
 from app.core.clock import as_utc
 from app.core.errors import DomainError, ErrorCode
+from app.gifts.messages import visible_messages
 from app.gifts.tables import GiftEvent
 
 
@@ -33,6 +34,9 @@ class GiftEventRecord:
     diamonds: int
     combo_count: int
     created_at: datetime
+    # Trimmed text, None for none or hidden (``app.gifts.messages``); the live feed carries
+    # it, and its readers check it was not hidden since (``visible_messages``).
+    message: str | None = None
 
 
 def _record(row: dict[str, Any]) -> GiftEventRecord:
@@ -52,6 +56,17 @@ def _record(row: dict[str, Any]) -> GiftEventRecord:
     )
 
 
+async def with_messages(records: Sequence[GiftEventRecord]) -> list[GiftEventRecord]:
+    """The records with their visible messages, in one query for all of them."""
+    found = await visible_messages([record.id for record in records])
+    if not found:
+        return list(records)
+    return [
+        replace(record, message=found[record.id]) if record.id in found else record
+        for record in records
+    ]
+
+
 def _placeholders(ids: Sequence[int]) -> str:
     return ", ".join("{}" for _ in ids)
 
@@ -60,7 +75,7 @@ async def events_by_ids(event_ids: Sequence[int]) -> dict[int, GiftEventRecord]:
     if not event_ids:
         return {}
     rows = await GiftEvent.select().where(GiftEvent.id.is_in(list(set(event_ids))))
-    return {row["id"]: _record(row) for row in rows}
+    return {record.id: record for record in await with_messages([_record(row) for row in rows])}
 
 
 _encode_event = msgspec.json.Encoder().encode
@@ -97,8 +112,8 @@ async def recent_events(stream_ids: Sequence[int], first: int) -> dict[int, list
         *ids,
         first,
     )
-    for row in rows:
-        found[row["stream_id"]].append(_record(row))
+    for record in await with_messages([_record(row) for row in rows]):
+        found[record.stream_id].append(record)
     return found
 
 
@@ -115,7 +130,7 @@ async def events_of_user(
     if before_id is not None:
         query = query.where(GiftEvent.id < before_id)
     rows = await query.order_by(GiftEvent.id, ascending=False).limit(limit)
-    return [_record(row) for row in rows]
+    return await with_messages([_record(row) for row in rows])
 
 
 # For the fraud rules -------------------------------------------------------------------

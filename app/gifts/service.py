@@ -15,6 +15,10 @@ Guarantees
   caller's transaction is open: one round trip. SQLite, one writer, runs the same steps
   through ``ledger.run_operation``. The two paths check and write the same things in the
   same order; every gift test runs on both.
+- A gift's message (``app.gifts.messages``) is stored in the same transaction and counts
+  in the idempotency fingerprint (only when there is one: keys of message-less sends keep
+  their fingerprints). On PostgreSQL a gift with a message opens a transaction around
+  ``gifts_send`` and the message's insert; one without stays one statement.
 - ``GiftSent`` is emitted in the transaction and heard (by the live feed, the fraud rules)
   only after it commits; never for a replay or a rolled-back gift.
 """
@@ -37,7 +41,8 @@ from app.core.errors import DomainError, ErrorCode
 from app.core.events import emit, emit_committed
 from app.core.metrics import TRANSACTION_RETRIES
 from app.core.tracing import traced
-from app.gifts import catalog, settlement
+from app.core.transactions import in_transaction, resolve_by_key
+from app.gifts import catalog, messages, settlement
 from app.gifts.details import normalize_country
 from app.gifts.queries import GiftEventRecord, get_event
 from app.gifts.tables import GiftEvent
@@ -94,18 +99,42 @@ async def send_gift(
     idempotency_key: str,
     platform: SpendingSettings,
     country: str | None = None,
+    message: str | None = None,
 ) -> SentGift:
-    """Send ``quantity`` of a gift to a live stream's host, once per idempotency key.
+    """Send ``quantity`` of a gift (with a short ``message``, perhaps) to a live stream's
+    host, once per idempotency key.
 
     ``country`` is where the sender is (the app says, as for coin packages): a gift limited
     to regions is GIFT_UNAVAILABLE elsewhere or without one, as is one outside its window.
     """
     validate_quantity(quantity, platform.max_gift_quantity)
     country = normalize_country(country)
+    message = messages.validate_message(message)
+    request: dict[str, object] = {"stream": stream_id, "gift": gift_id, "quantity": quantity}
+    if message is not None:
+        request["message"] = message
     if not is_sqlite():
-        return await _send_in_one_statement(
-            sender_id, stream_id, gift_id, quantity, idempotency_key, platform, country
-        )
+        if message is None:
+            return await _send_in_one_statement(
+                sender_id, stream_id, gift_id, quantity, idempotency_key, platform, country, request
+            )
+
+        async def with_message() -> SentGift:
+            assert message is not None
+            resolve_by_key(idempotency_key)  # a lost COMMIT re-runs to the replay
+            return await _send_in_one_statement(
+                sender_id,
+                stream_id,
+                gift_id,
+                quantity,
+                idempotency_key,
+                platform,
+                country,
+                request,
+                message,
+            )
+
+        return await in_transaction(with_message)
 
     async def build(operation: ledger.OpenOperation) -> ledger.Plan[GiftEventRecord]:
         sender = users.require_can_transact(await users.get_user(sender_id))
@@ -142,7 +171,9 @@ async def send_gift(
             "created_at": utcnow(),
         }
         rows = await GiftEvent.insert(GiftEvent(**fields)).returning(GiftEvent.id)
-        event = GiftEventRecord(id=rows[0]["id"], **fields)
+        event = GiftEventRecord(id=rows[0]["id"], **fields, message=message)
+        if message is not None:
+            await messages.record_message(event.id, message)
         await settlement.queue_credit(
             event_id=event.id,
             host_id=stream.host_id,
@@ -165,7 +196,7 @@ async def send_gift(
         OPERATION_KIND,
         user_id=sender_id,
         idempotency_key=idempotency_key,
-        request={"stream": stream_id, "gift": gift_id, "quantity": quantity},
+        request=request,
         build=build,
     )
     if outcome.value is None:
@@ -186,8 +217,10 @@ async def _send_in_one_statement(
     idempotency_key: str,
     platform: SpendingSettings,
     country: str | None,
+    request: dict[str, object],
+    message: str | None = None,
 ) -> SentGift:
-    request = {"stream": stream_id, "gift": gift_id, "quantity": quantity}
+    """``message``: store it too, in the caller's open transaction (``send_gift``)."""
     args = (
         sender_id,
         stream_id,
@@ -229,7 +262,10 @@ async def _send_in_one_statement(
         diamonds=row["diamonds"],
         combo_count=row["combo_count"],
         created_at=args[6],
+        message=message,
     )
+    if message is not None:
+        await messages.record_message(event.id, message)
     sent = GiftSent(event, as_utc(row["sender_created_at"]))
     if joined:
         emit(sent)

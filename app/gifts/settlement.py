@@ -9,7 +9,9 @@ processes share the work), and in one transaction:
   covers a digest of the batch's events for that host (``event_digest``): the host's chain
   grows once per batch and every gift stays tamper-evident;
 - records which events each transfer settled (``gift_settlement``);
-- adds the batch's coins and gifts to each stream's totals in one statement.
+- adds the batch's coins and gifts to each stream's totals in one statement, and counts
+  them into the streams' active goals (``app.streams.goals``: only streams of the batch
+  that have one, their rows locked by the batch, never by a gift).
 
 Guarantees, checked by ``reconcile``: every gift event is queued, settled by exactly one
 transfer whose amount and digest match its events, or withdrawn by a reversal before it
@@ -31,13 +33,15 @@ import structlog
 from piccolo.query.functions.aggregate import Sum
 
 from app import ledger
-from app.core.clock import utcnow
+from app.core.clock import as_utc, utcnow
 from app.core.database import DatabaseUnavailable, is_sqlite
 from app.core.transactions import in_snapshot, in_transaction
 from app.gifts.tables import GiftCredit, GiftEvent, GiftSettlement
 from app.ledger import AccountCode, Currency, TransferKind
 from app.ledger.verify import Balances, Breach
+from app.streams import goals as stream_goals
 from app.streams import service as streams
+from app.streams.goals import CountedGift, GoalRecord
 from app.streams.service import StreamRecord
 
 log = structlog.get_logger(__name__)
@@ -120,9 +124,46 @@ async def settle(limit: int = BATCH_SIZE) -> int:
             )
         )
         await streams.add_gift_totals(totals)
+        await _advance_goals(claimed)
         return len(claimed)
 
     return await in_transaction(work)
+
+
+async def _advance_goals(claimed: Sequence[Mapping[str, int]]) -> None:
+    """Count a settling batch into its streams' active goals (in the batch's transaction)."""
+    stream_ids = sorted({row["stream_id"] for row in claimed})
+    goals = await stream_goals.active_goals(stream_ids, lock=True)
+    if not goals:
+        return
+    counted = await _counted_gifts(
+        "SELECT id, stream_id, gift_id, quantity, coins, created_at FROM gift_event "
+        "WHERE id IN ({})",
+        [row["event_id"] for row in claimed if row["stream_id"] in goals],
+    )
+    advanced = [stream_goals.advance(goal, counted.get(sid, ())) for sid, goal in goals.items()]
+    await stream_goals.save_progress(
+        new for new, old in zip(advanced, goals.values(), strict=True) if new is not old
+    )
+
+
+async def _counted_gifts(query: str, ids: Sequence[int]) -> dict[int, list[CountedGift]]:
+    """Gift events as goals count them, by stream; ``query`` takes the ids in ``{}``."""
+    found: dict[int, list[CountedGift]] = defaultdict(list)
+    if not ids:
+        return found
+    rows = await GiftEvent.raw(query.format(", ".join("{}" for _ in ids)), *ids)
+    for row in rows:
+        found[row["stream_id"]].append(
+            CountedGift(
+                event_id=row["id"],
+                gift_id=row["gift_id"],
+                quantity=row["quantity"],
+                coins=row["coins"],
+                created_at=as_utc(row["created_at"]),
+            )
+        )
+    return found
 
 
 async def settle_all() -> int:
@@ -227,6 +268,23 @@ async def streams_by_ids(stream_ids: Sequence[int]) -> dict[int, StreamRecord]:
 
 async def live_streams_of_hosts(host_ids: Sequence[int]) -> dict[int, StreamRecord]:
     return await _exact_streams(lambda: streams.live_streams_of_hosts(host_ids))
+
+
+async def goals_by_stream_ids(stream_ids: Sequence[int]) -> dict[int, GoalRecord]:
+    """Each stream's active goal with the gifts still queued counted in (as settling them
+    will count them)."""
+
+    async def work() -> dict[int, GoalRecord]:
+        goals = await stream_goals.active_goals(stream_ids)
+        queued = await _counted_gifts(
+            "SELECT e.id, e.stream_id, e.gift_id, e.quantity, e.coins, e.created_at "
+            "FROM gift_credit c JOIN gift_event e ON e.id = c.event_id "
+            "WHERE c.stream_id IN ({})",
+            sorted(goals),
+        )
+        return {sid: stream_goals.advance(goal, queued.get(sid, ())) for sid, goal in goals.items()}
+
+    return await in_snapshot(work)
 
 
 async def live_streams(*, limit: int, after: tuple[int, int] | None = None) -> list[StreamRecord]:

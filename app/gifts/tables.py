@@ -76,3 +76,13 @@ class GiftSettlement(Table, tablename="gift_settlement"):
     diamonds = BigInt()
     digest = Varchar(length=64)
     settled_at = Timestamptz()
+
+
+class GiftMessage(Table, tablename="gift_message"):
+    """The message a gift carried (trimmed, at most 150 characters); ``hidden_at`` set when
+    the host or staff hid it, after which it shows as null everywhere but moderation."""
+
+    event_id = BigInt(unique=True)
+    message = Text()
+    hidden_at = Timestamptz(null=True, default=None)
+    hidden_by = Varchar(length=40, null=True, default=None)  # "user:<id>" or "staff:<handle>"

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, TypeVar
 
 from strawberry.dataloader import DataLoader
 
-from app.gifts import catalog, settlement
+from app.gifts import catalog, messages, settlement
 from app.gifts import queries as gift_events
 from app.gifts.catalog import GiftRecord
 from app.ledger.codes import Currency
@@ -28,6 +28,7 @@ from app.purchases.packages import PackageRecord
 from app.spending import service as spending
 from app.spending.service import SpendingTotals
 from app.streams import service as streams
+from app.streams.goals import GoalRecord
 from app.streams.service import StreamRecord
 from app.users import service as users
 from app.users.service import UserRecord
@@ -105,6 +106,16 @@ class Loaders:
     def stream_by_id(self) -> DataLoader[int, StreamRecord | None]:
         """Stream totals count what is still queued, likewise."""
         return loader(settlement.streams_by_ids, None, shared=self.shared)
+
+    @cached_property
+    def goal_by_stream_id(self) -> DataLoader[int, GoalRecord | None]:
+        """A stream's active goal, counting what is still queued, likewise."""
+        return loader(settlement.goals_by_stream_ids, None, shared=self.shared)
+
+    @cached_property
+    def visible_message_by_event_id(self) -> DataLoader[int, str | None]:
+        """A gift's message unless it was hidden (a feed event may predate the hide)."""
+        return loader(messages.visible_messages, None, shared=self.shared)
 
     @cached_property
     def live_stream_by_host_id(self) -> DataLoader[int, StreamRecord | None]:

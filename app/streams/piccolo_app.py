@@ -2,12 +2,12 @@ from pathlib import Path
 
 from piccolo.conf.apps import AppConfig
 
-from app.streams.tables import LiveStream, StreamGifter
+from app.streams.tables import LiveStream, StreamGifter, StreamGoal
 
 APP_CONFIG = AppConfig(
     app_name="streams",
     migrations_folder_path=str(Path(__file__).parent / "piccolo_migrations"),
-    table_classes=[LiveStream, StreamGifter],
+    table_classes=[LiveStream, StreamGifter, StreamGoal],
     migration_dependencies=["app.users.piccolo_app"],
     commands=[],
 )

@@ -16,10 +16,11 @@ from app.admin.graphs import gift_graph
 from app.admin.pages import redirect, render
 from app.admin.refusals import Refusal, or_404, refuses
 from app.audit import service as audit
-from app.core.errors import DomainError
+from app.core.errors import DomainError, ErrorCode
 from app.fraud import review
 from app.fraud import service as fraud
 from app.fraud.codes import FlagStatus, FraudRule
+from app.gifts import messages as gift_messages
 from app.gifts import queries as gift_events
 from app.payouts import holds
 from app.staff.service import Role
@@ -103,6 +104,20 @@ class FraudController(Controller):
     async def release(self, request: Request[Any, Any, Any], flag_id: FromPath[int]) -> Redirect:
         return await _hold(request, flag_id, held=False)
 
+    @post("/{flag_id:int}/hide-message", opt=ROLES)
+    @refuses(_beside("hide_message"))
+    async def hide_message(
+        self, request: Request[Any, Any, Any], flag_id: FromPath[int]
+    ) -> Redirect:
+        event_id = _reported_message_event(await _flag_or_404(flag_id))
+        if event_id is None:
+            raise DomainError(ErrorCode.NOT_FOUND, "This flag names no gift message.")
+        form = await request.form()
+        await gift_messages.hide_message_as_staff(
+            event_id, actor=current_staff(request).actor, reason=str(form.get("reason", ""))
+        )
+        return redirect(f"{HOME}/{flag_id}", f"The message of gift #{event_id} is hidden.")
+
     @post("/{flag_id:int}/reverse", opt=ROLES)
     @refuses(_beside("reverse"))
     async def reverse(self, request: Request[Any, Any, Any], flag_id: FromPath[int]) -> Redirect:
@@ -125,6 +140,12 @@ async def _flag_or_404(flag_id: int) -> fraud.FlagRecord:
     return await or_404(fraud.get_flag(flag_id), "No such flag.")
 
 
+def _reported_message_event(flag: fraud.FlagRecord) -> int | None:
+    """The gift event whose message a report carries as evidence, if it does."""
+    event_id = flag.evidence.get("gift_event_id")
+    return event_id if "message" in flag.evidence and isinstance(event_id, int) else None
+
+
 async def _flag_page(
     request: Request[Any, Any, Any], flag_id: int, *, errors: dict[str, str] | None = None
 ) -> Template:
@@ -142,11 +163,13 @@ async def _flag_page(
         subject.handle,
         [(p.user_id, people[p.user_id].handle, p.coins_sent, p.coins_received) for p in parties],
     )
+    message_event = _reported_message_event(flag)
     return render(
         request,
         "fraud/flag.html",
         status_code=400 if errors else 200,
         flag=flag,
+        gift_message=await gift_messages.message_of(message_event) if message_event else None,
         subject=subject,
         balances=(await ledger.user_balances([subject.id]))[subject.id],
         payouts_held=await holds.payouts_held(subject.id),

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import strawberry
 
-from app.gifts import catalog
+from app.gifts import catalog, messages
 from app.gifts import service as gifts
-from app.gifts.queries import GiftEventRecord
+from app.gifts.queries import GiftEventRecord, get_event
 from app.graphql import ids
-from app.graphql.context import CoinsInfo, token_user_id
+from app.graphql.context import CoinsInfo, require_viewer_id, token_user_id
 from app.graphql.errors import MutationError
 from app.graphql.mutations import mutation
 from app.graphql.types.nodes import Gift, GiftEvent
@@ -26,6 +26,22 @@ class SendGiftInput:
         description="Where the sender is (ISO code, as for coinPackages): a gift limited to "
         "regions can be sent only from one of them.",
     )
+    message: str | None = strawberry.field(
+        default=None,
+        description="Shown with the gift: at most 150 characters after trimming, no control "
+        "characters.",
+    )
+
+
+@strawberry.input
+class HideGiftMessageInput:
+    gift_event_id: strawberry.ID
+
+
+@strawberry.type
+class HideGiftMessagePayload:
+    gift_event: GiftEvent | None = None
+    errors: list[MutationError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type
@@ -72,13 +88,21 @@ class GiftsQuery:
 class GiftsMutation:
     @mutation
     async def send_gift(self, info: CoinsInfo, input: SendGiftInput) -> SendGiftPayload:
+        options = {"quantity": input.quantity, "country": input.country, "message": input.message}
         sent = await gifts.send_gift(
             sender_id=token_user_id(info),
             stream_id=ids.LIVE_STREAM.decode(input.stream_id, "streamId"),
             gift_id=ids.GIFT.decode(input.gift_id, "giftId"),
-            quantity=input.quantity,
             idempotency_key=input.idempotency_key,
             platform=info.context.settings.spending,
-            country=input.country,
+            **options,
         )
         return SendGiftPayload.of(sent.event)
+
+    @mutation(description="The stream's host hides a gift's message: it shows as null after.")
+    async def hide_gift_message(
+        self, info: CoinsInfo, input: HideGiftMessageInput
+    ) -> HideGiftMessagePayload:
+        event_id = ids.GIFT_EVENT.decode(input.gift_event_id, "giftEventId")
+        await messages.hide_message(event_id, host_id=await require_viewer_id(info))
+        return HideGiftMessagePayload(gift_event=GiftEvent(record=await get_event(event_id)))

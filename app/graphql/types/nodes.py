@@ -31,10 +31,14 @@ from app.graphql.types.wallet import Wallet
 from app.payouts.statements import creator_statement
 from app.purchases import limits as purchase_limits
 from app.purchases.app_account import app_account_token
+from app.streams.goals import GoalKind, GoalRecord
 from app.streams.service import StreamRecord, StreamStatus
 from app.users.service import UserRecord
 
 LiveStreamStatus = strawberry.enum(StreamStatus, name="LiveStreamStatus")
+StreamGoalKind = strawberry.enum(
+    GoalKind, name="StreamGoalKind", description="GIFT: a count of one gift; COINS: coins."
+)
 GiftAnimationKind = strawberry.enum(
     gift_details.AnimationKind,
     name="GiftAnimationKind",
@@ -263,6 +267,53 @@ class GifterRank:
         return await visible_user(info, self.sender_id)
 
 
+@strawberry.type(
+    description="A host's goal for a live stream: gifts sent from when it was set fill it."
+)
+class StreamGoal:
+    record: strawberry.Private[GoalRecord]
+
+    @strawberry.field
+    def kind(self) -> StreamGoalKind:
+        return self.record.kind
+
+    @strawberry.field(description="The gift a GIFT goal counts; null for a COINS goal.")
+    async def gift(self, info: CoinsInfo) -> Gift | None:
+        if self.record.gift_id is None:
+            return None
+        record = await info.context.loaders.gift_by_id.load(self.record.gift_id)
+        return Gift(record=record) if record else None
+
+    @strawberry.field(description="Gifts (GIFT) or coins (COINS) to reach.")
+    def target(self) -> int:
+        return self.record.target
+
+    @strawberry.field(description="Gifts or coins so far; it keeps counting past the target.")
+    def progress(self) -> int:
+        return self.record.progress
+
+    @strawberry.field
+    def completed(self) -> bool:
+        return self.record.completed
+
+    @strawberry.field(description="When the gift that reached the target was sent.")
+    def completed_at(self) -> datetime | None:
+        return self.record.completed_at
+
+    @strawberry.field
+    def title(self) -> str | None:
+        return self.record.title
+
+    @strawberry.field
+    def started_at(self) -> datetime:
+        return self.record.started_at
+
+
+async def stream_goal(info: CoinsInfo, stream_id: int) -> StreamGoal | None:
+    record = await info.context.loaders.goal_by_stream_id.load(stream_id)
+    return StreamGoal(record=record) if record else None
+
+
 @strawberry.type
 class LiveStream:
     record: strawberry.Private[StreamRecord]
@@ -300,6 +351,10 @@ class LiveStream:
     @strawberry.field
     def gift_count(self) -> int:
         return self.record.gift_count
+
+    @strawberry.field(description="The stream's current goal, if its host set one.")
+    async def goal(self, info: CoinsInfo) -> StreamGoal | None:
+        return await stream_goal(info, self.record.id)
 
     @strawberry.field
     async def top_gifters(self, info: CoinsInfo, first: int = 10) -> list[GifterRank]:
@@ -361,3 +416,26 @@ class GiftEvent:
     @strawberry.field
     def created_at(self) -> datetime:
         return self.record.created_at
+
+    @strawberry.field(
+        description="The sender's message (trimmed, at most 150 characters); null when there "
+        "is none or the host hid it."
+    )
+    async def message(self, info: CoinsInfo) -> str | None:
+        if self.record.message is None:
+            return None
+        return await info.context.loaders.visible_message_by_event_id.load(self.record.id)
+
+    @strawberry.field(
+        description="The stream's goal as it stands now, this gift counted (null when the "
+        "stream has none): the live feed's progress."
+    )
+    async def goal(self, info: CoinsInfo) -> StreamGoal | None:
+        return await stream_goal(info, self.record.stream_id)
+
+    @strawberry.field(
+        description="True when this gift is the one that reached the stream's current goal."
+    )
+    async def completed_goal(self, info: CoinsInfo) -> bool:
+        goal = await info.context.loaders.goal_by_stream_id.load(self.record.stream_id)
+        return goal is not None and goal.completed_by_event_id == self.record.id

@@ -8,7 +8,7 @@ from functools import partial
 
 import strawberry
 
-from app.gifts import settlement
+from app.gifts import goals, settlement
 from app.gifts.queries import decode_event
 from app.graphql import ids
 from app.graphql.context import CoinsInfo, Context, require_viewer_id, require_viewer_until
@@ -50,10 +50,32 @@ class EndLiveStreamInput:
     stream_id: strawberry.ID
 
 
+@strawberry.input(
+    description="A gift and a count (giftId, count), or coins; title is optional. Replaces "
+    "the stream's goal, counting gifts from now."
+)
+class SetStreamGoalInput:
+    stream_id: strawberry.ID
+    gift_id: strawberry.ID | None = None
+    count: int | None = None
+    coins: int | None = None
+    title: str | None = None
+
+
+@strawberry.input
+class ClearStreamGoalInput:
+    stream_id: strawberry.ID
+
+
 @strawberry.type
 class LiveStreamPayload:
     live_stream: LiveStream | None = None
     errors: list[MutationError] = strawberry.field(default_factory=list)
+
+
+async def _exact_stream(stream_id: int) -> LiveStream:
+    """The stream with what is still queued counted in its totals."""
+    return LiveStream(record=(await settlement.streams_by_ids([stream_id]))[stream_id])
 
 
 @strawberry.type
@@ -94,6 +116,26 @@ class StreamsMutation:
         stream_id = ids.LIVE_STREAM.decode(input.stream_id, "streamId")
         stream = await streams.end_stream(viewer_id, stream_id)
         return LiveStreamPayload(live_stream=LiveStream(record=stream))
+
+    @mutation(description="The host sets their live stream's goal; gifts fill it.")
+    async def set_stream_goal(
+        self, info: CoinsInfo, input: SetStreamGoalInput
+    ) -> LiveStreamPayload:
+        stream_id = ids.LIVE_STREAM.decode(input.stream_id, "streamId")
+        gift_id = None if input.gift_id is None else ids.GIFT.decode(input.gift_id, "giftId")
+        host_id = await require_viewer_id(info)
+        target = {"gift_id": gift_id, "count": input.count, "coins": input.coins}
+        await goals.set_stream_goal(host_id, stream_id, title=input.title, **target)
+        return LiveStreamPayload(live_stream=await _exact_stream(stream_id))
+
+    @mutation(description="The host clears their stream's goal.")
+    async def clear_stream_goal(
+        self, info: CoinsInfo, input: ClearStreamGoalInput
+    ) -> LiveStreamPayload:
+        viewer_id = await require_viewer_id(info)
+        stream_id = ids.LIVE_STREAM.decode(input.stream_id, "streamId")
+        await goals.clear_stream_goal(viewer_id, stream_id)
+        return LiveStreamPayload(live_stream=await _exact_stream(stream_id))
 
 
 def _shown(context: Context, delivery: Delivery) -> GiftEvent:
