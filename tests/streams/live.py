@@ -22,6 +22,8 @@ import pytest
 import redis.asyncio as aioredis
 import uvicorn
 from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from litestar.testing.websocket_test_session import WebSocketTestSession
 from websockets.asyncio.client import ClientConnection, connect
 
 from app.main import create_app
@@ -201,3 +203,29 @@ async def _pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> Non
         pass
     finally:
         sink.close()
+
+
+async def open_subscription(
+    client: AsyncTestClient, token: str, stream_id: str, query: str = SUBSCRIBE
+) -> WebSocketTestSession:
+    """A ``giftSent`` subscription through the test client (its websocket, its thread)."""
+    ws = await client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"])
+    ws.__enter__()
+    ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
+    assert ws.receive_json(timeout=10)["type"] == "connection_ack"
+    ws.send_json(
+        {
+            "id": "1",
+            "type": "subscribe",
+            "payload": {"query": query, "variables": {"stream": stream_id}},
+        }
+    )
+    return ws
+
+
+def next_client_event(ws: WebSocketTestSession) -> dict[str, Any]:
+    """The next ``giftSent`` event a test client's subscription hears."""
+    message = ws.receive_json(timeout=10)
+    assert message["type"] == "next", message
+    assert "errors" not in message["payload"], message
+    return message["payload"]["data"]["giftSent"]

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 from litestar.exceptions import WebSocketDisconnect
 from litestar.testing import AsyncTestClient
-from litestar.testing.websocket_test_session import WebSocketTestSession
 
 from app.core.ids import encode_id
 from app.main import create_app
@@ -17,31 +15,14 @@ from app.settings import Settings, SpendingSettings
 from app.users.tokens import issue_token
 from tests.factories import make_gift, make_stream, make_user
 from tests.graphql.helpers import gql
-from tests.streams.live import REDIS_URL, SEND, SUBSCRIBE, redis_or_skip, wait_until
-
-
-async def open_subscription(
-    client: AsyncTestClient, token: str, stream_id: str
-) -> WebSocketTestSession:
-    ws = await client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"])
-    ws.__enter__()
-    ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
-    assert ws.receive_json(timeout=10)["type"] == "connection_ack"
-    ws.send_json(
-        {
-            "id": "1",
-            "type": "subscribe",
-            "payload": {"query": SUBSCRIBE, "variables": {"stream": stream_id}},
-        }
-    )
-    return ws
-
-
-def next_event(ws: WebSocketTestSession) -> dict[str, Any]:
-    message = ws.receive_json(timeout=10)
-    assert message["type"] == "next", message
-    assert "errors" not in message["payload"], message
-    return message["payload"]["data"]["giftSent"]
+from tests.streams.live import (
+    REDIS_URL,
+    SEND,
+    next_client_event,
+    open_subscription,
+    redis_or_skip,
+    wait_until,
+)
 
 
 async def send_via(client: AsyncTestClient, token: str, variables: dict) -> list[str]:
@@ -77,7 +58,7 @@ async def test_subscriber_gets_committed_gifts_in_order(client: AsyncTestClient,
         assert await send_via(client, token, {**base, "quantity": 1, "key": "c"}) == []
         assert await send_via(client, token, {**base, "quantity": 4, "key": "d"}) == []
 
-        events = [next_event(ws) for _ in range(3)]
+        events = [next_client_event(ws) for _ in range(3)]
         assert [(e["quantity"], e["comboCount"], e["gift"]["slug"]) for e in events] == [
             (2, 1, "rose"),
             (1, 2, "rose"),
@@ -135,7 +116,7 @@ async def test_gift_sent_through_one_instance_reaches_a_subscriber_of_another(db
             await wait_until(subscribed, "the Redis subscription")
             variables = {"stream": stream_id, "gift": encode_id("Gift", rose.id)}
             assert await send_via(sender_app, token, {**variables, "quantity": 3, "key": "x"}) == []
-            event = next_event(ws)
+            event = next_client_event(ws)
             assert (event["quantity"], event["gift"]["slug"]) == (3, "rose")
             assert event["stream"]["coinsReceived"] == 3
         finally:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
-from litestar.testing.websocket_test_session import WebSocketTestSession
 
 from app.core.ids import encode_id
 from app.gifts import goals, messages
@@ -18,7 +16,7 @@ from app.streams.feed import Delivery
 from app.users.tokens import issue_token
 from tests.factories import make_gift, make_stream, make_user, send
 from tests.graphql.helpers import gql
-from tests.streams.live import wait_until
+from tests.streams.live import next_client_event, open_subscription, wait_until
 
 SUBSCRIBE = """subscription($stream: ID!) {
   giftSent(streamId: $stream) {
@@ -38,30 +36,6 @@ def settings(db) -> Settings:
     return db.settings(spending=SpendingSettings(combo_window_s=3600))
 
 
-async def open_subscription(
-    client: AsyncTestClient, token: str, stream_id: str
-) -> WebSocketTestSession:
-    ws = await client.websocket_connect("/graphql", subprotocols=["graphql-transport-ws"])
-    ws.__enter__()
-    ws.send_json({"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}})
-    assert ws.receive_json(timeout=10)["type"] == "connection_ack"
-    ws.send_json(
-        {
-            "id": "1",
-            "type": "subscribe",
-            "payload": {"query": SUBSCRIBE, "variables": {"stream": stream_id}},
-        }
-    )
-    return ws
-
-
-def next_event(ws: WebSocketTestSession) -> dict[str, Any]:
-    message = ws.receive_json(timeout=10)
-    assert message["type"] == "next", message
-    assert "errors" not in message["payload"], message
-    return message["payload"]["data"]["giftSent"]
-
-
 async def _true(value: bool) -> bool:
     return value
 
@@ -77,14 +51,14 @@ async def test_feed_events_show_messages_and_goal_progress_to_completion(
     stream_id = encode_id("LiveStream", stream.id)
     feed = client.app.state.feed
 
-    ws = await open_subscription(client, token, stream_id)
+    ws = await open_subscription(client, token, stream_id, SUBSCRIBE)
     try:
         await wait_until(lambda: _true(feed.subscriber_count(stream.id) == 1), "subscriber")
         base = {"stream": stream_id, "gift": encode_id("Gift", rose.id)}
         for key, quantity, message in [("a", 1, " go go "), ("b", 2, None), ("c", 1, "done!")]:
             variables = {**base, "quantity": quantity, "key": key, "message": message}
             assert (await gql(client, SEND, variables, token=token))["sendGift"]["errors"] == []
-        events = [next_event(ws) for _ in range(3)]
+        events = [next_client_event(ws) for _ in range(3)]
     finally:
         ws.__exit__(None, None, None)
 
