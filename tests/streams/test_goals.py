@@ -126,6 +126,7 @@ async def test_invalid_goals_are_refused(db, fields: dict, field: str) -> None:
     host = await make_user()
     stream = await make_stream(host)
     rose = await make_gift("rose")
+    fields = dict(fields)  # the parameter is shared by the SQLite and PostgreSQL runs
     gift_id = rose.id if fields.pop("gift", False) else None
     with pytest.raises(DomainError) as refused:
         await goals.set_stream_goal(host.id, stream.id, gift_id=gift_id, **fields)
