@@ -9,7 +9,6 @@ with ``@pytest.mark.tampers``.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import shutil
 import warnings
@@ -175,44 +174,24 @@ def postgres_url() -> str:
     return url
 
 
-# Every this many resets the tables are truncated rather than emptied row by row: the
-# server runs without autovacuum here, and deleted rows would pile up over a run.
-TRUNCATE_EVERY = 40
-_resets = itertools.count()
-
-
 async def _truncate_postgres(url: str) -> None:
-    """Empty every registered table (not Piccolo's migration log), restart their ids and
-    restore system accounts. DELETE of a test's few rows takes about 10 ms where TRUNCATE
-    of 40 tables takes 200 (new files for each): a minute of a run, most resets."""
+    """Empty every registered table (not Piccolo's migration log) and restore system accounts."""
     from piccolo.conf.apps import Finder
 
     from app.ledger import ensure_system_accounts
 
-    names = [t._meta.tablename for t in Finder().get_table_classes()]
-    if next(_resets) % TRUNCATE_EVERY == 0:
-        empty = f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"
-    else:
-        # Replica mode: no foreign-key or append-only triggers (the audit log refuses DELETE
-        # to the app), so any order empties every table.
-        # Table names are the app's own (Piccolo's registry), never input.
-        deletes = [f'DELETE FROM "{name}"' for name in names]  # noqa: S608
-        restart = (
-            "SELECT setval(format('%I.%I', schemaname, sequencename)::regclass, 1, false) "
-            "FROM pg_sequences WHERE schemaname = 'public'"
-        )
-        empty = "; ".join(["SET session_replication_role = replica", *deletes, restart])
+    tables = ", ".join(t._meta.tablename for t in Finder().get_table_classes())
     connection = await asyncpg.connect(url, timeout=10)
     try:
         await connection.execute("SET lock_timeout = '10s'")
         try:
-            await connection.execute(empty)
+            await connection.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
         except asyncpg.LockNotAvailableError:
             # An earlier test left a transaction open (a failed test's connection): it
-            # would block every later test's reset, and the run would hang to CI's limit.
+            # would block every later test's TRUNCATE, and the run would hang to CI's limit.
             leftovers = await _end_other_sessions(connection)
             warnings.warn(f"ended sessions an earlier test left open: {leftovers}", stacklevel=1)
-            await connection.execute(empty)
+            await connection.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
     finally:
         await connection.close()
     await ensure_system_accounts()
