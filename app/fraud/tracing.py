@@ -82,6 +82,9 @@ async def trace_refunded_coins(
 
     Safe to run again for the same purchase (see the module's guarantees)."""
     purchase = await get_purchase(purchase_id)
+    # All the purchase's coins taken so far, not only this clawback's: a second partial
+    # refund's gifts come after the first one's, which the walk below passes again.
+    clawed_coins = max(clawed_coins, purchase.refunded_coins + purchase.disputed_coins)
     buyer_id = purchase.user_id
     ours = reversal_reason(purchase_id)
     traced: list[GiftEventRecord] = []

@@ -173,3 +173,28 @@ async def test_an_open_flag_alone_keeps_auto_approval_away() -> None:
     assert not await tracing.creator_cleared(creator.id, Settings(env="test").fraud)
     [flag] = await fraud.list_flags(subject_user_id=creator.id)
     assert flag.status is FlagStatus.OPEN
+
+
+async def test_a_second_partial_refund_reverses_the_gifts_after_the_first_ones(
+    packages: Packages,
+) -> None:
+    set_clock(lambda: T0)
+    buyer = await make_user()
+    ana = await make_user("ana")
+    live = await make_stream(ana)
+    await buy(buyer.id, packages.web_big.id, "r-1")  # 750 coins for 7.49 USD
+    first = await send(buyer, live, await make_gift(coins=300))
+    second = await send(buyer, live, await make_gift(coins=300))
+
+    # Cumulative figures: about 40% refunded, then about 80%.
+    share = refunds.RefundShare
+    await refunds.refund_purchase(Provider.SANDBOX, "r-1", reason="refund", share=share(300, 749))
+    after_one = {row["gift_event_id"] for row in await GiftReversal.select()}
+    await refunds.refund_purchase(Provider.SANDBOX, "r-1", reason="refund", share=share(600, 749))
+    after_two = {row["gift_event_id"] for row in await GiftReversal.select()}
+
+    assert after_one == {first.event.id}
+    # The second refund's coins paid for the second gift, not the first again.
+    assert after_two == {first.event.id, second.event.id}
+    assert await diamonds_of(ana.id) == 0
+    assert (await verify_all()).ok
