@@ -75,7 +75,11 @@ async def _settle(event_type: str, obj: dict[str, Any], account: object) -> Outc
     )
     if payout_id is None or row is None:
         return Outcome.IGNORED  # a payout the creator made themselves, not one of ours
-    if account != await accounts.stripe_account_id(row["creator_id"]):
+    # Only the creator's own connected account settles their payout (never a platform
+    # event without one, which would equal a creator without an account).
+    if not isinstance(account, str) or account != await accounts.stripe_account_id(
+        row["creator_id"]
+    ):
         log.warning("payout.connect_event_wrong_account", payout_id=payout_id)
         return Outcome.IGNORED
     if event_type == "payout.paid":
