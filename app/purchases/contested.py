@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from app.purchases.codes import DisputeStatus
-from app.purchases.refunds import buyers_with_open_disputes
+from app.purchases.refunds import buyers_with_disputes
 from app.purchases.tables import Dispute, Purchase
 
 
@@ -29,13 +29,9 @@ async def buyers_with_contested_purchases(user_ids: Sequence[int], since: dateti
         )
         .distinct()
     )
-    contested = {row["user_id"] for row in refunded}
-    lost = await Dispute.select(Dispute.purchase_id).where(
-        (Dispute.status == DisputeStatus.LOST.value) & (Dispute.closed_at >= since)
+    disputed = await buyers_with_disputes(
+        users,
+        (Dispute.status == DisputeStatus.OPEN.value)
+        | ((Dispute.status == DisputeStatus.LOST.value) & (Dispute.closed_at >= since)),
     )
-    if lost:
-        rows = await Purchase.select(Purchase.user_id).where(
-            Purchase.user_id.is_in(users) & Purchase.id.is_in([r["purchase_id"] for r in lost])
-        )
-        contested |= {row["user_id"] for row in rows}
-    return contested | await buyers_with_open_disputes(users)
+    return {row["user_id"] for row in refunded} | disputed

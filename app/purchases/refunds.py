@@ -27,10 +27,13 @@ Events, heard after commit (``app.wiring``):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+from piccolo.columns.combination import Combinable
+from piccolo.query.functions.aggregate import Sum
 
 from app import ledger
 from app.core.clock import as_utc, utcnow
@@ -626,22 +629,24 @@ async def recent_clawbacks(since: datetime) -> list[Clawback]:
 
 async def dispute_hold_total() -> int:
     """Coins the OPEN disputes hold: what DISPUTE_HOLD must hold."""
-    rows = await Dispute.select(Dispute.coins).where(Dispute.status == DisputeStatus.OPEN.value)
-    return sum(row["coins"] for row in rows)
+    row = await (
+        Dispute.select(Sum(Dispute.coins).as_alias("coins"))
+        .where(Dispute.status == DisputeStatus.OPEN.value)
+        .first()
+    )
+    return int(row["coins"] or 0) if row else 0
 
 
-async def buyers_with_open_disputes(user_ids: list[int]) -> set[int]:
-    """Which of these buyers have a purchase under an OPEN dispute."""
+async def buyers_with_disputes(user_ids: Sequence[int], which: Combinable) -> set[int]:
+    """Which of these buyers have a purchase with a dispute matching ``which``: one query,
+    bounded by the buyers' own purchases."""
     if not user_ids:
         return set()
-    disputed = await Dispute.select(Dispute.purchase_id).where(
-        Dispute.status == DisputeStatus.OPEN.value
-    )
-    if not disputed:
-        return set()
-    rows = await Purchase.select(Purchase.user_id).where(
-        Purchase.user_id.is_in(list(set(user_ids)))
-        & Purchase.id.is_in([row["purchase_id"] for row in disputed])
+    disputed = Dispute.select(Dispute.purchase_id).where(which)
+    rows = (
+        await Purchase.select(Purchase.user_id)
+        .where(Purchase.user_id.is_in(sorted(set(user_ids))) & Purchase.id.is_in(disputed))
+        .distinct()
     )
     return {row["user_id"] for row in rows}
 
