@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.core.clock import as_utc, utcnow
+from app.core.countries import normalize_country
 from app.core.database import is_unique_violation
 from app.core.errors import DomainError, ErrorCode
 from app.core.paging import Page, cut_page, decode_cursor, encode_cursor
@@ -27,7 +28,6 @@ from app.gifts.details import (
     NOT_YET,
     GiftDetails,
     details_from_row,
-    normalize_country,
     unavailable_reason,
     validate_details,
 )
@@ -385,11 +385,6 @@ async def list_gifts(
             continue
         listed.append(gift)
     return sorted(listed, key=lambda gift: (gift.details.sort_order, gift.coin_cost, gift.id))
-
-
-def is_sendable(gift: GiftRecord, now: datetime, country: str | None) -> bool:
-    """Whether ``gift`` can be sent at ``now`` from ``country`` (the catalog's rule)."""
-    return not gift.retired and unavailable_reason(gift.details, now, country) is None
 
 
 def require_sendable(gift: GiftRecord | None, now: datetime, country: str | None) -> GiftRecord:

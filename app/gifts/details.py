@@ -18,13 +18,13 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from app.core.clock import as_utc
+from app.core.countries import normalize_country
 from app.core.errors import DomainError, ErrorCode
 
 MAX_ASSET_URL_LENGTH = 2_000
 MAX_TIER = 10
 MAX_SORT_ORDER = 1_000_000
 CATEGORY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
-COUNTRY_PATTERN = re.compile(r"^[A-Z]{2}$")
 MAX_REGIONS = 100
 
 
@@ -129,18 +129,6 @@ def normalize_asset_url(url: str | None, field: str) -> str | None:
             field,
         )
     return url
-
-
-def normalize_country(country: str | None, field: str = "country") -> str | None:
-    """A two-letter ISO code in capitals; blank means none."""
-    if country is None or not country.strip():
-        return None
-    code = country.strip().upper()
-    if not COUNTRY_PATTERN.fullmatch(code):
-        raise DomainError(
-            ErrorCode.INVALID_INPUT, "A country is a two-letter ISO code, e.g. GB.", field
-        )
-    return code
 
 
 def normalize_regions(regions: Iterable[str]) -> tuple[str, ...]:

@@ -30,6 +30,7 @@ from datetime import datetime
 
 from app import ledger
 from app.core.clock import as_utc, utcnow
+from app.core.countries import normalize_country
 from app.core.database import (
     current_engine,
     domain_error_from,
@@ -43,7 +44,6 @@ from app.core.metrics import TRANSACTION_RETRIES
 from app.core.tracing import traced
 from app.core.transactions import in_transaction, resolve_by_key
 from app.gifts import catalog, messages, settlement
-from app.gifts.details import normalize_country
 from app.gifts.queries import GiftEventRecord, get_event
 from app.gifts.tables import GiftEvent
 from app.ledger import AccountCode, Currency, TransferKind

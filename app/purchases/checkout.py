@@ -30,6 +30,7 @@ import stripe
 import structlog
 
 from app.core.clock import as_utc, utcnow
+from app.core.countries import normalize_country
 from app.core.database import is_unique_violation
 from app.core.errors import DomainError, ErrorCode
 from app.core.events import emit
@@ -38,7 +39,7 @@ from app.core.money import Money
 from app.ledger import request_fingerprint, validate_idempotency_key
 from app.purchases.codes import CheckoutStatus, Provider
 from app.purchases.limits import ensure_purchase_allowed
-from app.purchases.packages import PackageRecord, normalize_country, package_for
+from app.purchases.packages import PackageRecord, package_for
 from app.purchases.tables import Checkout, CoinPackagePrice
 from app.settings import PaymentSettings, PurchaseLimitSettings
 from app.users import service as users

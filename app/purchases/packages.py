@@ -17,6 +17,7 @@ from typing import Any
 from app.audit import service as audit
 from app.audit.service import Actor
 from app.core.clock import utcnow
+from app.core.countries import normalize_country
 from app.core.errors import DomainError, ErrorCode
 from app.core.money import Money, minor_unit_exponent
 from app.core.paging import BROKEN_CURSOR, Page, cut_page, decode_cursor, encode_cursor
@@ -69,17 +70,6 @@ def package_record(row: dict[str, Any], price: Money | None = None) -> PackageRe
 
 
 # Packages ------------------------------------------------------------------------------
-
-
-def normalize_country(country: str | None) -> str | None:
-    if country is None or not country.strip():
-        return None
-    code = country.strip().upper()
-    if len(code) != 2 or not code.isalpha() or not code.isascii():
-        raise DomainError(
-            ErrorCode.INVALID_INPUT, "A country is a two-letter ISO code, e.g. GB.", "country"
-        )
-    return code
 
 
 async def packages_on_sale(platform: Platform, country: str | None = None) -> list[PackageRecord]:

@@ -422,8 +422,10 @@ class GiftEvent:
         "is none or the host hid it."
     )
     async def message(self, info: CoinsInfo) -> str | None:
-        if self.record.message is None:
-            return None
+        # Records read from the database come with the visible message; only a live-feed
+        # event carries the one it was sent with, which the host may have hidden since.
+        if self.record.message is None or self.renders is None:
+            return self.record.message
         return await info.context.loaders.visible_message_by_event_id.load(self.record.id)
 
     @strawberry.field(
