@@ -7,11 +7,12 @@
 2. The app served by uvicorn in its own process(es) (``bench.server``: production's app
    plus the bench-only minimal handler), ``COINS_ENV=production``.
 3. Each scenario, round-robin over ``--rounds`` rounds so that every configuration sees
-   the same spells of a shared machine: ``VACUUM ANALYZE``; a closed loop (``--clients``
-   loops) for the maximum throughput; an open loop at half that rate for latency; the
-   money checks (``bench.checks``). The load generator (``bench.loadgen``) is another
-   process. CPU of the app's processes and of PostgreSQL's backends for this database
-   comes from ``/proc`` at the start and end of the closed loop's measured window.
+   the same spells of a shared machine: ``VACUUM ANALYZE`` and ``CHECKPOINT``; a closed
+   loop (``--clients`` loops) for the maximum throughput; an open loop at half that rate
+   for latency; the money checks (``bench.checks``). The load generator
+   (``bench.loadgen``) is another process. CPU of the app's processes and of
+   PostgreSQL's backends for this database comes from ``/proc`` at the start and end of
+   the closed loop's measured window.
    The floods of issue 13 take their turn in each round (``flood_quiet``, ``flood_login``,
    ``flood_feed``): an ordinary loop (a trivial query and ``sendGift``, open loops at fixed
    rates) alone, beside a ``logIn`` flood, beside 1,000 ``giftSent`` subscribers; each
@@ -658,11 +659,20 @@ class Bench:
 
     # The rounds ------------------------------------------------------------------------
 
+    async def settle_database(self) -> None:
+        """Every scenario starts from the same state of PostgreSQL: vacuumed (autovacuum is
+        off on these machines), analysed, and checkpointed. Without the checkpoint a timed
+        one (every ``checkpoint_timeout``) lands on whichever scenario runs then, and its
+        burst of full-page writes slows that scenario alone; after it, every scenario pays
+        the same full-page writes from its start, and none meets a checkpoint midway."""
+        await self.admin.execute("VACUUM ANALYZE")
+        await self.admin.execute("CHECKPOINT")
+
     async def scenario_round(self, server: AppServer, name: str, number: int) -> dict[str, Any]:
         path = report.SCENARIOS[name][1]
         code = KEY_CODES.get(name, "xx")
         started = time.monotonic()
-        await self.admin.execute("VACUUM ANALYZE")
+        await self.settle_database()
         viewers, creators = self.fixture.viewer_ids, self.fixture.creator_ids
         before = await checks.state(self.admin, viewers, creators)
 
@@ -851,7 +861,7 @@ class Bench:
         """The ordinary loop, alone or beside a flood; the money checked after."""
         kind = report.FLOOD_SCENARIOS[name][1]
         started = time.monotonic()
-        await self.admin.execute("VACUUM ANALYZE")
+        await self.settle_database()
         viewers, creators = self.fixture.viewer_ids, self.fixture.creator_ids
         before = await checks.state(self.admin, viewers, creators)
         flood = FloodProcess(self.flood_spec(kind, server, number)) if kind else None

@@ -42,6 +42,7 @@ from strawberry.utils.operation import get_operation_type
 from app.graphql.cost import query_cost_rule
 from app.graphql.errors import DomainAwareMaskErrors, is_unexpected, masked
 from app.graphql.fanout import SharedRenders
+from app.graphql.inputs import plan_inputs
 from app.graphql.persisted import NOT_REGISTERED, sha256_of
 from app.graphql.rules import OneSignInPerOperation
 from app.graphql.types.economy import EconomyQuery
@@ -321,7 +322,7 @@ def build_schema(
     ]
     if tracing is not None:
         extensions.insert(0, tracing)
-    return CoinsSchema(
+    schema = CoinsSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -331,6 +332,8 @@ def build_schema(
         checks=checks,
         tracing=tracing is not None,
     )
+    plan_inputs(schema)
+    return schema
 
 
 def schema_sdl() -> str:
