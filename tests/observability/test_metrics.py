@@ -151,6 +151,7 @@ async def test_queries_over_get_are_counted_by_name_and_outcome(client: AsyncTes
     typo = await client.get("/graphql", params={"query": "query Typo { nope }"})
     mutation = await client.get("/graphql", params={"query": "mutation Out { logOut }"})
     miss = await client.get("/graphql", params={"extensions": json.dumps(unknown)})
+    posted_miss = await client.post("/graphql", json={"extensions": unknown})
     after = await scrape(client)
 
     assert (read.status_code, typo.status_code, mutation.status_code) == (200, 200, 405)
@@ -163,7 +164,8 @@ async def test_queries_over_get_are_counted_by_name_and_outcome(client: AsyncTes
     assert delta(requests, operation="Catalog", outcome="ok") == 1
     assert delta(requests, operation="Typo", outcome="invalid") == 1
     assert delta(requests, operation="Out", outcome="invalid") == 1
-    assert delta(requests, operation="anonymous", outcome="PERSISTED_QUERY_NOT_FOUND") == 1
+    assert posted_miss.json() == miss.json()
+    assert delta(requests, operation="anonymous", outcome="PERSISTED_QUERY_NOT_FOUND") == 2
     latency = "coins_graphql_request_duration_seconds_count"
     assert delta(latency, operation="Catalog", outcome="ok") == 1
 
