@@ -8,7 +8,9 @@ import asyncio
 import getpass
 import os
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from app.core.database import create_engine, is_sqlite, use_engine
@@ -117,6 +119,36 @@ def serve_options(settings: Settings) -> dict[str, object]:
     return {"proxy_headers": True, "ws_max_size": settings.graphql.max_body_bytes}
 
 
+_MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR"
+# What prometheus-client writes there: ``counter_<pid>.db``, ``histogram_<pid>.db``, ...
+_METRIC_FILES = ("counter_*.db", "histogram_*.db", "gauge_*.db", "summary_*.db")
+
+
+@contextmanager
+def worker_metrics(workers: int) -> Iterator[None]:
+    """Several workers count into prometheus-client's multiprocess directory, so that a
+    scrape, which reaches one of them, adds up all of them. The operator's
+    ``PROMETHEUS_MULTIPROC_DIR`` is emptied of an earlier run's counts (prometheus-client
+    asks for that); without one, a fresh directory lives as long as the workers. Set
+    before uvicorn starts the workers, whose ``prometheus_client`` reads it on import."""
+    if workers < 2:
+        yield
+        return
+    given = os.environ.get(_MULTIPROCESS)
+    if given:
+        for pattern in _METRIC_FILES:
+            for stale in Path(given).glob(pattern):
+                stale.unlink(missing_ok=True)
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="coins-metrics-") as directory:
+        os.environ[_MULTIPROCESS] = directory
+        try:
+            yield
+        finally:
+            os.environ.pop(_MULTIPROCESS, None)
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     """Development defaults (sandbox receipts credit free coins, GraphiQL) stay on this
     machine: serving beyond loopback needs COINS_ENV said out loud."""
@@ -137,15 +169,16 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # they propagate to the structlog handler (JSON in production), here in the supervisor
     # and in each worker, where ``create_app`` configures it again.
     configure_logging(settings)
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        **serve_options(settings),  # type: ignore[arg-type]
-        log_config=None,
-    )
+    with worker_metrics(args.workers):
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            **serve_options(settings),  # type: ignore[arg-type]
+            log_config=None,
+        )
     return 0
 
 

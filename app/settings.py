@@ -449,6 +449,8 @@ class HTTPSettings:
     # Automatic persisted queries: documents kept per process, and for how long in Redis.
     apq_max_entries: int = setting("COINS_APQ_MAX_ENTRIES", 1_000, _whole_number(1))
     apq_ttl_s: int = setting("COINS_APQ_TTL_S", 24 * 3600, _whole_number(1))
+    # And the most kept in Redis, shared by all the workers (the oldest go first).
+    apq_redis_max_entries: int = setting("COINS_APQ_REDIS_MAX_ENTRIES", 10_000, _whole_number(1))
     # How long a CDN may keep an anonymous GET query's answer.
     get_max_age_s: int = setting("COINS_GRAPHQL_GET_MAX_AGE_S", 30)
 

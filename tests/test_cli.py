@@ -92,6 +92,9 @@ def test_serve_passes_workers_to_uvicorn_with_the_app_factory(
     assert options["factory"] is True
     assert options["workers"] == 3
     assert options["port"] == 8123
+    # No logging config of uvicorn's own: its access lines go through structlog (JSON in
+    # production), like every other line.
+    assert options["log_config"] is None
 
 
 @pytest.mark.parametrize(

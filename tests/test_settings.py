@@ -189,6 +189,7 @@ READS: dict[str, tuple[str, str, object]] = {
     "COINS_PERSISTED_QUERIES_ONLY": ("on", "http.persisted_queries_only", True),
     "COINS_APQ_MAX_ENTRIES": ("50", "http.apq_max_entries", 50),
     "COINS_APQ_TTL_S": ("60", "http.apq_ttl_s", 60),
+    "COINS_APQ_REDIS_MAX_ENTRIES": ("500", "http.apq_redis_max_entries", 500),
     "COINS_GRAPHQL_GET_MAX_AGE_S": ("5", "http.get_max_age_s", 5),
     "COINS_METRICS_TOKEN": ("scrape-me", "observability.metrics_token", "scrape-me"),
     "COINS_READINESS_TIMEOUT_MS": ("250", "observability.readiness_timeout_ms", 250),

@@ -20,7 +20,6 @@ from time import perf_counter
 from typing import Any, ClassVar
 
 import msgspec
-from graphql import DocumentNode, OperationDefinitionNode
 from litestar import Request, Response, get, post
 from litestar.background_tasks import BackgroundTasks
 from litestar.di import Provide
@@ -33,7 +32,7 @@ from strawberry.schema import Schema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
-from structlog.contextvars import bind_contextvars
+from structlog.contextvars import get_contextvars
 
 from app.core.errors import DomainError
 from app.graphql.context import Context
@@ -54,6 +53,8 @@ GRAPHIQL_CSP = (
     "style-src 'self' 'unsafe-inline'; font-src 'self' data:"
 )
 _STREAMING = ("multipart/mixed", "text/event-stream")
+# Where Strawberry's road leaves the errors of the results it processed, for the metrics.
+_ERRORS = "graphql_errors"
 
 
 class _Operation(msgspec.Struct, rename="camel"):
@@ -108,16 +109,6 @@ def _json_param(params: Any, name: str) -> dict[str, Any] | None:
     if not isinstance(value, dict):
         raise _Refused(400, "BAD_REQUEST", f"The {name} parameter must be a JSON object.")
     return value
-
-
-def _operation_name(document: DocumentNode | None) -> str | None:
-    """The name of a document's first operation."""
-    if document is None:
-        return None
-    for definition in document.definitions:
-        if isinstance(definition, OperationDefinitionNode):
-            return definition.name.value if definition.name else None
-    return None
 
 
 def _error_response(
@@ -203,9 +194,11 @@ def graphql_controller(
                 try:
                     query = await persisted.document(query, operation.extensions)
                 except PersistedQueryError as refusal:
+                    observe_operation(
+                        operation.operation_name, refusal.code, perf_counter() - started
+                    )
                     return _error_response(refusal.status_code, refusal.code, refusal.message)
             if operation is not None and query is not None:
-                self._bind_operation(query, operation.operation_name)
                 try:
                     result = await self.schema.execute(
                         query,
@@ -223,17 +216,28 @@ def graphql_controller(
                         self._handle_errors(result.errors, data)
                     if operation.query is not None and operation.extensions is not None:
                         await self._remember(operation.query, operation.extensions)
-                    name = operation.operation_name or _document_name(self.schema, query)
+                    name = operation.operation_name or _bound_operation()
                     outcome = _outcome(result.errors, context)
                     observe_operation(name, outcome, perf_counter() - started)
                     return _respond(_encode(data), response)
             self.temporal_response = response
             answer = await self.execute_request(request=request, context=context, root_value=None)
-            # Strawberry's road (batches, multipart, bodies it words the 400 for): the status.
-            outcome = (context.outcome or "ok") if answer.status_code == 200 else "invalid"
+            # Strawberry's road (streamed answers, multipart, bodies it words the 400 for):
+            # the errors ``process_result`` saw, the name ``CheckedOperations`` bound.
+            outcome = (
+                _outcome(request.state.get(_ERRORS), context)
+                if answer.status_code == 200
+                else "invalid"
+            )
             name = operation.operation_name if operation is not None else None
-            observe_operation(name, outcome, perf_counter() - started)
+            observe_operation(name or _bound_operation(), outcome, perf_counter() - started)
             return answer
+
+        async def process_result(self, request: Request[Any, Any, Any], result: Any) -> Any:
+            """Strawberry's road: the errors are kept for the metrics' outcome."""
+            if result.errors:
+                request.state[_ERRORS] = [*request.state.get(_ERRORS, ()), *result.errors]
+            return await super().process_result(request, result)
 
         @get()
         async def handle_http_get(self, request: Request[Any, Any, Any]) -> Response[Any]:
@@ -250,15 +254,22 @@ def graphql_controller(
                     media_type=MediaType.HTML,
                     headers={"Content-Security-Policy": GRAPHIQL_CSP},
                 )
+            started = perf_counter()
             try:
-                return await self._get(request, params)
+                return await self._get(request, params, started)
             except _Refused as refusal:
+                name = params.get("operationName") or _bound_operation()
+                observe_operation(name, "invalid", perf_counter() - started)
                 headers = {"Allow": "POST"} if refusal.status_code == 405 else None
                 return _error_response(refusal.status_code, refusal.code, refusal.message, headers)
             except PersistedQueryError as refusal:
+                name = params.get("operationName") or None
+                observe_operation(name, refusal.code, perf_counter() - started)
                 return _error_response(refusal.status_code, refusal.code, refusal.message)
 
-        async def _get(self, request: Request[Any, Any, Any], params: Any) -> Response[Any]:
+        async def _get(
+            self, request: Request[Any, Any, Any], params: Any, started: float
+        ) -> Response[Any]:
             variables = _json_param(params, "variables")
             extensions = _json_param(params, "extensions")
             text = params.get("query") or None
@@ -266,7 +277,6 @@ def graphql_controller(
             if query is None:
                 raise _Refused(400, "BAD_REQUEST", "No GraphQL query found in the request.")
             operation_name = params.get("operationName") or None
-            self._bind_operation(query, operation_name)
             response = sub_response()
             context = new_context()
             context.request = request
@@ -293,19 +303,13 @@ def graphql_controller(
                 self._handle_errors(result.errors, data)
             if text is not None and extensions is not None:
                 await self._remember(text, extensions)
+            name = operation_name or _bound_operation()
+            observe_operation(name, _outcome(result.errors, context), perf_counter() - started)
             answer = _respond(_encode(data), response)
             answer.headers["Cache-Control"] = _cache_control(
                 request, bool(result.errors), max_age_s
             )
             return answer
-
-        def _bind_operation(self, query: str, name: str | None) -> None:
-            """Every later log line of the request names its operation."""
-            if name is None:
-                checked = self.schema.checks.check(self.schema._schema, query)
-                name = _operation_name(checked.document)
-            if name is not None:
-                bind_contextvars(graphql_operation=name)
 
         async def _remember(self, query: str, extensions: dict[str, Any]) -> None:
             """A document sent with its hash, which passed the checks: kept for the hash alone.
@@ -323,16 +327,11 @@ def graphql_controller(
     return GraphQLController
 
 
-def _document_name(schema: Schema, query: str) -> str | None:
-    """The name of the document's operation when the client did not send one (the checked
-    document is cached: a dictionary lookup)."""
-    checks = getattr(schema, "checks", None)
-    document = checks.check(schema._schema, query).document if checks else None
-    for definition in document.definitions if document else ():
-        name = getattr(definition, "name", None)
-        if getattr(definition, "operation", None) is not None:
-            return name.value if name else None
-    return None
+def _bound_operation() -> str | None:
+    """The operation's name as bound for the request's logs when its document was checked
+    (``CoinsSchema.execute``, or ``CheckedOperations`` on Strawberry's extension runner)."""
+    name = get_contextvars().get("graphql_operation")
+    return name if isinstance(name, str) else None
 
 
 def _outcome(errors: list[Any] | None, context: Context) -> str:

@@ -6,8 +6,11 @@ object sha256 -> document) holds the queries the apps were built with; with
 ``COINS_PERSISTED_QUERIES_ONLY`` nothing else runs. Automatic persisted queries (APQ): an
 unknown hash answers ``PERSISTED_QUERY_NOT_FOUND``, the client sends the text with the hash
 again, and once the text matches the hash and passes the schema's checks it is stored, in a
-bounded per-process LRU and, when Redis is configured, in Redis with a TTL so that every
-worker knows it. A hash names one text forever, so a copy kept per process is never stale.
+bounded per-process LRU and, when Redis is configured, in Redis so that every worker knows
+it: each document under its own key with a TTL, and at most ``redis_max_entries`` of them
+(an index of hashes by time of registration; the oldest go first). A client can register
+documents without end (a new alias or comment each time), so neither store may grow with
+them. A hash names one text forever, so a copy kept per process is never stale.
 """
 
 from __future__ import annotations
@@ -30,6 +33,28 @@ NOT_SUPPORTED = "PERSISTED_QUERY_NOT_SUPPORTED"
 HASH_MISMATCH = "PERSISTED_QUERY_HASH_MISMATCH"
 INVALID = "PERSISTED_QUERY_INVALID"
 NOT_REGISTERED = "PERSISTED_QUERY_NOT_REGISTERED"
+
+
+# KEYS: the index (a sorted set of hashes by time of registration), the document's key.
+# ARGV: the hash, the document, the TTL in seconds, the most documents kept, the key prefix.
+# One script, so that concurrent workers never leave more than the bound, nor a document
+# out of the index. (The keys it evicts are named by it, not in KEYS: no Redis Cluster.)
+_REMEMBER = """
+local ttl_s = tonumber(ARGV[3])
+local time = redis.call('TIME')
+local now_us = tonumber(time[1]) * 1000000 + tonumber(time[2])
+redis.call('SET', KEYS[2], ARGV[2], 'EX', ttl_s)
+redis.call('ZADD', KEYS[1], now_us, ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_us - ttl_s * 1000000)
+local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[4])
+if excess > 0 then
+  for _, sha256 in ipairs(redis.call('ZRANGE', KEYS[1], 0, excess - 1)) do
+    redis.call('DEL', ARGV[5] .. sha256)
+  end
+  redis.call('ZREMRANGEBYRANK', KEYS[1], 0, excess - 1)
+end
+redis.call('EXPIRE', KEYS[1], ttl_s)
+"""
 
 
 def sha256_of(document: str) -> str:
@@ -99,6 +124,7 @@ class PersistedQueries:
         *,
         only_registered: bool = False,
         max_entries: int = 1_000,
+        redis_max_entries: int = 10_000,
         redis_url: str | None = None,
         redis_prefix: str = "coins",
         ttl_s: int = 24 * 3600,
@@ -109,7 +135,9 @@ class PersistedQueries:
         self._redis_url = redis_url
         self._redis_prefix = redis_prefix
         self._ttl_s = ttl_s
+        self._redis_max_entries = redis_max_entries
         self._redis: Any = None
+        self._remember: Any = None
 
     @classmethod
     def from_settings(
@@ -119,13 +147,17 @@ class PersistedQueries:
             load_manifest(http.persisted_queries_manifest),
             only_registered=http.persisted_queries_only,
             max_entries=http.apq_max_entries,
+            redis_max_entries=http.apq_redis_max_entries,
             redis_url=redis_url,
             redis_prefix=redis_prefix,
             ttl_s=http.apq_ttl_s,
         )
 
-    def _key(self, sha256: str) -> str:
+    def _key(self, sha256: str = "") -> str:
         return f"{self._redis_prefix}:apq:{sha256}"
+
+    def _index(self) -> str:
+        return f"{self._redis_prefix}:apq-index"
 
     def _client(self) -> Any:
         if self._redis is None:
@@ -181,11 +213,16 @@ class PersistedQueries:
         self.recent.put(sha256, document)
         if self._redis_url:
             try:
-                await self._client().set(self._key(sha256), document, ex=self._ttl_s)
+                if self._remember is None:
+                    self._remember = self._client().register_script(_REMEMBER)
+                await self._remember(
+                    keys=[self._index(), self._key(sha256)],
+                    args=[sha256, document, self._ttl_s, self._redis_max_entries, self._key()],
+                )
             except Exception as error:
                 log.warning("apq_store_unreachable", error=type(error).__name__)
 
     async def close(self) -> None:
         if self._redis is not None:
             await self._redis.aclose()
-            self._redis = None
+            self._redis = self._remember = None

@@ -16,6 +16,7 @@ from graphql import (
     ExecutionResult,
     GraphQLError,
     GraphQLSchema,
+    OperationDefinitionNode,
     execute,
     parse,
     specified_rules,
@@ -38,6 +39,7 @@ from strawberry.types import ExecutionResult as StrawberryExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.utils.logging import StrawberryLogger
 from strawberry.utils.operation import get_operation_type
+from structlog.contextvars import bind_contextvars
 
 from app.graphql.cost import query_cost_rule
 from app.graphql.errors import DomainAwareMaskErrors, is_unexpected, masked
@@ -174,6 +176,18 @@ class Checks:
         return entry
 
 
+def bind_operation(name: str | None, document: DocumentNode | None) -> None:
+    """Every later log line of the request (or of the subscription, in its own task) names
+    its GraphQL operation: ``name`` when the client sent one, else the document's first."""
+    if name is None and document is not None:
+        for definition in document.definitions:
+            if isinstance(definition, OperationDefinitionNode):
+                name = definition.name.value if definition.name else None
+                break
+    if name is not None:
+        bind_contextvars(graphql_operation=name)
+
+
 class CheckedOperations(SchemaExtension):
     """The checks on Strawberry's own road (subscriptions, GraphiQL, GET, batches), where
     they must be an extension; ``CoinsSchema.execute`` applies the same ``Checks`` itself."""
@@ -193,6 +207,7 @@ class CheckedOperations(SchemaExtension):
         context = self.execution_context
         if context.query:
             self._checked = self._checks.check(context.schema._schema, context.query)
+            bind_operation(context.operation_name, self._checked.document)
             # A text that does not parse is parsed again by Strawberry, which words the error.
             context.graphql_document = self._checked.document
         yield
@@ -255,6 +270,7 @@ class CoinsSchema(strawberry.Schema):
         if not query:
             raise MissingQueryError
         checked = self.checks.check(self._schema, query)
+        bind_operation(operation_name, checked.document)
         if checked.document is None:
             return self._refused(checked.errors)
         try:

@@ -11,7 +11,12 @@ import pytest
 import redis.asyncio as aioredis
 from litestar.testing import AsyncTestClient
 
-from app.graphql.persisted import PersistedQueries, load_manifest, sha256_of
+from app.graphql.persisted import (
+    PersistedQueries,
+    PersistedQueryError,
+    load_manifest,
+    sha256_of,
+)
 from app.main import create_app
 from app.settings import HTTPSettings, SettingsError
 from app.users.service import find_by_handle
@@ -289,6 +294,37 @@ async def test_apq_documents_reach_every_worker_through_redis_and_expire(db: Dat
 
     assert answer.json()["data"]["gifts"] == []
     assert 0 < ttl <= 120
+
+
+async def test_the_apq_store_in_redis_is_bounded_too() -> None:
+    """A client may register documents without end (each a new alias or comment): Redis
+    keeps the latest ``apq_redis_max_entries`` of them, not all for a day."""
+    await redis_or_skip()
+    prefix = f"coins-test-{uuid.uuid4().hex}"
+    settings = {"redis_url": REDIS_URL, "redis_prefix": prefix, "ttl_s": 120}
+    writer = PersistedQueries({}, max_entries=100, redis_max_entries=3, **settings)
+    reader = PersistedQueries({}, max_entries=100, redis_max_entries=3, **settings)
+    documents = [f"query Q{n} {{ gifts {{ slug }} }}" for n in range(5)]
+    probe = aioredis.from_url(REDIS_URL)
+    try:
+        for document in documents:
+            await writer.remember(sha256_of(document), document)
+        # Another worker, which has none of them in its own memory, asks Redis.
+        found = [await reader.document(None, persisted(sha256_of(d))) for d in documents[2:]]
+        stored = [key async for key in probe.scan_iter(f"{prefix}:apq:*")]
+        for gone in documents[:2]:
+            with pytest.raises(PersistedQueryError) as missed:
+                await reader.document(None, persisted(sha256_of(gone)))
+            assert missed.value.code == "PERSISTED_QUERY_NOT_FOUND"
+    finally:
+        for key in [key async for key in probe.scan_iter(f"{prefix}:*")]:
+            await probe.delete(key)
+        await probe.aclose()
+        await writer.close()
+        await reader.close()
+
+    assert found == documents[2:]
+    assert len(stored) == 3
 
 
 async def test_graphiql_page_refers_only_to_assets_the_app_serves(client: AsyncTestClient) -> None:

@@ -7,6 +7,7 @@ scrape after its scenario with one before.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import pytest
@@ -139,6 +140,70 @@ async def test_graphql_operations_are_counted_by_name_and_outcome(
         )
         == 0
     )
+
+
+async def test_queries_over_get_are_counted_by_name_and_outcome(client: AsyncTestClient) -> None:
+    catalog = "query Catalog { gifts { slug } }"
+    unknown = {"persistedQuery": {"version": 1, "sha256Hash": "0" * 64}}
+    before = await scrape(client)
+
+    read = await client.get("/graphql", params={"query": catalog})
+    typo = await client.get("/graphql", params={"query": "query Typo { nope }"})
+    mutation = await client.get("/graphql", params={"query": "mutation Out { logOut }"})
+    miss = await client.get("/graphql", params={"extensions": json.dumps(unknown)})
+    posted_miss = await client.post("/graphql", json={"extensions": unknown})
+    after = await scrape(client)
+
+    assert (read.status_code, typo.status_code, mutation.status_code) == (200, 200, 405)
+    assert miss.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+
+    def delta(name: str, **labels: str) -> float:
+        return after.value(name, **labels) - before.value(name, **labels)
+
+    requests = "coins_graphql_requests_total"
+    assert delta(requests, operation="Catalog", outcome="ok") == 1
+    assert delta(requests, operation="Typo", outcome="invalid") == 1
+    assert delta(requests, operation="Out", outcome="invalid") == 1
+    assert posted_miss.json() == miss.json()
+    assert delta(requests, operation="anonymous", outcome="PERSISTED_QUERY_NOT_FOUND") == 2
+    latency = "coins_graphql_request_duration_seconds_count"
+    assert delta(latency, operation="Catalog", outcome="ok") == 1
+
+
+async def test_strawberrys_road_counts_what_went_wrong(
+    client: AsyncTestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that accepts a streamed answer takes Strawberry's road (not the short one):
+    its errors count the same."""
+    from app.gifts import service as gifts
+
+    token, ids = await sending_scene(settings, coins=30)
+
+    async def broken(**_: object) -> None:
+        raise RuntimeError("the disk is on fire")
+
+    monkeypatch.setattr(gifts, "send_gift", broken)
+    streamed = {"Accept": "multipart/mixed, application/json"}
+    before = await scrape(client)
+
+    typo = await client.post("/graphql", json={"query": "query Typo { nope }"}, headers=streamed)
+    failed = await client.post(
+        "/graphql",
+        json={"query": SEND, "variables": {**ids, "quantity": 1, "key": "s"}},
+        headers={**streamed, "Authorization": f"Bearer {token}"},
+    )
+    after = await scrape(client)
+
+    assert typo.json()["errors"]
+    assert failed.json()["errors"][0]["message"] == "Unexpected error."
+
+    def delta(**labels: str) -> float:
+        name = "coins_graphql_requests_total"
+        return after.value(name, **labels) - before.value(name, **labels)
+
+    assert delta(operation="Typo", outcome="invalid") == 1
+    assert delta(operation="Typo", outcome="ok") == 0
+    assert delta(operation="Send", outcome="unexpected") == 1
 
 
 async def test_an_unexpected_failure_is_counted_as_such(

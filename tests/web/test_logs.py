@@ -21,13 +21,15 @@ import pytest
 import uvicorn
 from litestar.testing import AsyncTestClient
 
+from app.core.ids import encode_id
 from app.core.logging import formatter
 from app.main import create_app
 from app.seed import DEMO_PASSWORD, seed
 from app.settings import Settings
+from app.users.tokens import issue_token
 from tests.browser.conftest import _free_port
 from tests.conftest import Database, run_sync
-from tests.factories import PASSWORD, make_user
+from tests.factories import PASSWORD, make_stream, make_user
 
 SIGN_UP_PASSWORD = "a long password"
 WRONG_PASSWORD = "not-the-password-1234"
@@ -222,3 +224,80 @@ async def test_an_unexpected_error_logs_its_traceback_without_variables_or_local
     assert "Traceback" in logged
     assert "broken-1" in logged
     assert PASSWORD not in logged
+
+
+async def test_a_services_log_line_carries_the_request_id_and_operation(db: Database) -> None:
+    """Not only the access line: what a service logs while it serves the request."""
+    from app.core.money import Money
+    from app.purchases.codes import Platform
+    from app.purchases.packages import create_package
+
+    buyer = await make_user("ivy")
+    # No conversion rate for this currency: the purchase goes through, and its limits
+    # check says so in the log (``purchase_limits.no_rate``).
+    package = await create_package(platform=Platform.WEB, coins=100, price=Money(500, "ISK"))
+    settings = db.settings(sandbox_payments=True)
+    handler = Lines()
+    async with AsyncTestClient(create_app(settings)) as client:
+        logging.getLogger().addHandler(handler)
+        try:
+            answer = await client.post(
+                "/graphql",
+                json={"query": BUY, "variables": {"package": encode_id("CoinPackage", package.id)}},
+                headers={
+                    "Authorization": f"Bearer {issue_token(buyer.id, settings.auth)}",
+                    "X-Request-ID": "buy-ivy-1",
+                },
+            )
+        finally:
+            logging.getLogger().removeHandler(handler)
+
+    assert answer.json()["data"]["purchaseCoins"]["errors"] == []
+    [line] = [line for line in handler.json() if line["event"] == "purchase_limits.no_rate"]
+    assert (line["request_id"], line["graphql_operation"]) == ("buy-ivy-1", "Buy")
+
+
+WATCH = """subscription Watch($stream: ID!) { giftSent(streamId: $stream) { quantity } }"""
+
+
+async def test_a_subscriptions_log_lines_carry_the_sockets_request_id_and_operation(
+    db: Database,
+) -> None:
+    """The websocket road: the handshake answers with the id, and what is logged while a
+    subscription runs (here its unexpected failure) carries it and the operation's name."""
+    from websockets.asyncio.client import connect
+
+    from tests.streams.live import receive, served
+
+    viewer, stream = await make_user("walt"), await make_stream()
+    settings = db.settings()
+    token = issue_token(viewer.id, settings.auth)
+    handler = Lines()
+    async with served(settings) as (app, address):
+
+        def broken(*_: object, **__: object) -> None:
+            raise RuntimeError("the feed broke")
+
+        app.state.feed.subscribe = broken
+        logging.getLogger().addHandler(handler)
+        try:
+            async with connect(
+                f"ws://{address}/graphql",
+                subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+                additional_headers={"X-Request-ID": "socket-1"},
+            ) as ws:
+                handshake_id = ws.response.headers["X-Request-ID"]
+                init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
+                await ws.send(json.dumps(init))
+                assert (await receive(ws))["type"] == "connection_ack"
+                variables = {"stream": encode_id("LiveStream", stream.id)}
+                payload = {"query": WATCH, "variables": variables}
+                await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": payload}))
+                failed = await receive(ws)
+        finally:
+            logging.getLogger().removeHandler(handler)
+
+    assert handshake_id == "socket-1"
+    assert failed["type"] in ("next", "error"), failed
+    [line] = [line for line in handler.json() if "the feed broke" in line.get("exception", "")]
+    assert (line["request_id"], line["graphql_operation"]) == ("socket-1", "Watch")
