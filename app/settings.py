@@ -531,6 +531,11 @@ class Settings:
     fraud: FraudSettings = field(default_factory=FraudSettings)
     # Unset (None): on, except in production.
     sandbox_payments: bool = setting("COINS_SANDBOX_PAYMENTS", None, _switch)
+    # Google Play test purchases (license testers: ``purchaseType`` 0, nobody paid). Unset
+    # (None): accepted, except in production, where they are TEST_PURCHASE_REFUSED.
+    google_accept_test_purchases: bool = setting(
+        "COINS_GOOGLE_ACCEPT_TEST_PURCHASES", None, _switch
+    )
     payments: PaymentSettings = field(default_factory=PaymentSettings)
     observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
     redis_url: str | None = setting("COINS_REDIS_URL", None, str)
@@ -549,6 +554,8 @@ class Settings:
             )
         if self.sandbox_payments is None:
             object.__setattr__(self, "sandbox_payments", not self.is_production)
+        if self.google_accept_test_purchases is None:
+            object.__setattr__(self, "google_accept_test_purchases", not self.is_production)
         if self.is_production and self.auth.jwt_secret == DEVELOPMENT_JWT_SECRET:
             raise SettingsError(
                 "COINS_JWT_SECRET is not set: production refuses to start without a secret "

@@ -221,6 +221,43 @@ async def test_wrong_product_package_name_and_unpaid_states_are_invalid(
     assert await purchase_count() == 0
 
 
+async def test_test_purchases_are_refused_where_only_real_ones_are_taken(
+    db: Database, packages: Packages, play: PlayApi, google: GoogleSigner
+) -> None:
+    """A license tester's purchase (purchaseType 0) is free: in production it credits nothing."""
+    strict = db.settings(payments=google_payments(google), google_accept_test_purchases=False)
+    alice = await make_user()
+    android = packages.android.id
+    play.oauth_token().purchase(alice.id, purchase_type=0)  # refused: never consumed
+    play.purchase(alice.id, purchase_type=1).consumed()  # a promo code: Google's to honour
+
+    async with AsyncTestClient(create_app(strict)) as client:
+        test = await buy_on_play(client, strict, alice, "t-test", "k-1", android)
+        promo = await buy_on_play(client, strict, alice, "t-promo", "k-2", android)
+
+    assert error_codes(test) == ["TEST_PURCHASE_REFUSED"]
+    assert test["errors"][0]["field"] == "receipt"
+    assert promo["errors"] == []
+    assert await coins_of(alice.id) == 70
+    assert await purchase_count() == 1
+    assert [uri.endswith(":consume") for uri in play.uris()] == [False, False, False, True]
+    assert play.responses == []
+    assert (await verify_all()).ok
+
+
+async def test_test_purchases_are_credited_where_the_settings_accept_them(
+    client: AsyncTestClient, settings: Settings, packages: Packages, play: PlayApi
+) -> None:
+    alice = await make_user()
+    play.oauth_token().purchase(alice.id, purchase_type=0).consumed()
+
+    payload = await buy_on_play(client, settings, alice, "t-test", "k-1", packages.android.id)
+
+    assert settings.google_accept_test_purchases is True  # the test environment's default
+    assert payload["errors"] == []
+    assert await coins_of(alice.id) == 70
+
+
 async def test_a_play_token_cannot_buy_another_platforms_package(
     client: AsyncTestClient, settings: Settings, packages: Packages, play: PlayApi
 ) -> None:
