@@ -374,6 +374,10 @@ class PurchaseLimitSettings:
     )
     new_account_days: int = setting("COINS_NEW_ACCOUNT_PURCHASE_DAYS", 7)
     new_account_daily_minor: int = setting("COINS_NEW_ACCOUNT_DAILY_PURCHASE_MINOR", 10_000)
+    # How long an open (unpaid) web checkout counts against the limits as if paid: two
+    # checkouts cannot both pass on money neither has paid yet. A payment that arrives
+    # later still counts (and is marked over the limit if it goes over).
+    checkout_hold_s: int = setting("COINS_CHECKOUT_HOLD_S", 3600, _whole_number(1))
 
 
 @dataclass(frozen=True)
