@@ -362,6 +362,37 @@ async def test_a_voided_notification_claws_the_coins_back_once(
     assert play.responses == []
 
 
+async def test_a_quantity_based_partial_refund_voids_the_whole_single_unit_purchase(
+    client: AsyncTestClient,
+    settings: Settings,
+    packages: Packages,
+    play: PlayApi,
+    google: GoogleSigner,
+) -> None:
+    """Only single-quantity purchases are credited (several at once are RECEIPT_INVALID), so
+    a quantity-based partial refund (refundType 2, voidedQuantity 1) voids the one unit
+    bought: all of its coins, once, by the notification or by the poll."""
+    alice, bob = await make_user(), await make_user()
+    play.oauth_token().purchase(alice.id).consumed().purchase(bob.id).consumed().certs()
+    await buy_on_play(client, settings, alice, "t-alice", "k-1", packages.android.id)
+    await buy_on_play(client, settings, bob, "t-bob", "k-2", packages.android.id)
+    play.reply({"voidedPurchases": [{"purchaseToken": "t-bob", "voidedQuantity": 1}]})
+    play.reply({"voidedPurchases": [{"purchaseToken": "t-bob", "voidedQuantity": 1}]})
+
+    pushed = await push(client, voided("t-alice", "msg-1", refund_type=2), google.push_token())
+    first = await poll_voided_purchases(settings.payments)
+    second = await poll_voided_purchases(settings.payments)
+
+    assert pushed == (200, {"status": "processed"})
+    assert (first.clawed_back, second.clawed_back) == (1, 0)
+    assert await coins_of(alice.id) == 0
+    assert await coins_of(bob.id) == 0
+    rows = await Purchase.select(Purchase.status, Purchase.refunded_coins).order_by(Purchase.id)
+    assert rows == [{"status": "REFUNDED", "refunded_coins": 70}] * 2
+    assert play.responses == []
+    assert (await verify_all()).ok
+
+
 async def test_pushes_without_a_valid_google_token_are_refused(
     client: AsyncTestClient,
     settings: Settings,
