@@ -374,6 +374,10 @@ class PurchaseLimitSettings:
     )
     new_account_days: int = setting("COINS_NEW_ACCOUNT_PURCHASE_DAYS", 7)
     new_account_daily_minor: int = setting("COINS_NEW_ACCOUNT_DAILY_PURCHASE_MINOR", 10_000)
+    # How long an open (unpaid) web checkout counts against the limits as if paid: two
+    # checkouts cannot both pass on money neither has paid yet. A payment that arrives
+    # later still counts (and is marked over the limit if it goes over).
+    checkout_hold_s: int = setting("COINS_CHECKOUT_HOLD_S", 3600, _whole_number(1))
 
 
 @dataclass(frozen=True)
@@ -533,6 +537,11 @@ class Settings:
     fraud: FraudSettings = field(default_factory=FraudSettings)
     # Unset (None): on, except in production.
     sandbox_payments: bool = setting("COINS_SANDBOX_PAYMENTS", None, _switch)
+    # Google Play test purchases (license testers: ``purchaseType`` 0, nobody paid). Unset
+    # (None): accepted, except in production, where they are TEST_PURCHASE_REFUSED.
+    google_accept_test_purchases: bool = setting(
+        "COINS_GOOGLE_ACCEPT_TEST_PURCHASES", None, _switch
+    )
     payments: PaymentSettings = field(default_factory=PaymentSettings)
     observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
     redis_url: str | None = setting("COINS_REDIS_URL", None, str)
@@ -551,6 +560,8 @@ class Settings:
             )
         if self.sandbox_payments is None:
             object.__setattr__(self, "sandbox_payments", not self.is_production)
+        if self.google_accept_test_purchases is None:
+            object.__setattr__(self, "google_accept_test_purchases", not self.is_production)
         if self.is_production and self.auth.jwt_secret == DEVELOPMENT_JWT_SECRET:
             raise SettingsError(
                 "COINS_JWT_SECRET is not set: production refuses to start without a secret "

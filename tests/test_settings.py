@@ -71,6 +71,8 @@ READS: dict[str, tuple[str, str, object]] = {
     "COINS_FRAUD_SWARM_WINDOW_S": ("120", "fraud.swarm_window_s", 120),
     "COINS_FRAUD_REFUND_LOOKBACK_DAYS": ("30", "fraud.refund_lookback_days", 30),
     "COINS_SANDBOX_PAYMENTS": ("false", "sandbox_payments", False),
+    "COINS_GOOGLE_ACCEPT_TEST_PURCHASES": ("false", "google_accept_test_purchases", False),
+    "COINS_CHECKOUT_HOLD_S": ("600", "purchase_limits.checkout_hold_s", 600),
     "COINS_APPLE_BUNDLE_ID": ("com.example.coins", "payments.apple_bundle_id", "com.example.coins"),
     "COINS_APPLE_ENVIRONMENT": ("Production", "payments.apple_environment", "Production"),
     "COINS_APPLE_APP_APPLE_ID": ("123456", "payments.apple_app_apple_id", 123456),

@@ -42,6 +42,9 @@ class ErrorCode(enum.StrEnum):
     PURCHASE_LIMIT_REACHED = "PURCHASE_LIMIT_REACHED"
     # A payment's amount or currency is not the price its checkout bound: not credited.
     PAYMENT_AMOUNT_MISMATCH = "PAYMENT_AMOUNT_MISMATCH"
+    # A store's test purchase (a license tester's: nobody paid) where the server takes only
+    # real ones (production, unless COINS_GOOGLE_ACCEPT_TEST_PURCHASES).
+    TEST_PURCHASE_REFUSED = "TEST_PURCHASE_REFUSED"
     # The payment provider could not be reached or refused the request: try again later.
     PAYMENT_PROVIDER_UNAVAILABLE = "PAYMENT_PROVIDER_UNAVAILABLE"
     # The database was lost and the request could not be completed: retry later (an

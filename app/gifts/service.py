@@ -16,9 +16,11 @@ Guarantees
   through ``ledger.run_operation``. The two paths check and write the same things in the
   same order; every gift test runs on both.
 - A gift's message (``app.gifts.messages``) is stored in the same transaction and counts
-  in the idempotency fingerprint (only when there is one: keys of message-less sends keep
-  their fingerprints). On PostgreSQL a gift with a message opens a transaction around
-  ``gifts_send`` and the message's insert; one without stays one statement.
+  in the idempotency fingerprint, as does the sender's ``country`` (each only when there is
+  one: keys of sends without them keep their fingerprints). The fingerprint is computed
+  here for both paths; ``gifts_send`` only compares it. On PostgreSQL a gift with a message
+  opens a transaction around ``gifts_send`` and the message's insert; one without stays one
+  statement.
 - ``GiftSent`` is emitted in the transaction and heard (by the live feed, the fraud rules)
   only after it commits; never for a replay or a rolled-back gift.
 """
@@ -113,6 +115,10 @@ async def send_gift(
     request: dict[str, object] = {"stream": stream_id, "gift": gift_id, "quantity": quantity}
     if message is not None:
         request["message"] = message
+    if country is not None:
+        # It decides whether a regional gift may be sent: a retry from elsewhere is another
+        # request (only when given, so keys of sends without one keep their fingerprints).
+        request["country"] = country
     if not is_sqlite():
         if message is None:
             return await _send_in_one_statement(

@@ -5,7 +5,12 @@ Stripe's ``payment_intent.succeeded`` webhook credits the package (``settle_chec
 
 Guarantees
 - Only an adult, unfrozen user within their purchase limits starts a checkout; nothing is
-  paid yet, so the limits refuse here (PURCHASE_LIMIT_REACHED).
+  paid yet, so the limits refuse here (PURCHASE_LIMIT_REACHED). An open checkout counts
+  against the limits as if paid (``app.purchases.limits``): the check runs before Stripe is
+  asked (nothing to create when it already fails) and again, under the user's limits lock,
+  in the transaction that records the checkout, so two concurrent checkouts cannot both
+  pass. One refused there leaves an unconfirmed PaymentIntent whose client secret nobody
+  got: it can never be paid.
 - A checkout binds the user, the package and the price in our database (and in the
   PaymentIntent's metadata); its webhook credits exactly that package once, and only when
   the amount and currency paid are that price. Anything else credits nothing: the checkout
@@ -36,9 +41,10 @@ from app.core.errors import DomainError, ErrorCode
 from app.core.events import emit
 from app.core.ids import encode_id
 from app.core.money import Money
+from app.core.transactions import in_transaction
 from app.ledger import request_fingerprint, validate_idempotency_key
 from app.purchases.codes import CheckoutStatus, Provider
-from app.purchases.limits import ensure_purchase_allowed
+from app.purchases.limits import ensure_purchase_allowed, lock_purchase_limits
 from app.purchases.packages import PackageRecord, package_for
 from app.purchases.tables import Checkout, CoinPackagePrice
 from app.settings import PaymentSettings, PurchaseLimitSettings
@@ -238,7 +244,19 @@ async def create_checkout(
         raise DomainError(
             ErrorCode.PAYMENT_PROVIDER_UNAVAILABLE, "The payment provider answered another price."
         )
-    try:
+
+    async def record() -> dict[str, Any]:
+        await lock_purchase_limits(user_id)
+        # A concurrent call with this key got the same PaymentIntent and recorded it first.
+        existing = await _by_key(user_id, idempotency_key)
+        if existing is not None:
+            return existing
+        # Again, now that no other checkout of this user can commit meanwhile.
+        try:
+            await ensure_purchase_allowed(await users.get_user(user_id), price, limits)
+        except DomainError:
+            log.info("checkout.refused_after_intent", user_id=user_id, intent=intent.id)
+            raise
         rows = await Checkout.insert(
             Checkout(
                 user_id=user_id,
@@ -253,17 +271,20 @@ async def create_checkout(
                 created_at=utcnow(),
             )
         ).returning(Checkout.id)
+        row = await Checkout.select().where(Checkout.id == rows[0]["id"]).first()
+        assert row is not None
+        return row
+
+    try:
+        row = await in_transaction(record)
     except Exception as error:
         if not is_unique_violation(error):
             raise
-        # A concurrent call with this key got the same PaymentIntent and recorded it first.
-        row = await _by_key(user_id, idempotency_key)
-        if row is None:
+        found = await _by_key(user_id, idempotency_key)
+        if found is None:
             raise
-        return StartedCheckout(_replayed(row, fingerprint), str(intent.client_secret))
-    row = await Checkout.select().where(Checkout.id == rows[0]["id"]).first()
-    assert row is not None
-    return StartedCheckout(checkout_record(row), str(intent.client_secret))
+        row = found
+    return StartedCheckout(_replayed(row, fingerprint), str(intent.client_secret))
 
 
 async def mark_paid(checkout: CheckoutRecord, purchase_id: int | None, paid: Money) -> None:

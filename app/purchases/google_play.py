@@ -5,6 +5,10 @@ every purchase Google voided in the window (refunds, chargebacks, Google's own r
 purchases nobody consumed) and claws back those we credited. ``refund_purchase`` claws back
 at most once per purchase, so overlapping windows, repeated runs and a notification that
 already did it change nothing. Run it from cron (``coins google poll-voided``), daily or so.
+
+A void takes back the whole purchase, also a quantity-based partial refund (``voidedQuantity``
+here, ``refundType`` 2 in a notification): only single-quantity purchases are credited (the
+verifier refuses any other ``quantity``), so the voided quantity is always the one unit bought.
 """
 
 from __future__ import annotations

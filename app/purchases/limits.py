@@ -7,14 +7,24 @@ Guarantees
   disfavour by less than a cent). Periods are UTC, weeks start on Monday.
 - Money paid counts from the purchases themselves (COMPLETED ones: refunds and held
   payments do not count), so there is no counter to drift.
+- What may still be bought (``allowance_of``, ``me.purchaseAllowance``, the checkout's
+  check) also counts every open web checkout (OPEN, created less than ``checkout_hold_s``
+  ago) at its price, as if paid, in the period it was started. The webhook that pays one
+  marks it PAID in the transaction that records its purchase, so it counts once: open
+  before, paid after. Open checkouts are read before purchases, so a payment committing
+  in between is counted twice for that one read (refusing too much), never not at all.
 - ``ensure_purchase_allowed`` refuses, with PURCHASE_LIMIT_REACHED, where no money has moved
   yet (a checkout); ``record_purchase`` never refuses a payment that already happened: it
-  says whether the purchase goes over a limit, and the purchase is marked so. An over-limit
-  purchase counts like any other, so further checkouts wait until its period has passed.
+  says whether the purchase goes over a limit (on money paid only), and the purchase is
+  marked so. An over-limit purchase counts like any other, so further checkouts wait until
+  its period has passed.
 - The user's limits follow the spending limits' rules (``app.spending.service.set_limits``):
   a lower limit applies at once, a higher or removed one after the raise delay.
-- Two checkouts started at the same instant may both pass the check (nothing is paid at
-  that point); whatever they pay is still counted and marked when it arrives.
+- Checkouts of one user are checked one at a time: ``createCheckout`` checks again under
+  ``lock_purchase_limits`` (a transaction-scoped advisory lock per user on PostgreSQL;
+  SQLite has one writer) in the transaction that records the checkout, so of two concurrent
+  checkouts the second sees the first as open. A checkout left open past the hold stops
+  counting; if it is paid after all, the payment counts and is marked when it arrives.
 """
 
 from __future__ import annotations
@@ -26,11 +36,12 @@ from fractions import Fraction
 
 import structlog
 
-from app.core.clock import utcnow
+from app.core.clock import as_utc, utcnow
+from app.core.database import is_sqlite
 from app.core.errors import DomainError, ErrorCode
 from app.core.money import Money, minor_unit_exponent
-from app.purchases.codes import PurchaseStatus
-from app.purchases.tables import Purchase
+from app.purchases.codes import CheckoutStatus, PurchaseStatus
+from app.purchases.tables import Checkout, Purchase
 from app.settings import PurchaseLimitSettings
 from app.spending import service as spending
 from app.spending.service import PERIODS, Limits, LimitsState, period_starts
@@ -135,14 +146,67 @@ async def purchase_totals(user_id: int, settings: PurchaseLimitSettings) -> Purc
     return PurchaseTotals(settings.reference_currency, *totals)
 
 
+async def open_checkout_totals(user_id: int, settings: PurchaseLimitSettings) -> PurchaseTotals:
+    """The prices of the user's open web checkouts (unpaid, started less than the hold
+    ago) per period they were started in, in the reference currency."""
+    now = utcnow()
+    day_start, week_start, month_start = _period_start_times(now)
+    since = max(now - timedelta(seconds=settings.checkout_hold_s), min(week_start, month_start))
+    columns = (Checkout.price_minor, Checkout.currency, Checkout.created_at)
+    rows = await Checkout.select(*columns).where(
+        (Checkout.user_id == user_id)
+        & (Checkout.status == CheckoutStatus.OPEN.value)
+        & (Checkout.created_at >= since)
+    )
+    totals = [0, 0, 0]
+    for row in rows:
+        # A checkout's currency had a rate when it was started; one dropped since counts whole.
+        amount = to_reference(Money(row["price_minor"], row["currency"]), settings)
+        if amount is None:
+            log.warning("purchase_limits.no_rate", currency=row["currency"])
+            continue
+        created = as_utc(row["created_at"])
+        for index, start in enumerate((day_start, week_start, month_start)):
+            if created >= start:
+                totals[index] += amount
+    return PurchaseTotals(settings.reference_currency, *totals)
+
+
+async def lock_purchase_limits(user_id: int) -> None:
+    """Hold the user's purchase limits until the transaction ends (PostgreSQL: an advisory
+    transaction lock keyed by the user; SQLite transactions already run one at a time)."""
+    if is_sqlite():
+        return
+    await Checkout.raw(
+        "SELECT pg_advisory_xact_lock(hashtextextended({}, 0))", f"coins.purchase_limits.{user_id}"
+    )
+
+
 def _young(user: UserRecord, settings: PurchaseLimitSettings) -> bool:
     return utcnow() - user.created_at < timedelta(days=settings.new_account_days)
 
 
-async def allowance_of(user: UserRecord, settings: PurchaseLimitSettings) -> Allowance:
-    """What ``user`` may still pay for coins this day, week and month, and which limit binds."""
+async def allowance_of(
+    user: UserRecord, settings: PurchaseLimitSettings, *, open_checkouts: bool = True
+) -> Allowance:
+    """What ``user`` may still pay for coins this day, week and month, and which limit binds.
+
+    Open checkouts count as paid (``open_checkouts``), read before the purchases: see the
+    module's guarantees. ``record_purchase`` leaves them out: it judges money paid.
+    """
     limits = (await limits_of(user.id)).current
-    totals = await purchase_totals(user.id, settings)
+    pending = (
+        await open_checkout_totals(user.id, settings)
+        if open_checkouts
+        else PurchaseTotals(settings.reference_currency, 0, 0, 0)
+    )
+    paid = await purchase_totals(user.id, settings)
+    totals = PurchaseTotals(
+        settings.reference_currency,
+        paid.today + pending.today,
+        paid.this_week + pending.this_week,
+        paid.this_month + pending.this_month,
+    )
     spent = dict(zip(PERIODS, (totals.today, totals.this_week, totals.this_month), strict=True))
     left: dict[LimitKind, int] = {}
     for period in PERIODS:
@@ -184,8 +248,8 @@ async def ensure_purchase_allowed(
 ) -> Allowance:
     """Refuse (PURCHASE_LIMIT_REACHED) a purchase not paid yet that would cross a limit.
 
-    Call before any money moves (``createCheckout``); an unknown currency is refused too,
-    since it could not be counted.
+    Call before any money moves (``createCheckout``, under ``lock_purchase_limits`` where it
+    decides); an unknown currency is refused too, since it could not be counted.
     """
     amount = to_reference(price, settings)
     if amount is None:
@@ -210,7 +274,9 @@ async def record_purchase(user: UserRecord, price: Money, settings: PurchaseLimi
     if amount is None:
         log.warning("purchase_limits.no_rate", currency=price.currency, user_id=user.id)
         return False
-    allowance = await allowance_of(user, settings)
+    # Money paid only: the checkout this payment settles is still open in this transaction
+    # (and another open one is no payment to go over a limit with).
+    allowance = await allowance_of(user, settings, open_checkouts=False)
     over = allowance.remaining is not None and amount > allowance.remaining
     if over:
         log.info(

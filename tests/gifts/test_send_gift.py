@@ -12,6 +12,7 @@ from app.core.database import current_engine, is_sqlite, open_pool
 from app.core.errors import DomainError, ErrorCode
 from app.gifts import catalog
 from app.gifts.tables import GiftEvent
+from app.integrity import verify_all
 from app.ledger import system_balance
 from app.ledger.codes import AccountCode
 from app.ledger.tables import Operation, Transfer
@@ -68,6 +69,29 @@ async def test_same_key_replays_and_other_input_is_refused(db) -> None:
         await send(viewer, stream, rose, 3, key="k1")
     assert refused.value.code == ErrorCode.IDEMPOTENCY_KEY_REUSED
     assert await GiftEvent.count() == 1
+
+
+async def test_same_key_from_another_country_is_refused_not_replayed(db) -> None:
+    """The country is an argument like any other: a retry that changes it is another request."""
+    viewer = await make_user(coins=10)
+    stream = await make_stream()
+    rose = await make_gift("rose", coins=1)
+
+    first = await send(viewer, stream, rose, 2, key="k1", country="US")
+    again = await send(viewer, stream, rose, 2, key="k1", country="us")
+    assert again.replayed
+    assert again.event.id == first.event.id
+    for other in ("FR", None):
+        with pytest.raises(DomainError) as refused:
+            await send(viewer, stream, rose, 2, key="k1", country=other)
+        assert refused.value.code == ErrorCode.IDEMPOTENCY_KEY_REUSED
+        assert refused.value.field == "idempotencyKey"
+    # A send without a country keeps replaying without one.
+    plain = await send(viewer, stream, rose, 1, key="k2")
+    assert (await send(viewer, stream, rose, 1, key="k2")).event.id == plain.event.id
+    assert await coins_of(viewer.id) == 7
+    assert await GiftEvent.count() == 2
+    assert (await verify_all()).ok
 
 
 async def test_a_price_edit_keeps_past_events_at_their_price(db) -> None:

@@ -50,6 +50,7 @@ class PlayApi:
         order: str = "GPA.3300-0000-0000-00001",
         quantity: int | None = None,
         region: str = "US",
+        purchase_type: int | None = None,
     ) -> PlayApi:
         body: dict[str, Any] = {
             "kind": "androidpublisher#productPurchase",
@@ -66,6 +67,8 @@ class PlayApi:
             body["obfuscatedExternalAccountId"] = str(app_account_token(buyer))
         if quantity is not None:
             body["quantity"] = quantity
+        if purchase_type is not None:
+            body["purchaseType"] = purchase_type  # 0 test (license tester), 1 promo, 2 rewarded
         return self.reply(body)
 
     def consumed(self) -> PlayApi:

@@ -221,6 +221,43 @@ async def test_wrong_product_package_name_and_unpaid_states_are_invalid(
     assert await purchase_count() == 0
 
 
+async def test_test_purchases_are_refused_where_only_real_ones_are_taken(
+    db: Database, packages: Packages, play: PlayApi, google: GoogleSigner
+) -> None:
+    """A license tester's purchase (purchaseType 0) is free: in production it credits nothing."""
+    strict = db.settings(payments=google_payments(google), google_accept_test_purchases=False)
+    alice = await make_user()
+    android = packages.android.id
+    play.oauth_token().purchase(alice.id, purchase_type=0)  # refused: never consumed
+    play.purchase(alice.id, purchase_type=1).consumed()  # a promo code: Google's to honour
+
+    async with AsyncTestClient(create_app(strict)) as client:
+        test = await buy_on_play(client, strict, alice, "t-test", "k-1", android)
+        promo = await buy_on_play(client, strict, alice, "t-promo", "k-2", android)
+
+    assert error_codes(test) == ["TEST_PURCHASE_REFUSED"]
+    assert test["errors"][0]["field"] == "receipt"
+    assert promo["errors"] == []
+    assert await coins_of(alice.id) == 70
+    assert await purchase_count() == 1
+    assert [uri.endswith(":consume") for uri in play.uris()] == [False, False, False, True]
+    assert play.responses == []
+    assert (await verify_all()).ok
+
+
+async def test_test_purchases_are_credited_where_the_settings_accept_them(
+    client: AsyncTestClient, settings: Settings, packages: Packages, play: PlayApi
+) -> None:
+    alice = await make_user()
+    play.oauth_token().purchase(alice.id, purchase_type=0).consumed()
+
+    payload = await buy_on_play(client, settings, alice, "t-test", "k-1", packages.android.id)
+
+    assert settings.google_accept_test_purchases is True  # the test environment's default
+    assert payload["errors"] == []
+    assert await coins_of(alice.id) == 70
+
+
 async def test_a_play_token_cannot_buy_another_platforms_package(
     client: AsyncTestClient, settings: Settings, packages: Packages, play: PlayApi
 ) -> None:
@@ -323,6 +360,37 @@ async def test_a_voided_notification_claws_the_coins_back_once(
     # The certificates were fetched once for the three pushes.
     assert play.uris()[-1] == f"GET {CERTS_URL}"
     assert play.responses == []
+
+
+async def test_a_quantity_based_partial_refund_voids_the_whole_single_unit_purchase(
+    client: AsyncTestClient,
+    settings: Settings,
+    packages: Packages,
+    play: PlayApi,
+    google: GoogleSigner,
+) -> None:
+    """Only single-quantity purchases are credited (several at once are RECEIPT_INVALID), so
+    a quantity-based partial refund (refundType 2, voidedQuantity 1) voids the one unit
+    bought: all of its coins, once, by the notification or by the poll."""
+    alice, bob = await make_user(), await make_user()
+    play.oauth_token().purchase(alice.id).consumed().purchase(bob.id).consumed().certs()
+    await buy_on_play(client, settings, alice, "t-alice", "k-1", packages.android.id)
+    await buy_on_play(client, settings, bob, "t-bob", "k-2", packages.android.id)
+    play.reply({"voidedPurchases": [{"purchaseToken": "t-bob", "voidedQuantity": 1}]})
+    play.reply({"voidedPurchases": [{"purchaseToken": "t-bob", "voidedQuantity": 1}]})
+
+    pushed = await push(client, voided("t-alice", "msg-1", refund_type=2), google.push_token())
+    first = await poll_voided_purchases(settings.payments)
+    second = await poll_voided_purchases(settings.payments)
+
+    assert pushed == (200, {"status": "processed"})
+    assert (first.clawed_back, second.clawed_back) == (1, 0)
+    assert await coins_of(alice.id) == 0
+    assert await coins_of(bob.id) == 0
+    rows = await Purchase.select(Purchase.status, Purchase.refunded_coins).order_by(Purchase.id)
+    assert rows == [{"status": "REFUNDED", "refunded_coins": 70}] * 2
+    assert play.responses == []
+    assert (await verify_all()).ok
 
 
 async def test_pushes_without_a_valid_google_token_are_refused(

@@ -43,6 +43,17 @@ def test_sandbox_payments_are_off_in_production() -> None:
     assert Settings.from_env({}).sandbox_payments is True
 
 
+def test_google_test_purchases_are_refused_in_production_unless_allowed() -> None:
+    secret = {"COINS_ENV": "production", "COINS_JWT_SECRET": "s" * 40}
+
+    assert Settings.from_env(secret).google_accept_test_purchases is False
+    assert Settings.from_env({}).google_accept_test_purchases is True
+    allowed = secret | {"COINS_GOOGLE_ACCEPT_TEST_PURCHASES": "true"}
+    assert Settings.from_env(allowed).google_accept_test_purchases is True
+    denied = {"COINS_GOOGLE_ACCEPT_TEST_PURCHASES": "off"}
+    assert Settings.from_env(denied).google_accept_test_purchases is False
+
+
 def test_an_unreadable_certificate_path_stops_the_start(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="cannot read"):
         Settings.from_env({"COINS_APPLE_ROOT_CERTIFICATES": str(tmp_path / "missing.pem")})

@@ -14,9 +14,10 @@ from litestar.testing import AsyncTestClient
 from app.core.clock import set_clock
 from app.core.errors import DomainError, ErrorCode
 from app.core.money import Money
+from app.integrity import verify_all
 from app.purchases import limits as purchase_limits
 from app.purchases.limits import LimitKind
-from app.purchases.tables import Purchase
+from app.purchases.tables import Checkout, Purchase
 from app.settings import PurchaseLimitSettings, Settings
 from app.spending.service import Limits
 from app.users.service import get_user
@@ -259,3 +260,106 @@ async def test_the_allowance_is_the_owners_only(
 
     assert data["liveStream"]["host"]["purchaseAllowance"] is None
     assert mine["me"]["purchaseAllowance"] == {"bindingLimit": "NEW_ACCOUNT"}
+
+
+# Open checkouts count until paid or expired ---------------------------------------------
+
+
+def tight(settings: Settings, daily_minor: int = 1_000) -> Settings:
+    """The young-account cap at ``daily_minor`` (10.00 USD): room for one big web package."""
+    return replace(
+        settings,
+        purchase_limits=replace(settings.purchase_limits, new_account_daily_minor=daily_minor),
+    )
+
+
+REMAINING = "{ me { purchaseAllowance { remaining { amount } bindingLimit canPurchase } } }"
+
+
+async def test_an_open_checkout_counts_once_until_paid_and_stops_counting_when_it_expires(
+    settings: Settings, packages: Packages, fake_stripe: FakeStripe
+) -> None:
+    from app.main import create_app
+    from tests.purchases.test_stripe import deliver
+
+    clock = Clock(datetime(2026, 11, 25, 12, tzinfo=UTC))
+    strict = tight(settings)
+    alice = await make_user()  # young: 10.00 USD a day
+    token = token_for(alice, strict)
+
+    async with AsyncTestClient(create_app(strict)) as client:
+        first = await create_checkout(client, token, package=packages.web_big.id, key="c-1")
+        while_open = await gql(client, REMAINING, token=token)
+        second = await create_checkout(client, token, package=packages.web_big.id, key="c-2")
+        intent = fake_stripe.pay(first["checkout"]["paymentIntentId"])
+        paid = await deliver(client, stripe_event("payment_intent.succeeded", intent, "evt_1"))
+        after_paying = await gql(client, REMAINING, token=token)
+        small = await create_checkout(client, token, package=packages.web.id, key="c-3")
+        with_small_open = await gql(client, REMAINING, token=token)
+        clock.advance(hours=1, seconds=1)  # past the default hold of an hour
+        small_expired = await gql(client, REMAINING, token=token)
+
+    assert first["errors"] == []
+    assert while_open["me"]["purchaseAllowance"] == {
+        "remaining": {"amount": "2.51"},
+        "bindingLimit": "NEW_ACCOUNT",
+        "canPurchase": True,
+    }
+    # The first is not paid yet, but 7.49 + 7.49 would go over 10.00 once both are.
+    assert error_codes(second) == ["PURCHASE_LIMIT_REACHED"]
+    assert paid.status_code == 200
+    assert await coins_of(alice.id) == 750
+    # Paid: counted as money spent, no longer as open, and not over the limit.
+    assert after_paying["me"]["purchaseAllowance"]["remaining"] == {"amount": "2.51"}
+    assert await Purchase.select(Purchase.over_limit) == [{"over_limit": False}]
+    assert small["errors"] == []
+    assert with_small_open["me"]["purchaseAllowance"]["remaining"] == {"amount": "1.77"}
+    assert small_expired["me"]["purchaseAllowance"]["remaining"] == {"amount": "2.51"}
+    assert fake_stripe.creations == 2
+    assert (await verify_all()).ok
+
+
+async def test_two_concurrent_checkouts_cannot_both_pass_the_limit(
+    settings: Settings, packages: Packages, fake_stripe: FakeStripe, monkeypatch
+) -> None:
+    """Both check the limit before either is recorded (each waits for the other at Stripe):
+    only one may become a checkout, or both could be paid past the cap."""
+    import asyncio
+
+    from app.purchases import checkout as checkouts
+    from tests.concurrency.helpers import concurrent_connections, unexpected
+
+    Clock(datetime(2026, 11, 25, 12, tzinfo=UTC))
+    strict = tight(settings)
+    alice = await make_user()
+    both_checked = asyncio.Barrier(2)
+    create_intent = checkouts._create_intent
+
+    async def after_both_checked(*args, **kwargs):  # type: ignore[no-untyped-def]
+        await asyncio.wait_for(both_checked.wait(), 10)
+        return await create_intent(*args, **kwargs)
+
+    monkeypatch.setattr(checkouts, "_create_intent", after_both_checked)
+    await concurrent_connections(4)
+
+    outcomes = await asyncio.gather(
+        *(
+            checkouts.create_checkout(
+                user_id=alice.id,
+                package_id=packages.web_big.id,
+                country=None,
+                idempotency_key=key,
+                payments=strict.payments,
+                limits=strict.purchase_limits,
+            )
+            for key in ("c-1", "c-2")
+        ),
+        return_exceptions=True,
+    )
+
+    assert unexpected(outcomes) == []
+    refused = [o for o in outcomes if isinstance(o, DomainError)]
+    assert [r.code for r in refused] == [ErrorCode.PURCHASE_LIMIT_REACHED]
+    assert await Checkout.count() == 1
+    allowance = await purchase_limits.allowance_of(await get_user(alice.id), strict.purchase_limits)
+    assert allowance.remaining == 251

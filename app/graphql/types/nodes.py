@@ -151,7 +151,9 @@ class User:
 
     @strawberry.field(
         description="What the user may still pay for coins this day, week and month, and "
-        "which limit binds: query it before showing the store. Visible to the user only."
+        "which limit binds: query it before showing the store. Open web checkouts (started "
+        "within the checkout hold, an hour by default, and unpaid) count as paid. Visible "
+        "to the user only."
     )
     async def purchase_allowance(self, info: CoinsInfo) -> PurchaseAllowance | None:
         if not await is_viewer(info, self.record.id):

@@ -53,7 +53,8 @@ class PurchaseLimits:
 
 @strawberry.type(
     description="What the user may still pay for coins now, in the reference currency: "
-    "query it before showing the store. Null fields have no limit."
+    "query it before showing the store. Money paid and open (unpaid, unexpired) web "
+    "checkouts count. Null fields have no limit."
 )
 class PurchaseAllowance:
     allowance: strawberry.Private[Allowance]

@@ -91,4 +91,8 @@ def verifier_for(provider: Provider, settings: Settings) -> ReceiptVerifier:
         )
     if provider is Provider.STRIPE:
         return StripeVerifier()
-    return GoogleVerifier(settings.payments, require_account_token=settings.env != "development")
+    return GoogleVerifier(
+        settings.payments,
+        require_account_token=settings.env != "development",
+        accept_test_purchases=bool(settings.google_accept_test_purchases),
+    )

@@ -5,7 +5,9 @@ text, which also names the product and the app). The token is looked up with
 ``purchases.products.get`` under our package name and the product of the package being bought,
 with a service account's credentials (``google-api-python-client`` over ``google-auth``);
 the answer must be a purchased (not pending or canceled), single-quantity order of that
-product, made for this user (``obfuscatedExternalAccountId``, see ``app_account``).
+product, made for this user (``obfuscatedExternalAccountId``, see ``app_account``), and paid
+for: a license tester's test purchase (``purchaseType`` 0) is TEST_PURCHASE_REFUSED unless
+the settings accept them (they do outside production).
 After the credit commits it is consumed (``purchases.products.consume``): a purchase Google
 does not see consumed or acknowledged within three days is refunded by Google, so a consume
 that fails is retried when the app sends the token again (Play Billing returns unconsumed
@@ -51,6 +53,8 @@ HTTP_TIMEOUT_S = 10
 CERTS_TTL_S = 3600
 # ProductPurchase.purchaseState
 PURCHASED, CANCELED, PENDING = 0, 1, 2
+# ProductPurchase.purchaseType, present only for these (absent: a real, paid purchase).
+TEST_PURCHASE = 0
 # Google's status codes that mean "no such purchase for this app and product".
 UNKNOWN_PURCHASE_STATUSES = frozenset({400, 404, 410})
 
@@ -212,6 +216,8 @@ class GoogleVerifier:
     provider: Provider = Provider.GOOGLE
     # Outside development a purchase must name its buyer (``obfuscatedAccountId``).
     require_account_token: bool = True
+    # A license tester's purchase (``purchaseType`` 0) is free: off, it credits nothing.
+    accept_test_purchases: bool = True
 
     def verify(self, receipt: str) -> VerifiedPayment:
         """Only a purchase JSON names its product; ``purchaseCoins`` passes the package's."""
@@ -246,6 +252,14 @@ class GoogleVerifier:
             raise receipt_invalid(f"The Google Play purchase is {what}, not paid.")
         if purchase.get("quantity", 1) != 1:
             raise receipt_invalid("Google Play purchases of several packages at once are not sold.")
+        if purchase.get("purchaseType") == TEST_PURCHASE and not self.accept_test_purchases:
+            # Nobody paid: credited never, and never consumed (like any refused receipt).
+            log.warning("google.test_purchase_refused", product_id=product)
+            raise DomainError(
+                ErrorCode.TEST_PURCHASE_REFUSED,
+                "Google Play test purchases are not accepted on this server.",
+                "receipt",
+            )
         return VerifiedPayment(
             transaction_id=token,
             product_id=purchase.get("productId") or product,
