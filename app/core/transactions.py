@@ -135,8 +135,17 @@ class RetryTransaction(Exception):
     """Raised inside a unit of work to start it again (e.g. lost a race on a unique key)."""
 
 
-class TransactionConflict(RuntimeError):
-    """Still conflicting after every retry: an overloaded database, not a user error."""
+class TransactionConflict(DatabaseUnavailable):
+    """Still conflicting after every retry: an overloaded database, not a user error, so the
+    client gets SERVICE_UNAVAILABLE and nothing was written; the same request (with the same
+    idempotency key) may be sent again."""
+
+    def __init__(self, attempts: int) -> None:
+        super().__init__(
+            f"The service is busy with other changes to the same data and gave up after "
+            f"{attempts} attempts; nothing was saved. Try again, with the same idempotency "
+            "key where the request has one."
+        )
 
 
 async def in_transaction(work: Callable[[], Awaitable[T]]) -> T:
@@ -177,7 +186,7 @@ async def in_transaction(work: Callable[[], Awaitable[T]]) -> T:
                 if lost:
                     raise DatabaseUnavailable() from error
                 TRANSACTION_CONFLICTS.inc()
-                raise TransactionConflict(f"gave up after {attempts} attempts") from error
+                raise TransactionConflict(attempts) from error
             log.info("transaction.retry", attempt=attempt, reason=type(error).__name__)
             TRANSACTION_RETRIES.labels(type(error).__name__).inc()
             await asyncio.sleep(min(0.2, 0.002 * 2**attempt) * (0.5 + random.random()))  # noqa: S311

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from litestar.testing import AsyncTestClient
 
 from app.core.ids import encode_id
 from app.core.money import Money
+from app.core.transactions import RetryTransaction, in_transaction
+from app.gifts import service as gifts_service
 from app.graphql.mutations import MutationGuarantees
 from app.graphql.schema import build_schema
 from app.purchases.codes import Platform
@@ -83,3 +86,36 @@ async def test_each_mutation_of_a_request_reads_what_it_wrote(
     assert data["purchaseCoins"] == {"wallet": {"coins": 70}, "errors": []}
     assert data["sendGift"] == {"wallet": {"coins": 55}, "errors": []}
     assert await coins_of(viewer.id) == 55
+
+
+async def test_a_write_that_keeps_conflicting_answers_a_stable_code_and_moves_nothing(
+    client: AsyncTestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transaction that still conflicts after every retry (a database overloaded by one
+    hot row) is the service's trouble, worded as such with a code a client can act on,
+    never "Unexpected error."."""
+    monkeypatch.setenv("COINS_DATABASE_RETRY_ATTEMPTS", "2")
+    viewer = await make_user(coins=10)
+    token = issue_token(viewer.id, settings.auth)
+    stream = encode_id("LiveStream", (await make_stream()).id)
+    gift = encode_id("Gift", (await make_gift(coins=1)).id)
+
+    async def always_conflicting(**_: object) -> None:
+        async def work() -> None:
+            raise RetryTransaction("lost a race")
+
+        await in_transaction(work)
+
+    monkeypatch.setattr(gifts_service, "send_gift", always_conflicting)
+    data = await gql(
+        client,
+        f'mutation {{ sendGift(input: {{streamId: "{stream}", giftId: "{gift}", '
+        'idempotencyKey: "k"}) { giftEvent { id } errors { code message } } }',
+        token=token,
+    )
+
+    errors = data["sendGift"]["errors"]
+    assert [e["code"] for e in errors] == ["SERVICE_UNAVAILABLE"]
+    assert "try again" in errors[0]["message"].lower()
+    assert data["sendGift"]["giftEvent"] is None
+    assert await coins_of(viewer.id) == 10
