@@ -84,6 +84,8 @@ async def test_create_with_render_data_then_limit_it_as_a_new_version(
     assert entry.before["availability_kind"] == "PERMANENT"
 
     page = await client.get(f"/admin/gifts/{gift.id}")
+    # Only the availability changed: the flash says so, not that the gift "now costs".
+    assert f"Comet saved as version #{limited.version_id}; its price is unchanged" in page.text
     history = page.text.split('id="versions"', 1)[1]
     assert "Event from 2026-12-31 20:00:00 UTC until 2027-01-01 04:00:00 UTC in GB, US" in history
     assert 'value="2026-12-31T20:00"' in page.text

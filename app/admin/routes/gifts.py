@@ -175,6 +175,12 @@ class GiftsController(Controller):
         )
         if edited.version_id == gift.version_id:
             return redirect(f"{HOME}/{gift.id}", "Nothing changed.")
+        if (edited.coin_cost, edited.diamond_value) == (gift.coin_cost, gift.diamond_value):
+            return redirect(
+                f"{HOME}/{gift.id}",
+                f"{edited.name} saved as version #{edited.version_id}; its price is unchanged "
+                f"({edited.coin_cost:,} coins).",
+            )
         return redirect(
             f"{HOME}/{gift.id}",
             f"{edited.name} now costs {edited.coin_cost:,} coins "
