@@ -214,3 +214,31 @@ async def purchase_id() -> int:
     row = await Purchase.select(Purchase.id).first()
     assert row is not None
     return int(row["id"])
+
+
+async def test_a_refund_racing_a_dispute_closing_takes_the_coins_once(
+    packages: Packages,
+) -> None:
+    import asyncio
+
+    buyer = await bought(packages)
+    await open_()
+
+    await asyncio.gather(refund(), close(won=True), refund(), close(won=True))
+
+    # Whichever came first, the buyer has the money back and no coins.
+    assert (await coins_of(buyer), await held()) == (0, 0)
+    assert (await verify_all()).ok
+
+
+async def test_a_refund_racing_a_lost_dispute_takes_the_coins_once(packages: Packages) -> None:
+    import asyncio
+
+    buyer = await bought(packages)
+    await open_()
+
+    await asyncio.gather(refund(), close(won=False), refund(), close(won=False))
+
+    assert (await coins_of(buyer), await held()) == (0, 0)
+    assert await refunds.lost_coins(await purchase_id()) == 70
+    assert (await verify_all()).ok

@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from app.audit.service import Actor
 from app.core.clock import set_clock
+from app.core.errors import DomainError, ErrorCode
 from app.fraud import review, tracing
 from app.fraud import service as fraud
 from app.fraud.codes import FlagStatus, FraudRule, Severity
@@ -326,4 +329,32 @@ async def test_a_dispute_won_after_it_was_lost_does_not_give_back_reversed_gifts
 
     assert after_loss == (0, 0)  # the gift reversed when the coins were lost
     assert (await coins_of(buyer), await diamonds_of(creator)) == (0, 0)
+    assert (await verify_all()).ok
+
+
+async def test_a_trace_that_runs_after_the_coins_were_given_back_reverses_nothing(
+    packages: Packages,
+) -> None:
+    buyer, creator, bought = await gifted(packages)
+    # Wired without a window, the loss's own trace reverses nothing.
+    with subscribed(Settings(env="test", economy=EconomySettings(earnings_maturation_days=0))):
+        await refunds.refund_purchase(Provider.SANDBOX, "r-1", reason="refund")
+        given = await refunds.reverse_refund(Provider.SANDBOX, "r-1", reason="reversed")
+
+    late = await tracing.trace_refunded_coins(bought, maturation_days=14)  # fraud scan, late
+    called: list[int] = []
+
+    async def reverse() -> int:
+        called.append(1)
+        return 0
+
+    with pytest.raises(DomainError) as refused:
+        await refunds.reverse_traced_gift(bought, 750, reverse, reason="gift reversed")
+
+    assert given == 750
+    assert (late.gift_event_ids, late.reversed_event_ids) == ([], [])
+    assert refused.value.code is ErrorCode.INVALID_INPUT
+    assert called == []  # nothing lost: no reversal may be recorded against the purchase
+    assert (await coins_of(buyer), await diamonds_of(creator)) == (0, 375)
+    assert await GiftReversal.count() == 0
     assert (await verify_all()).ok
