@@ -11,10 +11,11 @@ at the top, the app subscribes them, in this order:
 - ``PayoutRequested``: the concentration rule first, then auto-approval, which leaves a
   creator with an open flag (perhaps the one just raised), or gifted by a buyer with a
   refunded or contested purchase, for staff (``app.fraud.tracing.creator_cleared``).
-- ``Clawback``: the refund-after-spend rule, then the tracing of the clawed-back coins to
-  the gifts they paid for (``app.fraud.tracing.trace_refunded_coins``: still-maturing gifts
-  reversed, their creators flagged), each in transactions of their own after the clawback
-  commits.
+- ``Clawback``: the refund-after-spend rule.
+- ``PurchaseCoinsLost``: the tracing of the purchase's lost coins to the gifts they paid
+  for (``app.fraud.tracing.trace_refunded_coins``: still-maturing gifts reversed, their
+  creators flagged), in transactions of their own after the loss commits. Not on a
+  dispute's hold: the coins are not lost until the dispute is.
 - ``PaymentAmountMismatch``: a web checkout paid with another amount is flagged.
 - ``AccountFrozen``: the frozen user's live streams end (gifts to a frozen host are
   refused from the freeze's commit on, by the gift path itself).
@@ -36,7 +37,7 @@ from app.observability import metrics
 from app.payouts import service as payouts
 from app.payouts.provider import provider_if_configured
 from app.purchases.checkout import PaymentAmountMismatch
-from app.purchases.refunds import Clawback
+from app.purchases.refunds import Clawback, PurchaseCoinsLost
 from app.settings import Settings
 from app.streams import service as streams
 from app.streams.feed import GiftFeed
@@ -87,11 +88,9 @@ def subscribe(
     async def creator_cleared(creator_id: int) -> bool:
         return await fraud_tracing.creator_cleared(creator_id, settings.fraud)
 
-    async def trace_clawback(event: Clawback) -> None:
+    async def trace_loss(event: PurchaseCoinsLost) -> None:
         days = settings.economy.earnings_maturation_days
-        await fraud_tracing.trace_refunded_coins(
-            event.purchase_id, event.coins, maturation_days=days
-        )
+        await fraud_tracing.trace_refunded_coins(event.purchase_id, maturation_days=days)
 
     unsubscribers = [
         bus.subscribe(GiftSent, check_gift, name="fraud.gift"),
@@ -100,7 +99,7 @@ def subscribe(
         bus.subscribe(
             PaymentAmountMismatch, fraud_rules.after_amount_mismatch, name="fraud.amount_mismatch"
         ),
-        bus.subscribe(Clawback, trace_clawback, name="fraud.trace_clawback"),
+        bus.subscribe(PurchaseCoinsLost, trace_loss, name="fraud.trace_loss"),
         bus.subscribe(AccountFrozen, _end_streams, name="streams.frozen"),
         metrics.subscribe(),
     ]

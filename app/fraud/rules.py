@@ -39,7 +39,7 @@ from app.fraud.codes import FraudRule, Severity
 from app.gifts import queries as gift_events
 from app.payouts import queries as payout_queries
 from app.purchases.checkout import PaymentAmountMismatch
-from app.purchases.refunds import Clawback, recent_clawbacks
+from app.purchases.refunds import Clawback, recent_clawbacks, recent_losses
 from app.settings import FraudSettings
 from app.users import service as users
 
@@ -299,10 +299,8 @@ async def after_amount_mismatch(event: PaymentAmountMismatch) -> None:
     await _guarded(check_payment_amount_mismatch, event)
 
 
-async def _trace(clawback: Clawback, maturation_days: int) -> int:
-    trace = await tracing.trace_refunded_coins(
-        clawback.purchase_id, clawback.coins, maturation_days=maturation_days
-    )
+async def _trace(purchase_id: int, maturation_days: int) -> int:
+    trace = await tracing.trace_refunded_coins(purchase_id, maturation_days=maturation_days)
     return len(trace.flagged_creator_ids)
 
 
@@ -317,8 +315,8 @@ async def scan(rules: FraudSettings, *, maturation_days: int | None = None) -> S
 
     Catches what a post-commit check missed (a crash between commit and check, a rule
     switched on later). Safe to run repeatedly: open flags are never raised twice. With
-    ``maturation_days`` (the economy's), recent clawbacks are traced to their gifts again
-    (``app.fraud.tracing``, idempotent).
+    ``maturation_days`` (the economy's), purchases whose coins were recently lost for good
+    are traced to their gifts again (``app.fraud.tracing``, idempotent).
     """
     now = utcnow()
     outcomes: list[int] = []
@@ -336,10 +334,12 @@ async def scan(rules: FraudSettings, *, maturation_days: int | None = None) -> S
     for host_id in sorted({host for _, host in swarm}):
         outcomes.append(await _guarded(check_new_account_swarm, host_id, rules))
 
-    for clawback in await recent_clawbacks(now - timedelta(days=rules.concentration_window_days)):
+    since = now - timedelta(days=rules.concentration_window_days)
+    for clawback in await recent_clawbacks(since):
         outcomes.append(await _guarded(check_refund_after_spend, clawback))
-        if maturation_days is not None:
-            outcomes.append(await _guarded(_trace, clawback, maturation_days))
+    if maturation_days is not None:
+        for purchase_id in await recent_losses(since):
+            outcomes.append(await _guarded(_trace, purchase_id, maturation_days))
 
     for creator_id, payout_id in (await payout_queries.newest_pending_by_creator()).items():
         outcomes.append(await _guarded(check_concentration, creator_id, payout_id, rules))

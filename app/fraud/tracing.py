@@ -1,28 +1,36 @@
 """Tracing refunded coins to the gifts they paid for, and to the creators who received them.
 
-When a purchase is refunded or lost in a dispute its coins are clawed back, often into a
-negative balance because the buyer already turned them into gifts. ``trace_refunded_coins``
-follows the money one step further:
+When a purchase's coins are lost for good (refunded, or a dispute lost) they are clawed
+back, often into a negative balance because the buyer already turned them into gifts.
+``trace_refunded_coins`` follows the money one step further:
 
-- The gifts the refunded coins paid for are the buyer's gifts sent after the purchase,
-  oldest first, until their coins reach the clawed-back coins (the last one counted whole).
-  Gifts reversed for another reason are skipped: their coins already came back.
+- The gifts the lost coins paid for are the buyer's gifts sent after the purchase, oldest
+  first, until their coins reach the coins the purchase has lost (the last one counted
+  whole). Gifts reversed for another reason are skipped: their coins already came back.
 - Gifts still maturing (younger than ``EconomySettings.earnings_maturation_days``; their
   diamonds cannot have been paid out) are reversed through the moderators' machinery
   (``app.fraud.review.reverse_gift``): the coins go back to the buyer, towards the debt the
   clawback left, and the diamonds back from the creator, each reversal one audited ledger
-  operation. Matured gifts are left alone (their diamonds may be paid out already).
+  operation, recorded on the purchase in the same transaction
+  (``app.purchases.refunds.reverse_traced_gift``) so that coins given back later (a refund
+  reversed, a dispute won after it was lost) are not given twice. Matured gifts are left
+  alone (their diamonds may be paid out already).
 - Every creator who received a traced gift is flagged (REFUNDED_COINS_GIFTED, HIGH) with
   the evidence: buyer, purchase, gifts, what was reversed and what had matured.
 
-It runs after the clawback commits, in transactions of its own (heard on the ``Clawback``
-event, wired in ``app.wiring``), not inside the clawback's: the clawback is a fact the
-provider reported and must commit and be acknowledged whatever the tracing meets, and the
-tracing locks the accounts of creators and coin-sink shards that the clawback's short
-transaction should not wait for. A crash in between loses nothing for good: the tracing is
-idempotent (a reversal is unique per gift event and is recognised as this purchase's by its
-reason; a flag is raised once per creator and purchase, even after a moderator closed it)
-and ``fraud scan`` runs it again for recent clawbacks.
+Coins an open dispute holds are not lost: the dispute may be won, and the gifts then
+stand. Nothing is traced when a dispute opens; meanwhile auto-approval leaves the creators
+the buyer gifted to staff (``creator_cleared``: the buyer is contested).
+
+It runs after the loss commits, in transactions of its own (heard on the
+``PurchaseCoinsLost`` event, wired in ``app.wiring``), not inside the clawback's: the
+clawback is a fact the provider reported and must commit and be acknowledged whatever the
+tracing meets, and the tracing locks the accounts of creators and coin-sink shards that
+the clawback's short transaction should not wait for. A crash in between loses nothing for
+good: the tracing is idempotent (a reversal is unique per gift event and is recognised as
+this purchase's by its reason; a flag is raised once per creator and purchase, even after
+a moderator closed it) and ``fraud scan`` runs it again for recent losses. It reads the
+coins lost when it runs, so a late run after the coins were given back reverses nothing.
 
 ``creator_cleared`` is auto-approval's question: no open flag, and no gifts in the lookback
 from a buyer with a refunded or contested purchase.
@@ -31,6 +39,7 @@ from a buyer with a refunded or contested purchase.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -46,7 +55,7 @@ from app.fraud.codes import FraudRule, Severity
 from app.gifts import queries as gift_events
 from app.gifts.queries import GiftEventRecord
 from app.payouts import maturation
-from app.purchases import contested
+from app.purchases import contested, refunds
 from app.purchases.buying import get_purchase
 from app.settings import FraudSettings
 
@@ -75,16 +84,16 @@ def reversal_reason(purchase_id: int) -> str:
     return f"Paid for with coins of purchase #{purchase_id}, refunded or charged back"
 
 
-async def trace_refunded_coins(
-    purchase_id: int, clawed_coins: int, *, maturation_days: int
-) -> Trace:
-    """Reverse the still-maturing gifts the clawed-back coins paid for; flag their creators.
+async def trace_refunded_coins(purchase_id: int, *, maturation_days: int) -> Trace:
+    """Reverse the still-maturing gifts the purchase's lost coins paid for; flag their
+    creators.
 
     Safe to run again for the same purchase (see the module's guarantees)."""
     purchase = await get_purchase(purchase_id)
-    # All the purchase's coins taken so far, not only this clawback's: a second partial
-    # refund's gifts come after the first one's, which the walk below passes again.
-    clawed_coins = max(clawed_coins, purchase.refunded_coins + purchase.disputed_coins)
+    # All the coins the purchase has lost for good now (refunds, lost disputes; not those
+    # an open dispute holds), not only the last loss's: a second partial refund's gifts
+    # come after the first one's, which the walk below passes again. None once given back.
+    clawed_coins = await refunds.lost_coins(purchase_id)
     buyer_id = purchase.user_id
     ours = reversal_reason(purchase_id)
     traced: list[GiftEventRecord] = []
@@ -114,8 +123,12 @@ async def trace_refunded_coins(
         if event.id in already or maturation_days <= 0 or event.created_at <= cutoff:
             continue
         try:
-            await review.reverse_gift(event.id, actor=TRACER, reason=ours)
-        except DomainError as error:  # reversed concurrently (by a moderator or a re-run)
+            await refunds.reverse_traced_gift(
+                purchase_id, event.coins, _reversal(event.id, ours), reason="gift reversed"
+            )
+        except DomainError as error:
+            # Reversed concurrently (by a moderator or a re-run), or the purchase's coins
+            # were given back meanwhile: nothing left to cover.
             log.info("fraud.trace_reversal_skipped", gift_event_id=event.id, reason=error.message)
             continue
         reversed_ids.append(event.id)
@@ -144,6 +157,13 @@ async def trace_refunded_coins(
             creators=len(by_host),
         )
     return trace
+
+
+def _reversal(gift_event_id: int, reason: str) -> Callable[[], Awaitable[int]]:
+    async def reverse() -> int:
+        return (await review.reverse_gift(gift_event_id, actor=TRACER, reason=reason)).operation_id
+
+    return reverse
 
 
 async def _flag_creators(

@@ -42,6 +42,13 @@ class ClawbackKind(enum.StrEnum):
     DISPUTE_RELEASED = "DISPUTE_RELEASED"  # dispute hold -> buyer: the dispute was won
     DISPUTE_LOST = "DISPUTE_LOST"  # dispute hold (or buyer) -> issuance: the dispute was lost
     DISPUTE_REVERSED = "DISPUTE_REVERSED"  # issuance -> buyer: a lost dispute was won after all
+    # A gift reversal traced to the purchase's lost coins gave these back to the buyer (the
+    # reversal's operation; no coins move of its own).
+    GIFTS_REVERSED = "GIFTS_REVERSED"
+    # Coins given back (refund reversed, dispute won) kept back for reversed gifts whose
+    # coins came back already; given back again when the coins are lost again.
+    REVERSALS_NETTED = "REVERSALS_NETTED"
+    REVERSALS_UNNETTED = "REVERSALS_UNNETTED"
 
 
 # Where each provider sells; SANDBOX pays for any platform's packages (tests, development).

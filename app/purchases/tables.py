@@ -60,7 +60,8 @@ class Dispute(Table, tablename="purchase_dispute"):
     dispute_id = Varchar(length=255)
     status = Varchar(length=16)
     amount_minor = BigInt()
-    # Held in DISPUTE_HOLD while OPEN; taken for good when LOST; given back when WON.
+    # Held in DISPUTE_HOLD while OPEN (less what a refund took from the hold meanwhile);
+    # taken for good when LOST; given back when WON.
     coins = Integer()
     opened_at = Timestamptz(null=True, default=None)
     closed_at = Timestamptz(null=True, default=None)

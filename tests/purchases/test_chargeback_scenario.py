@@ -1,6 +1,7 @@
 """Issue 14's chargeback scenario: three new card buyers gift a creator, the creator asks
-for a payout with auto-approval on, then the disputes arrive. No money leaves, the gifts
-are reversed, and the creator waits in the fraud queue."""
+for a payout with auto-approval on, then the disputes arrive and are lost. No money leaves,
+the gifts are reversed once the disputes are lost (not when they open: a won dispute leaves
+them), and the creator waits in the fraud queue."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from app import ledger
 from app.core.clock import set_clock
 from app.fraud import service as fraud
 from app.fraud.codes import FraudRule
+from app.fraud.tables import GiftReversal
+from app.fraud.tracing import creator_cleared
 from app.integrity import verify_all
 from app.ledger.codes import AccountCode
 from app.payouts.tables import Payout, SandboxPayoutTransfer
@@ -80,7 +83,20 @@ async def test_three_disputed_card_buyers_pay_nothing_out_and_queue_the_creator(
         reply = await deliver(client, stripe_event("charge.dispute.created", dispute))
         assert reply.json() == {"status": "processed"}
 
-    # Each buyer's clawback (-700) is paid back by the reversal of their gift (+700).
+    # Open disputes only hold the coins: they may be won, and the gifts then stand. The
+    # creator is not cleared for auto-approval meanwhile (the buyers are contested).
+    assert [await coins_of(buyer.id) for buyer in buyers] == [-700, -700, -700]
+    assert await diamonds_of(creator.id) == 3 * 350
+    assert await fraud.list_flags(rule=FraudRule.REFUNDED_COINS_GIFTED) == []
+    assert not await creator_cleared(creator.id, settings.fraud)
+
+    for n in range(3):
+        dispute = {"id": f"dp_{n}", "object": "dispute", "payment_intent": f"pi_{n}"}
+        lost = dispute | {"status": "lost"}
+        reply = await deliver(client, stripe_event("charge.dispute.closed", lost))
+        assert reply.json() == {"status": "processed"}
+
+    # Lost: each buyer's clawback (-700) is paid back by the reversal of their gift (+700).
     assert [await coins_of(buyer.id) for buyer in buyers] == [0, 0, 0]
     assert await diamonds_of(creator.id) == 0
     queue = await fraud.list_flags(rule=FraudRule.REFUNDED_COINS_GIFTED)
@@ -96,4 +112,30 @@ async def test_three_disputed_card_buyers_pay_nothing_out_and_queue_the_creator(
     assert await SandboxPayoutTransfer.count() == 0
     assert await ledger.system_balance(AccountCode.PAYOUTS_PAID) == 0
     assert await fraud.has_open_flag(creator.id)
+    assert (await verify_all()).ok
+
+
+async def test_a_dispute_won_leaves_the_gifts_and_the_creators_diamonds(
+    client: AsyncTestClient, settings: Settings, packages: Packages
+) -> None:
+    creator, buyer = await make_user("star"), await make_user("card")
+    live, gift = await make_stream(creator), await make_gift(coins=700)
+    paid = succeeded("pi_0", buyer, packages.web_big.id, key="k-0", amount=749)
+    await deliver(client, stripe_event("payment_intent.succeeded", paid))
+    await send(buyer, live, gift)
+    dispute = {"id": "dp_0", "object": "dispute", "payment_intent": "pi_0"}
+
+    await deliver(client, stripe_event("charge.dispute.created", dispute))
+    while_open = (await coins_of(buyer.id), await diamonds_of(creator.id))
+    cleared_while_open = await creator_cleared(creator.id, settings.fraud)
+    won = dispute | {"status": "won"}
+    await deliver(client, stripe_event("charge.dispute.closed", won))
+
+    assert while_open == (50 - 750, 350)
+    assert not cleared_while_open
+    # Won: the coins come back and the gift stands; the creator keeps its diamonds.
+    assert (await coins_of(buyer.id), await diamonds_of(creator.id)) == (50, 350)
+    assert await GiftReversal.count() == 0
+    assert await fraud.list_flags(rule=FraudRule.REFUNDED_COINS_GIFTED) == []
+    assert await creator_cleared(creator.id, settings.fraud)
     assert (await verify_all()).ok

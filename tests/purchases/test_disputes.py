@@ -221,9 +221,18 @@ async def test_a_partial_dispute_holds_its_share_and_a_refund_cannot_take_it_twi
     while_open = (await coins_of(alice), await held())
     await deliver(client, stripe_event("charge.refunded", charge | {"refunded": True}, "evt_r"))
 
+    after_refund = (await coins_of(alice), await held())
+    await deliver(client, stripe_event("charge.dispute.closed", dispute("won", 37), "evt_d2"))
+
     assert while_open == (35, 35)  # floor(70 * 37 / 74)
-    # The refund takes what the dispute does not hold; the held coins stay held.
-    assert (await coins_of(alice), await held()) == (0, 35)
+    # The refund takes what the dispute does not hold, then the held coins: all 70 once.
+    assert after_refund == (0, 0)
+    # Won after the refund: nothing is held any more, so nothing comes back.
+    assert (await coins_of(alice), await held()) == (0, 0)
+    assert await Dispute.select(Dispute.status, Dispute.coins).first() == {
+        "status": "WON",
+        "coins": 0,
+    }
     assert (await verify_all()).ok
 
 

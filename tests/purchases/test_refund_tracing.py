@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from app.audit.service import Actor
 from app.core.clock import set_clock
+from app.core.errors import DomainError, ErrorCode
 from app.fraud import review, tracing
 from app.fraud import service as fraud
 from app.fraud.codes import FlagStatus, FraudRule, Severity
@@ -102,7 +105,7 @@ async def test_a_refund_reverses_the_maturing_gifts_it_paid_for_and_flags_their_
 
     # Again (fraud scan), after a moderator dismissed ana's flag: nothing more happens.
     await fraud.dismiss_flag(ana_flag["id"], actor=MOD, note="known fan")
-    again = await tracing.trace_refunded_coins(bought.id, 750, maturation_days=14)
+    again = await tracing.trace_refunded_coins(bought.id, maturation_days=14)
     assert again.gift_event_ids == [matured.event.id, maturing.event.id]
     assert again.reversed_event_ids == [maturing.event.id]
     assert again.flagged_creator_ids == []
@@ -121,11 +124,13 @@ async def test_a_gift_a_moderator_reversed_is_not_traced_twice(packages: Package
     second = await send(buyer, live, await make_gift(coins=350))
     await review.reverse_gift(first.event.id, actor=MOD, reason="looked wrong")
 
-    trace = await tracing.trace_refunded_coins(bought.id, 750, maturation_days=14)
+    # The default wiring traces the refund; the trace run again finds the same.
+    await refunds.refund_purchase(Provider.SANDBOX, "r-1", reason="chargeback")
+    trace = await tracing.trace_refunded_coins(bought.id, maturation_days=14)
 
     assert trace.gift_event_ids == [second.event.id]
     assert trace.reversed_event_ids == [second.event.id]
-    assert await coins_of(buyer.id) == 750
+    assert await coins_of(buyer.id) == 400 - 750 + 350
     assert await diamonds_of(host.id) == 0
     assert (await verify_all()).ok
 
@@ -197,4 +202,159 @@ async def test_a_second_partial_refund_reverses_the_gifts_after_the_first_ones(
     # The second refund's coins paid for the second gift, not the first again.
     assert after_two == {first.event.id, second.event.id}
     assert await diamonds_of(ana.id) == 0
+    assert (await verify_all()).ok
+
+
+# Disputes: traced when lost, not when opened; reinstated coins and reversed gifts -------
+
+
+async def gifted(packages: Packages) -> tuple[int, int, int]:
+    """A buyer of 750 coins who gave all of them in one gift to a creator, still maturing:
+    (buyer, creator, purchase)."""
+    set_clock(lambda: T0)
+    buyer, creator = await make_user("buyer"), await make_user("creator")
+    bought = await buy(buyer.id, packages.web_big.id, "r-1")
+    await send(buyer, await make_stream(creator), await make_gift(coins=750))
+    assert (await coins_of(buyer.id), await diamonds_of(creator.id)) == (0, 375)
+    return buyer.id, creator.id, bought.id
+
+
+async def test_an_open_dispute_reverses_nothing_and_a_won_one_leaves_the_gifts(
+    packages: Packages,
+) -> None:
+    buyer, creator, _ = await gifted(packages)
+
+    await refunds.open_dispute(Provider.SANDBOX, "r-1", "dp_1")
+    while_open = (await coins_of(buyer), await diamonds_of(creator), await GiftReversal.count())
+    await refunds.close_dispute(Provider.SANDBOX, "r-1", "dp_1", won=True)
+
+    assert while_open == (-750, 375, 0)  # held, not lost: the gift stands
+    assert (await coins_of(buyer), await diamonds_of(creator)) == (0, 375)
+    assert await GiftReversal.count() == 0
+    assert await creator_flags(creator) == []
+    assert (await verify_all()).ok
+
+
+async def test_a_lost_dispute_reverses_the_gifts_and_fraud_scan_traces_no_open_one(
+    packages: Packages,
+) -> None:
+    from app.fraud import rules
+
+    buyer, creator, _ = await gifted(packages)
+    await refunds.open_dispute(Provider.SANDBOX, "r-1", "dp_1")
+    await rules.scan(Settings(env="test").fraud, maturation_days=14)
+    after_scan = (await diamonds_of(creator), await GiftReversal.count())
+
+    await refunds.close_dispute(Provider.SANDBOX, "r-1", "dp_1", won=False)
+
+    assert after_scan == (375, 0)
+    assert (await coins_of(buyer), await diamonds_of(creator)) == (0, 0)
+    assert await GiftReversal.count() == 1
+    assert len(await creator_flags(creator)) == 1
+    assert (await verify_all()).ok
+
+
+async def test_auto_approval_waits_while_a_buyer_disputes_a_payment(packages: Packages) -> None:
+    set_clock(lambda: T0 - timedelta(days=60))
+    creator, clean = await make_user("creator"), await make_user("clean")
+    set_clock(lambda: T0)
+    buyer, fan = await make_user("buyer"), await make_user("fan")
+    await buy(buyer.id, packages.web_big.id, "d-1")
+    await buy(fan.id, packages.web_big.id, "f-1")
+    gift = await make_gift(coins=700)
+    await send(buyer, await make_stream(creator), gift)
+    await send(fan, await make_stream(clean), gift)
+    assert (await diamonds_of(creator.id), await diamonds_of(clean.id)) == (350, 350)
+    app = Settings(
+        env="test",
+        economy=EconomySettings(minimum_payout_diamonds=100, earnings_maturation_days=0),
+        payouts=PayoutSettings(auto_approve=True),
+    )
+
+    with subscribed(app):
+        await refunds.open_dispute(Provider.SANDBOX, "d-1", "dp_1")
+        assert await fraud.open_flags(creator.id) == []  # nothing lost yet: no flag
+        waiting = await payouts.request_payout(creator.id, 350, "c", economy=app.economy)
+        paid = await payouts.request_payout(clean.id, 350, "k", economy=app.economy)
+
+    assert (await payouts.get_payout(waiting.id)).status is PayoutStatus.PENDING
+    assert (await payouts.get_payout(paid.id)).status is PayoutStatus.PAID
+    assert (await verify_all()).ok
+
+
+async def test_a_reversed_refund_does_not_give_back_coins_a_gift_reversal_gave_already(
+    packages: Packages,
+) -> None:
+    buyer, creator, bought = await gifted(packages)
+
+    await refunds.refund_purchase(Provider.SANDBOX, "r-1", reason="refund")
+    after_refund = (await coins_of(buyer), await diamonds_of(creator))
+    given = await refunds.reverse_refund(Provider.SANDBOX, "r-1", reason="refund reversed")
+    again = await refunds.reverse_refund(Provider.SANDBOX, "r-1", reason="refund reversed")
+
+    # The gift was reversed: its 750 coins came back to the buyer against the refund's debt.
+    assert after_refund == (0, 0)
+    # Without the refund the buyer would have 0 coins: the reversal gives none on top.
+    assert (given, again) == (0, 0)
+    assert (await coins_of(buyer), await diamonds_of(creator)) == (0, 0)
+    history = await refunds.clawback_history(bought)
+    assert [(row["kind"], row["coins"]) for row in history] == [
+        ("REFUND", 750),
+        ("GIFTS_REVERSED", 750),
+        ("REFUND_REVERSED", 750),
+        ("REVERSALS_NETTED", 750),
+    ]
+    # Refunded again: the reversed gift covers the coins again, so the coins kept back
+    # come back against the new clawback, and nothing is reversed twice.
+    await refunds.refund_purchase(Provider.SANDBOX, "r-1", reason="refund")
+    assert await coins_of(buyer) == 0
+    assert await GiftReversal.count() == 1
+    history = await refunds.clawback_history(bought)
+    assert [(row["kind"], row["coins"]) for row in history][4:] == [
+        ("REFUND", 750),
+        ("REVERSALS_UNNETTED", 750),
+    ]
+    assert (await verify_all()).ok
+
+
+async def test_a_dispute_won_after_it_was_lost_does_not_give_back_reversed_gifts_twice(
+    packages: Packages,
+) -> None:
+    buyer, creator, _ = await gifted(packages)
+
+    await refunds.open_dispute(Provider.SANDBOX, "r-1", "dp_1")
+    await refunds.close_dispute(Provider.SANDBOX, "r-1", "dp_1", won=False)
+    after_loss = (await coins_of(buyer), await diamonds_of(creator))
+    await refunds.close_dispute(Provider.SANDBOX, "r-1", "dp_1", won=True)
+
+    assert after_loss == (0, 0)  # the gift reversed when the coins were lost
+    assert (await coins_of(buyer), await diamonds_of(creator)) == (0, 0)
+    assert (await verify_all()).ok
+
+
+async def test_a_trace_that_runs_after_the_coins_were_given_back_reverses_nothing(
+    packages: Packages,
+) -> None:
+    buyer, creator, bought = await gifted(packages)
+    # Wired without a window, the loss's own trace reverses nothing.
+    with subscribed(Settings(env="test", economy=EconomySettings(earnings_maturation_days=0))):
+        await refunds.refund_purchase(Provider.SANDBOX, "r-1", reason="refund")
+        given = await refunds.reverse_refund(Provider.SANDBOX, "r-1", reason="reversed")
+
+    late = await tracing.trace_refunded_coins(bought, maturation_days=14)  # fraud scan, late
+    called: list[int] = []
+
+    async def reverse() -> int:
+        called.append(1)
+        return 0
+
+    with pytest.raises(DomainError) as refused:
+        await refunds.reverse_traced_gift(bought, 750, reverse, reason="gift reversed")
+
+    assert given == 750
+    assert (late.gift_event_ids, late.reversed_event_ids) == ([], [])
+    assert refused.value.code is ErrorCode.INVALID_INPUT
+    assert called == []  # nothing lost: no reversal may be recorded against the purchase
+    assert (await coins_of(buyer), await diamonds_of(creator)) == (0, 375)
+    assert await GiftReversal.count() == 0
     assert (await verify_all()).ok
