@@ -15,6 +15,7 @@ from app.purchases.codes import Platform, Provider
 from app.purchases.packages import price_per_coin
 from app.seed import seed_coin_packages
 from app.settings import Settings
+from tests.conftest import Database
 from tests.factories import make_user
 from tests.graphql.helpers import gql, gql_response
 from tests.purchases.conftest import Packages
@@ -65,7 +66,9 @@ async def test_a_malformed_country_is_invalid_input(client: AsyncTestClient) -> 
     assert body["errors"][0]["extensions"] == {"code": "INVALID_INPUT", "field": "country"}
 
 
-async def test_the_demo_seed_sells_cheaper_on_the_web_and_is_idempotent() -> None:
+async def test_the_demo_seed_sells_cheaper_on_the_web_and_is_idempotent(db: Database) -> None:
+    # ``db``: a fresh database of each kind (without it the test ran on whichever database
+    # the test before it on its worker had left, and alone on none).
     first = await seed_coin_packages()
     again = await seed_coin_packages()
     web = await package_service.packages_on_sale(Platform.WEB)
