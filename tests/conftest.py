@@ -292,6 +292,11 @@ class Database:
 @pytest.fixture(params=["sqlite", "postgres"])
 def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     """A fresh, migrated database of each kind; the ledger is verified after the test."""
+    yield from fresh_database(request, tmp_path)
+
+
+def fresh_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """``db``'s work, for a directory whose ``db`` takes fewer kinds (``request.param``)."""
     if request.param == "sqlite":
         template = request.getfixturevalue("sqlite_template")
         path = tmp_path / "coins.sqlite3"
