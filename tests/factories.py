@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -90,11 +91,19 @@ async def make_stream(host: UserRecord | None = None, title: str = "Live now") -
     return await streams.start_stream(host.id, title)
 
 
-async def settled() -> None:
-    """Settle every gift sent so far, as the app's settler does within milliseconds."""
+async def settled(timeout_s: float = 10.0) -> None:
+    """Settle every gift sent so far, as the app's settler does within milliseconds.
+
+    A served app's own settler may hold a batch it claimed (``settle_all`` skips locked
+    rows on PostgreSQL): that batch is waited for until it commits, or the test fails."""
     from app.gifts.settlement import settle_all
+    from app.gifts.tables import GiftCredit
 
     await settle_all()
+    async with asyncio.timeout(timeout_s):
+        while await GiftCredit.count():
+            await asyncio.sleep(0.01)
+            await settle_all()
 
 
 async def diamonds_of(user_id: int) -> int:

@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 
 from app.main import create_app
-from tests.conftest import IN_CI, Database
+from tests.conftest import IN_CI, Database, fresh_database
 
 CHROMIUM = os.environ.get("COINS_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -32,6 +32,14 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+@pytest.fixture(params=["sqlite"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A browser test runs on SQLite alone: it proves the pages and scripts a person uses,
+    and what their requests do to the database is tested over HTTP on both databases (in
+    tests/admin, tests/gifts ...). Twice, it was a browser session more each (~3 s)."""
+    yield from fresh_database(request, tmp_path)
 
 
 def _free_port() -> int:
