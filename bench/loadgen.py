@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import re
 import sys
 import time
@@ -316,6 +317,7 @@ async def open_loop(spec: dict[str, Any], attempts: list[Attempt]) -> dict[str, 
         idle.put_nowait(attempt)
         tally.record(loop.time() - scheduled, ok, detail, in_window=True)
 
+    _keep_time()
     cpu_before = cpu_s()
     start = loop.time() + 0.01
     tasks = []
@@ -447,6 +449,15 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         }
     )
     return {"closed": closed, "open": opened}
+
+
+def _keep_time() -> None:
+    """Latency is measured from each request's scheduled start, so when the OS runs this
+    process late (two cores shared with the app and PostgreSQL), every request then in
+    flight looks late by as much: the open loop runs at a higher priority than the app
+    (it uses a few percent of a core). Without the right to (not root), as it is."""
+    with contextlib.suppress(OSError):
+        os.nice(-10)
 
 
 def main(argv: list[str]) -> int:
