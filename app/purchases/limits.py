@@ -30,6 +30,7 @@ Guarantees
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from fractions import Fraction
@@ -121,55 +122,61 @@ def _period_start_times(now: datetime) -> tuple[datetime, datetime, datetime]:
     return tuple(datetime.combine(day, time(), tzinfo=UTC) for day in (today, week, month))  # type: ignore[return-value]
 
 
-async def purchase_totals(user_id: int, settings: PurchaseLimitSettings) -> PurchaseTotals:
-    """Money paid for coins today, this week and this month (UTC), in the reference currency."""
-    day_start, week_start, month_start = _period_start_times(utcnow())
+def _by_period(
+    amounts: Iterable[tuple[Money, datetime]], settings: PurchaseLimitSettings, now: datetime
+) -> PurchaseTotals:
+    """Sum ``(money, when)`` into today, this week and this month (UTC), in the reference
+    currency; a currency without a rate is left out (logged)."""
+    starts = _period_start_times(now)
+    totals = [0, 0, 0]
+    for money, when in amounts:
+        amount = to_reference(money, settings)
+        if amount is None:
+            log.warning("purchase_limits.no_rate", currency=money.currency)
+            continue
+        for index, start in enumerate(starts):
+            if as_utc(when) >= start:
+                totals[index] += amount
+    return PurchaseTotals(settings.reference_currency, *totals)
+
+
+async def _paid(user_id: int, since: datetime) -> list[tuple[Money, datetime]]:
+    """Money paid for coins since ``since``: completed purchases, less partial refunds."""
     rows = await Purchase.select(
         Purchase.price_minor, Purchase.refunded_minor, Purchase.currency, Purchase.created_at
     ).where(
         (Purchase.user_id == user_id)
         & (Purchase.status == PurchaseStatus.COMPLETED.value)
-        & (Purchase.created_at >= min(week_start, month_start))
+        & (Purchase.created_at >= since)
     )
-    totals = [0, 0, 0]
-    for row in rows:
-        paid = row["price_minor"] - row["refunded_minor"]  # a partial refund gave some back
-        amount = to_reference(Money(paid, row["currency"]), settings)
-        if amount is None:
-            log.warning("purchase_limits.no_rate", currency=row["currency"])
-            continue
-        created = row["created_at"]
-        created = created if created.tzinfo else created.replace(tzinfo=UTC)
-        for index, start in enumerate((day_start, week_start, month_start)):
-            if created >= start:
-                totals[index] += amount
-    return PurchaseTotals(settings.reference_currency, *totals)
+    return [
+        (Money(row["price_minor"] - row["refunded_minor"], row["currency"]), row["created_at"])
+        for row in rows
+    ]
 
 
-async def open_checkout_totals(user_id: int, settings: PurchaseLimitSettings) -> PurchaseTotals:
-    """The prices of the user's open web checkouts (unpaid, started less than the hold
-    ago) per period they were started in, in the reference currency."""
-    now = utcnow()
-    day_start, week_start, month_start = _period_start_times(now)
-    since = max(now - timedelta(seconds=settings.checkout_hold_s), min(week_start, month_start))
-    columns = (Checkout.price_minor, Checkout.currency, Checkout.created_at)
-    rows = await Checkout.select(*columns).where(
+async def _open_checkouts(user_id: int, since: datetime) -> list[tuple[Money, datetime]]:
+    """The prices of the user's open (unpaid) web checkouts started since ``since``."""
+    rows = await Checkout.select(
+        Checkout.price_minor, Checkout.currency, Checkout.created_at
+    ).where(
         (Checkout.user_id == user_id)
         & (Checkout.status == CheckoutStatus.OPEN.value)
         & (Checkout.created_at >= since)
     )
-    totals = [0, 0, 0]
-    for row in rows:
-        # A checkout's currency had a rate when it was started; one dropped since counts whole.
-        amount = to_reference(Money(row["price_minor"], row["currency"]), settings)
-        if amount is None:
-            log.warning("purchase_limits.no_rate", currency=row["currency"])
-            continue
-        created = as_utc(row["created_at"])
-        for index, start in enumerate((day_start, week_start, month_start)):
-            if created >= start:
-                totals[index] += amount
-    return PurchaseTotals(settings.reference_currency, *totals)
+    return [(Money(row["price_minor"], row["currency"]), row["created_at"]) for row in rows]
+
+
+def _period_start(now: datetime) -> datetime:
+    """The start of the longest period counted (a week can start before its month)."""
+    _, week_start, month_start = _period_start_times(now)
+    return min(week_start, month_start)
+
+
+async def purchase_totals(user_id: int, settings: PurchaseLimitSettings) -> PurchaseTotals:
+    """Money paid for coins today, this week and this month (UTC), in the reference currency."""
+    now = utcnow()
+    return _by_period(await _paid(user_id, _period_start(now)), settings, now)
 
 
 async def lock_purchase_limits(user_id: int) -> None:
@@ -195,18 +202,17 @@ async def allowance_of(
     module's guarantees. ``record_purchase`` leaves them out: it judges money paid.
     """
     limits = (await limits_of(user.id)).current
+    now = utcnow()
+    since = _period_start(now)
+    # Open checkouts first (see the module's guarantees), those past the hold left out.
     pending = (
-        await open_checkout_totals(user.id, settings)
+        await _open_checkouts(
+            user.id, max(since, now - timedelta(seconds=settings.checkout_hold_s))
+        )
         if open_checkouts
-        else PurchaseTotals(settings.reference_currency, 0, 0, 0)
+        else []
     )
-    paid = await purchase_totals(user.id, settings)
-    totals = PurchaseTotals(
-        settings.reference_currency,
-        paid.today + pending.today,
-        paid.this_week + pending.this_week,
-        paid.this_month + pending.this_month,
-    )
+    totals = _by_period([*pending, *await _paid(user.id, since)], settings, now)
     spent = dict(zip(PERIODS, (totals.today, totals.this_week, totals.this_month), strict=True))
     left: dict[LimitKind, int] = {}
     for period in PERIODS:
