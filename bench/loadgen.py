@@ -18,7 +18,8 @@ Modes:
   completed within the next ``duration_s`` give the throughput.
 - ``open``: requests start on a fixed schedule at ``rate`` per second over ``duration_s``,
   whatever the answers; latency is measured from the scheduled start, so a backlog shows
-  as latency (no coordinated omission). Connections come from a pool of ``clients``.
+  as latency (no coordinated omission). Connections come from a pool of ``clients``. The
+  schedule starts ``warmup_s`` earlier, at the same rate, unmeasured.
 - ``ordinary``: several open loops at once (``loops``: name -> templates, rate, connections,
   marker), the ordinary requests whose latency the floods of issue 13 are measured by
   (``bench.floods``). A loop with ``record_ids`` also returns, for each gift it sent, when
@@ -299,34 +300,38 @@ async def closed_loop(spec: dict[str, Any], attempts: list[Attempt]) -> dict[str
 async def open_loop(spec: dict[str, Any], attempts: list[Attempt]) -> dict[str, Any]:
     rate = float(spec["rate"])
     total = max(1, int(rate * spec["duration_s"]))
+    # The schedule runs ``warmup_s`` before the measured window: the closed loop before it
+    # leaves a backlog (its queued settlements and fraud checks), and what is measured is
+    # the app at this rate, not its recovery from the overload.
+    warmup = int(rate * spec.get("warmup_s", 0))
     idle: asyncio.Queue[Attempt] = asyncio.Queue()
     for attempt in attempts:
         idle.put_nowait(attempt)
     tally = Tally()
     loop = asyncio.get_running_loop()
 
-    async def one(scheduled: float) -> None:
+    async def one(scheduled: float, in_window: bool) -> None:
         attempt = await idle.get()
         try:
             ok, detail = await attempt()
         except TRANSPORT_ERRORS as error:
             # The connection is gone: record the failure and leave it out of the pool.
             failure = f"{type(error).__name__}: {error}"
-            tally.record(loop.time() - scheduled, False, failure, in_window=True)
+            tally.record(loop.time() - scheduled, False, failure, in_window=in_window)
             return
         idle.put_nowait(attempt)
-        tally.record(loop.time() - scheduled, ok, detail, in_window=True)
+        tally.record(loop.time() - scheduled, ok, detail, in_window=in_window)
 
     _keep_time()
     cpu_before = cpu_s()
-    start = loop.time() + 0.01
+    start = loop.time() + 0.01 + warmup / rate
     tasks = []
-    for n in range(total):
+    for n in range(-warmup, total):
         scheduled = start + n / rate
         delay = scheduled - loop.time()
         if delay > 0:
             await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(scheduled)))
+        tasks.append(asyncio.create_task(one(scheduled, n >= 0)))
     issued = loop.time()
     _, unfinished = await asyncio.wait(tasks, timeout=spec.get("timeout_s", 30))
     finished = loop.time()
@@ -445,6 +450,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
             "rate": rate,
             "clients": spec["open_connections"],
             "duration_s": spec["open_duration_s"],
+            "warmup_s": spec.get("warmup_s", 0),
             "key_prefix": spec.get("open_key_prefix", ""),
         }
     )
