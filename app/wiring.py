@@ -6,8 +6,9 @@ at the top, the app subscribes them, in this order:
 
 - ``GiftSent``: the settler wakes to credit the host; the live feed takes the gift (it only
   queues it: a hung Redis never reaches the answer) and the fraud rules check sender and
-  host after the response (the app's background; the rules take the gifts in batches,
-  whatever arrived while the last batch ran).
+  host after the response (the app's background; the rules take the gifts in batches:
+  whatever arrived within ``COINS_FRAUD_GIFT_BATCH_MS`` of the first, or while the last
+  batch ran).
 - ``PayoutRequested``: the concentration rule first, then auto-approval, which leaves a
   creator with an open flag (perhaps the one just raised), or gifted by a buyer with a
   refunded or contested purchase, for staff (``app.fraud.tracing.creator_cleared``).
@@ -66,7 +67,11 @@ def subscribe(
     async def check_gifts(gifts: list[fraud_rules.GiftToCheck]) -> None:
         await fraud_rules.after_gifts(gifts, settings.fraud)
 
-    gift_checks = Batched(background, check_gifts) if background is not None else None
+    gift_checks = (
+        Batched(background, check_gifts, gather_s=settings.fraud.gift_batch_ms / 1000)
+        if background is not None
+        else None
+    )
 
     async def check_gift(event: GiftSent) -> None:
         gift = fraud_rules.GiftToCheck(

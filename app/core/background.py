@@ -30,6 +30,7 @@ class Background:
         self._limit = limit
         self._queue: asyncio.Queue[Job] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._later: dict[asyncio.TimerHandle, Job] = {}
         self.dropped = 0
         self.submitted = 0
         self.finished = 0
@@ -51,14 +52,44 @@ class Background:
             log.warning("background.dropped", worker=self.name, waiting=self._limit)
             return False
 
+    def submit_later(self, job: Job, delay_s: float) -> bool:
+        """Queue ``job`` in ``delay_s``; it counts as submitted (and waiting) from now on."""
+        if self._queue is None:
+            raise RuntimeError(f"{self.name} is not running")
+        if self._queue.qsize() + len(self._later) >= self._limit:
+            self.dropped += 1
+            log.warning("background.dropped", worker=self.name, waiting=self._limit)
+            return False
+        self.submitted += 1
+        handle = asyncio.get_running_loop().call_later(delay_s, lambda: self._enqueue(handle))
+        self._later[handle] = job
+        return True
+
+    def _enqueue(self, handle: asyncio.TimerHandle) -> None:
+        job = self._later.pop(handle)
+        assert self._queue is not None
+        try:
+            self._queue.put_nowait(job)
+        except asyncio.QueueFull:
+            self.finished += 1  # submitted, and dropped: never to run
+            self.dropped += 1
+            log.warning("background.dropped", worker=self.name, waiting=self._limit)
+
+    def _enqueue_all_now(self) -> None:
+        for handle in list(self._later):
+            handle.cancel()
+            self._enqueue(handle)
+
     @property
     def idle(self) -> bool:
         """Nothing waiting or running (readable from any thread, e.g. a test's)."""
         return self.finished == self.submitted
 
     async def join(self) -> None:
-        """Wait until every job submitted so far has run (tests, shutdown)."""
+        """Wait until every job submitted so far has run (tests, shutdown); a delayed one
+        is queued at once."""
         if self._queue is not None:
+            self._enqueue_all_now()
             await self._queue.join()
 
     async def stop(self, timeout_s: float = 5.0) -> None:
@@ -86,10 +117,12 @@ class Background:
 class Batched(Generic[T]):
     """Items for one kind of job, run in batches on a ``Background``.
 
-    What arrives while a batch waits or runs goes into the next one: idle, each item is
-    its own batch; under load one job takes hundreds, so work that costs a statement per
-    batch keeps pace with the requests instead of queueing one job per request. At most
-    ``limit`` items wait; past that they are dropped and logged, like the queue's jobs.
+    What arrives while a batch waits or runs goes into the next one: under load one job
+    takes hundreds, so work that costs a statement per batch keeps pace with the requests
+    instead of queueing one job per request. ``gather_s`` holds a batch open that long
+    after its first item: at a moderate rate, without it, every item is a batch of its own
+    and costs the serving event loop a statement each. At most ``limit`` items wait; past
+    that they are dropped and logged, like the queue's jobs.
     """
 
     def __init__(
@@ -98,10 +131,12 @@ class Batched(Generic[T]):
         run: Callable[[list[T]], Awaitable[None]],
         *,
         limit: int = 10_000,
+        gather_s: float = 0.0,
     ) -> None:
         self._background = background
         self._run = run
         self._limit = limit
+        self._gather_s = gather_s
         self._items: list[T] = []
         self._scheduled = False
         self.dropped = 0
@@ -113,7 +148,10 @@ class Batched(Generic[T]):
             return
         self._items.append(item)
         if not self._scheduled:
-            self._scheduled = self._background.submit(self._drain)
+            if self._gather_s > 0:
+                self._scheduled = self._background.submit_later(self._drain, self._gather_s)
+            else:
+                self._scheduled = self._background.submit(self._drain)
 
     async def _drain(self) -> None:
         self._scheduled = False

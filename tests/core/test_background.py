@@ -69,3 +69,26 @@ async def test_a_failing_batch_is_logged_and_the_next_one_still_runs() -> None:
     await background.stop()
 
     assert seen == [["bad"], ["good"]]
+
+
+async def test_a_gathering_batch_takes_what_arrives_within_its_delay() -> None:
+    background = Background("test")
+    background.start()
+    batches: list[list[int]] = []
+
+    async def run(items: list[int]) -> None:
+        batches.append(items)
+
+    batched = Batched(background, run, gather_s=0.05)
+    for n in range(3):
+        batched.add(n)
+        await asyncio.sleep(0.01)  # one at a time, well under the delay
+    assert batches == []
+    assert not background.idle  # waiting counts: a test's "settled" must not pass here
+    await asyncio.sleep(0.1)
+    batched.add(3)
+    await background.join()  # queues the waiting batch at once
+    await background.stop()
+
+    assert batches == [[0, 1, 2], [3]]
+    assert background.idle
