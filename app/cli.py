@@ -1,5 +1,5 @@
-"""The ``coins`` command: serve, migrate, seed, users, staff, token, export-schema, ledger,
-fraud, google."""
+"""The ``coins`` command: serve, settle, migrate, seed, users, staff, token, export-schema,
+ledger, fraud, google."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ import argparse
 import asyncio
 import getpass
 import os
+import signal
+import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +55,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
     serve.set_defaults(handler=_serve, needs_database=False)
+
+    settle = commands.add_parser(
+        "settle",
+        help="settle queued gifts until stopped (COINS_SETTLER=process; coins serve starts it)",
+    )
+    settle.add_argument(
+        "--poll-ms", type=int, default=20, help="how often to look for queued gifts (1-1000)"
+    )
+    settle.add_argument(
+        "--parent-pid",
+        type=int,
+        help="stop (settling what is left) once this process is no longer the parent",
+    )
+    settle.set_defaults(handler=_settle)
 
     migrate = commands.add_parser("migrate", help="create or upgrade the database tables")
     migrate.set_defaults(handler=_migrate)
@@ -149,6 +166,98 @@ def worker_metrics(workers: int) -> Iterator[None]:
             os.environ.pop(_MULTIPROCESS, None)
 
 
+@contextmanager
+def settle_process(settings: Settings, *, restart_s: float = 1.0) -> Iterator[None]:
+    """With ``COINS_SETTLER=process``, one ``coins settle`` beside the workers for as long as
+    they serve, started again if it stops: gifts queue up meanwhile (exact reads count the
+    queue, payouts wait for settled diamonds), so its death delays credits, it loses none."""
+    if settings.settler != "process":
+        yield
+        return
+    import structlog
+
+    log = structlog.get_logger(__name__)
+    stopping = threading.Event()
+    lock = threading.Lock()
+    children: list[subprocess.Popen[bytes]] = []
+
+    def supervise() -> None:
+        while True:
+            with lock:
+                if stopping.is_set():
+                    return
+                # The child watches for its parent: uvicorn ends a SIGTERM'd server by
+                # raising the signal again, and the ``finally`` below never runs then.
+                child = subprocess.Popen(  # noqa: S603 - this interpreter, this package
+                    [sys.executable, "-m", "app.cli", "settle", "--parent-pid", str(os.getpid())]
+                )
+                children[:] = [child]
+            code = child.wait()
+            if stopping.is_set():
+                return
+            log.error("settler.stopped", exit_code=code, restart_in_s=restart_s)
+            stopping.wait(restart_s)
+
+    supervisor = threading.Thread(target=supervise, name="settle-supervisor", daemon=True)
+    supervisor.start()
+    try:
+        yield
+    finally:
+        with lock:
+            stopping.set()
+        for child in children:
+            child.terminate()  # it settles what is left, then exits
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        supervisor.join(timeout=5)
+
+
+async def _settle(args: argparse.Namespace, settings: Settings) -> int:
+    """Settles until SIGTERM or SIGINT, then settles what is left and exits."""
+    import structlog
+
+    from app.core.database import close_pool, current_engine, open_pool
+    from app.core.logging import configure_logging
+    from app.gifts.settlement import Settler
+
+    if not 1 <= args.poll_ms <= 1000:
+        print("coins: --poll-ms is 1 to 1000", file=sys.stderr)
+        return 2
+    configure_logging(settings)
+    log = structlog.get_logger(__name__)
+    engine = current_engine()
+    await open_pool(engine, 2)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(number, stop.set)
+    # Nobody wakes this settler: it looks every ``poll_ms``, so a gift is credited within
+    # that plus one batch (exact reads count what is still queued meanwhile).
+    settler = Settler(gather_s=0.0, idle_s=args.poll_ms / 1000)
+    settler.start()
+    log.info("settler.started", poll_ms=args.poll_ms)
+    orphaned = None
+    if args.parent_pid is not None:
+        orphaned = asyncio.create_task(_until_orphaned(args.parent_pid, stop))
+    try:
+        await stop.wait()
+        await settler.stop()
+    finally:
+        if orphaned is not None:
+            orphaned.cancel()
+        await close_pool(engine)
+    log.info("settler.stopped_cleanly")
+    return 0
+
+
+async def _until_orphaned(parent_pid: int, stop: asyncio.Event) -> None:
+    while os.getppid() == parent_pid:  # noqa: ASYNC110 - no event says a parent died
+        await asyncio.sleep(0.5)
+    stop.set()
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     """Development defaults (sandbox receipts credit free coins, GraphiQL) stay on this
     machine: serving beyond loopback needs COINS_ENV said out loud."""
@@ -169,7 +278,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     # they propagate to the structlog handler (JSON in production), here in the supervisor
     # and in each worker, where ``create_app`` configures it again.
     configure_logging(settings)
-    with worker_metrics(args.workers):
+    with worker_metrics(args.workers), settle_process(settings):
         uvicorn.run(
             "app.main:create_app",
             factory=True,

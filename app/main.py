@@ -72,8 +72,10 @@ def create_app(settings: Settings | None = None, *, traced: bool | None = None) 
         await open_pool(engine, settings.database.pool_max_size)
         await feed.start()
         metrics.runtime.engine, metrics.runtime.feed = engine, feed
-        settler = Settler()
-        settler.start()
+        # Without its own settler (``COINS_SETTLER=process``), ``coins settle`` settles.
+        settler = Settler() if settings.settler == "app" else None
+        if settler is not None:
+            settler.start()
         after_response = Background("after-response")
         after_response.start()
         app.state.after_response = after_response
@@ -91,7 +93,8 @@ def create_app(settings: Settings | None = None, *, traced: bool | None = None) 
             # keep the pool open and the process from exiting).
             try:
                 await after_response.stop()
-                await settler.stop()
+                if settler is not None:
+                    await settler.stop()
                 await sign_in.close()
                 await feed.close()
                 await persisted.close()

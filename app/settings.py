@@ -24,6 +24,7 @@ from limits import RateLimitItem, parse_many
 from app.core.money import Rate, minor_unit_exponent
 
 ENVIRONMENTS = ("development", "test", "production")
+SETTLERS = ("app", "process")
 DEVELOPMENT_JWT_SECRET = "development-only-secret-change-me-0123456789"  # noqa: S105
 DEFAULT_SQLITE_PATH = "var/coins.sqlite3"
 DEVELOPMENT_SECRET_FILE = "jwt-secret"  # noqa: S105 (a file name)
@@ -402,6 +403,9 @@ class FraudSettings:
     # 7. Auto-approval skips a creator gifted within this many days by a buyer with a
     #    refunded or disputed purchase (refunded within the same days).
     refund_lookback_days: int = setting("COINS_FRAUD_REFUND_LOOKBACK_DAYS", 90)
+    # The gift rules run this long after a gift's answer at most, on every gift that came
+    # meanwhile: one statement per batch instead of one per gift on the serving event loop.
+    gift_batch_ms: int = setting("COINS_FRAUD_GIFT_BATCH_MS", 100)
 
 
 @dataclass(frozen=True)
@@ -552,11 +556,19 @@ class Settings:
     trusted_proxies: tuple[Any, ...] = setting("COINS_TRUSTED_PROXIES", (), _networks)
     feed: FeedSettings = field(default_factory=FeedSettings)
     http: HTTPSettings = field(default_factory=HTTPSettings)
+    # Who settles queued gifts (``app.gifts.settlement``): ``app``, each app process in its
+    # own event loop; ``process``, one ``coins settle`` process (``coins serve`` starts it),
+    # which keeps the batches' CPU off the loops that answer requests.
+    settler: str = setting("COINS_SETTLER", "app")
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:
             raise SettingsError(
                 f"COINS_ENV must be one of {', '.join(ENVIRONMENTS)}, not {self.env!r}"
+            )
+        if self.settler not in SETTLERS:
+            raise SettingsError(
+                f"COINS_SETTLER must be one of {', '.join(SETTLERS)}, not {self.settler!r}"
             )
         if self.sandbox_payments is None:
             object.__setattr__(self, "sandbox_payments", not self.is_production)

@@ -390,7 +390,8 @@ def render(latest: Mapping[str, Any], baseline: Mapping[str, Any] | None) -> str
     lines.append(
         f"{machine.get('cores')} cores ({machine.get('cpu_model')}), PostgreSQL "
         f"{machine.get('postgresql')}, Python {machine.get('python')}, "
-        f"{config.get('workers')} app worker(s), {config.get('rounds')} rounds, medians"
+        f"{config.get('workers')} app worker(s), settler {config.get('settler', 'app')}, "
+        f"{config.get('rounds')} rounds, medians"
     )
     if latest["scenarios"]:
         lines += render_gifts(latest, baseline)

@@ -134,6 +134,7 @@ class Config:
     url: str
     rounds: int
     workers: int
+    settler: str
     clients: int
     warmup_s: float
     duration_s: float
@@ -170,6 +171,12 @@ def parse_args(argv: list[str] | None) -> Config:
     parser.add_argument("--database", default=os.environ.get("BENCH_POSTGRES_URL", DEFAULT_URL))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=int(os.environ.get("BENCH_WORKERS", "1")))
+    parser.add_argument(
+        "--settler",
+        choices=("process", "app"),
+        default="process",
+        help="COINS_SETTLER: one `coins settle` process (as `coins serve` runs it), or each worker",
+    )
     parser.add_argument("--clients", type=int, default=32, help="closed-loop clients")
     parser.add_argument("--warmup-s", type=float, default=1.0)
     parser.add_argument("--duration-s", type=float, default=4.0, help="closed-loop window")
@@ -212,6 +219,7 @@ def parse_args(argv: list[str] | None) -> Config:
         url=args.database,
         rounds=args.rounds,
         workers=args.workers,
+        settler=args.settler,
         clients=args.clients,
         warmup_s=args.warmup_s,
         duration_s=args.duration_s,
@@ -275,6 +283,7 @@ def app_environment(config: Config, database_url: str) -> dict[str, str]:
         "COINS_DATABASE_URL": database_url,
         "COINS_DATABASE_POOL_MAX_SIZE": str(config.pool_per_worker),
         "COINS_JWT_SECRET": JWT_SECRET,
+        "COINS_SETTLER": config.settler,
     }
     if config.redis_url:
         # Channels of this run's own: another bench on the same Redis hears none of them.
@@ -295,7 +304,9 @@ def free_port() -> int:
 
 
 class AppServer:
-    """``uvicorn bench.server:create_bench_app --factory --workers N`` in its own process."""
+    """``uvicorn bench.server:create_bench_app --factory --workers N`` in its own process,
+    and with ``COINS_SETTLER=process`` a ``coins settle`` beside it (as ``coins serve`` runs
+    one): its CPU is the app's too."""
 
     def __init__(self, app_env: dict[str, str], workers: int, log_name: str) -> None:
         self.env = process_environment(app_env)
@@ -303,11 +314,12 @@ class AppServer:
         self.log_path = LOGS / log_name
         self.port = free_port()
         self.process: asyncio.subprocess.Process | None = None
+        self.settler: asyncio.subprocess.Process | None = None
 
     @property
-    def pid(self) -> int:
+    def pids(self) -> list[int]:
         assert self.process is not None
-        return self.process.pid
+        return [p.pid for p in (self.process, self.settler) if p is not None]
 
     async def start(self) -> None:
         """Start it and wait for ``/healthz``; again while PostgreSQL has no connection free
@@ -321,6 +333,17 @@ class AppServer:
 
     async def _start_once(self) -> bool:
         with self.log_path.open("w") as log:
+            if self.env.get("COINS_SETTLER") == "process":
+                self.settler = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "app.cli",
+                    "settle",
+                    env=self.env,
+                    cwd=ROOT,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
             self.process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
@@ -360,14 +383,15 @@ class AppServer:
         return False
 
     async def stop(self) -> None:
-        if self.process is None or self.process.returncode is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(self.process.wait(), 20)
-        except TimeoutError:
-            self.process.kill()
-            await self.process.wait()
+        for process in (self.process, self.settler):
+            if process is None or process.returncode is not None:
+                continue
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(process.wait(), 20)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
 
     async def graphql(self, query: str) -> dict[str, Any]:
         body = json.dumps({"query": query}).encode()
@@ -543,10 +567,10 @@ class FloodProcess:
 class CpuMeter:
     """CPU of the app's processes and of this database's PostgreSQL backends, per window."""
 
-    def __init__(self, admin: asyncpg.Connection, database: str, app_pid: int | None) -> None:
+    def __init__(self, admin: asyncpg.Connection, database: str, app_pids: list[int]) -> None:
         self.admin = admin
         self.database = database
-        self.app_pid = app_pid
+        self.app_pids = app_pids
         self.marks: dict[str, tuple[dict[int, float], dict[int, float]]] = {}
 
     async def backends(self) -> list[int]:
@@ -557,7 +581,7 @@ class CpuMeter:
         return [row["pid"] for row in rows]
 
     async def mark(self, label: str) -> None:
-        app = procstat.snapshot(procstat.process_tree(self.app_pid)) if self.app_pid else {}
+        app = procstat.snapshot([p for pid in self.app_pids for p in procstat.process_tree(pid)])
         self.marks[label] = (app, procstat.snapshot(await self.backends()))
 
     def spent_ms(self) -> tuple[float, float]:
@@ -677,7 +701,7 @@ class Bench:
         before = await checks.state(self.admin, viewers, creators)
 
         meter = CpuMeter(
-            self.admin, database_name(self.config.url), None if path == "floor" else server.pid
+            self.admin, database_name(self.config.url), [] if path == "floor" else server.pids
         )
         spec = self.spec(
             name, port=server.port, dsn=self.config.url, key_prefix=f"{code}{number:02d}c"
@@ -1049,7 +1073,8 @@ class Bench:
         try:
             self.share = await self.published_share(server)
             print(
-                f"app: {self.config.workers} worker(s), pool {self.config.pool_per_worker} each"
+                f"app: {self.config.workers} worker(s), pool {self.config.pool_per_worker} each, "
+                f"settler: {self.config.settler}"
                 f"{', Redis feed' if 'COINS_REDIS_URL' in self.app_env else ''}; "
                 f"{self.config.rounds} rounds of {len(self.config.scenarios)} scenarios"
             )
@@ -1105,6 +1130,7 @@ class Bench:
             "database": database_name(config.url),
             "rounds": config.rounds,
             "workers": config.workers,
+            "settler": config.settler,
             "app_pool_per_worker": config.pool_per_worker,
             "floor_pool": config.floor_pool,
             "clients": config.clients,

@@ -70,6 +70,7 @@ READS: dict[str, tuple[str, str, object]] = {
     "COINS_FRAUD_SWARM_MIN_SENDERS": ("9", "fraud.swarm_min_senders", 9),
     "COINS_FRAUD_SWARM_WINDOW_S": ("120", "fraud.swarm_window_s", 120),
     "COINS_FRAUD_REFUND_LOOKBACK_DAYS": ("30", "fraud.refund_lookback_days", 30),
+    "COINS_FRAUD_GIFT_BATCH_MS": ("250", "fraud.gift_batch_ms", 250),
     "COINS_SANDBOX_PAYMENTS": ("false", "sandbox_payments", False),
     "COINS_GOOGLE_ACCEPT_TEST_PURCHASES": ("false", "google_accept_test_purchases", False),
     "COINS_CHECKOUT_HOLD_S": ("600", "purchase_limits.checkout_hold_s", 600),
@@ -150,6 +151,7 @@ READS: dict[str, tuple[str, str, object]] = {
     ),
     "COINS_REDIS_URL": ("redis://cache:6379/0", "redis_url", "redis://cache:6379/0"),
     "COINS_REDIS_CHANNEL_PREFIX": ("staging", "redis_channel_prefix", "staging"),
+    "COINS_SETTLER": ("process", "settler", "process"),
     "COINS_TRUSTED_PROXIES": (
         "10.0.0.0/8, 2001:db8::1",
         "trusted_proxies",

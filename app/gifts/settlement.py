@@ -315,12 +315,13 @@ async def exact_balances(user_ids: Sequence[int]) -> dict[int, dict[Currency, in
 
 @dataclass
 class Settler:
-    """Settles in the background of an app process.
+    """Settles in the background of an app process, or as ``coins settle``.
 
     A gift sent through this process wakes it (``wake``, after the gift commits); it waits
     ``gather_s`` for more to batch, settles, and goes on while there is work. Otherwise it
-    looks every ``idle_s`` for what other processes left (one that stopped mid-batch).
-    Under load batches grow by themselves: whatever arrives while one settles is the next.
+    looks every ``idle_s`` for what other processes left (one that stopped mid-batch); in
+    ``coins settle``, which nobody wakes, ``idle_s`` is how often it looks. Under load
+    batches grow by themselves: whatever arrives while one settles is the next.
     """
 
     gather_s: float = 0.02
