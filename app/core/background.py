@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
@@ -30,7 +31,8 @@ class Background:
         self._limit = limit
         self._queue: asyncio.Queue[Job] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._later: dict[asyncio.TimerHandle, Job] = {}
+        self._later: dict[int, tuple[asyncio.TimerHandle, Job]] = {}
+        self._keys = itertools.count()
         self.dropped = 0
         self.submitted = 0
         self.finished = 0
@@ -41,19 +43,15 @@ class Background:
 
     def submit(self, job: Job) -> bool:
         """Queue ``job``; False when the queue is full and it was dropped."""
-        if self._queue is None:
-            raise RuntimeError(f"{self.name} is not running")
-        try:
-            self._queue.put_nowait(job)
-            self.submitted += 1
-            return True
-        except asyncio.QueueFull:
-            self.dropped += 1
-            log.warning("background.dropped", worker=self.name, waiting=self._limit)
-            return False
+        return self._submit(job, None)
 
     def submit_later(self, job: Job, delay_s: float) -> bool:
         """Queue ``job`` in ``delay_s``; it counts as submitted (and waiting) from now on."""
+        return self._submit(job, delay_s)
+
+    def _submit(self, job: Job, delay_s: float | None) -> bool:
+        # A delayed job holds its place from now on: were the queue to fill meanwhile, it
+        # would be dropped when its delay ended, and a ``Batched`` would wait for it ever.
         if self._queue is None:
             raise RuntimeError(f"{self.name} is not running")
         if self._queue.qsize() + len(self._later) >= self._limit:
@@ -61,24 +59,24 @@ class Background:
             log.warning("background.dropped", worker=self.name, waiting=self._limit)
             return False
         self.submitted += 1
-        handle = asyncio.get_running_loop().call_later(delay_s, lambda: self._enqueue(handle))
-        self._later[handle] = job
+        if delay_s is None:
+            self._queue.put_nowait(job)
+            return True
+        key = next(self._keys)
+        handle = asyncio.get_running_loop().call_later(delay_s, self._enqueue, key)
+        self._later[key] = (handle, job)
         return True
 
-    def _enqueue(self, handle: asyncio.TimerHandle) -> None:
-        job = self._later.pop(handle)
+    def _enqueue(self, key: int) -> None:
         assert self._queue is not None
-        try:
-            self._queue.put_nowait(job)
-        except asyncio.QueueFull:
-            self.finished += 1  # submitted, and dropped: never to run
-            self.dropped += 1
-            log.warning("background.dropped", worker=self.name, waiting=self._limit)
+        _, job = self._later.pop(key)
+        self._queue.put_nowait(job)  # its place was kept: never full for it
 
     def _enqueue_all_now(self) -> None:
-        for handle in list(self._later):
+        """Delayed jobs join the queue at once (``join`` and ``stop`` wait for them)."""
+        for key, (handle, _) in list(self._later.items()):
             handle.cancel()
-            self._enqueue(handle)
+            self._enqueue(key)
 
     @property
     def idle(self) -> bool:

@@ -79,16 +79,51 @@ async def test_a_gathering_batch_takes_what_arrives_within_its_delay() -> None:
     async def run(items: list[int]) -> None:
         batches.append(items)
 
-    batched = Batched(background, run, gather_s=0.05)
+    batched = Batched(background, run, gather_s=30)
     for n in range(3):
         batched.add(n)
-        await asyncio.sleep(0.01)  # one at a time, well under the delay
+        await asyncio.sleep(0)
     assert batches == []
     assert not background.idle  # waiting counts: a test's "settled" must not pass here
-    await asyncio.sleep(0.1)
-    batched.add(3)
-    await background.join()  # queues the waiting batch at once
+    await background.join()  # queues the gathering batch at once
+    assert batches == [[0, 1, 2]]
+    assert background.idle
+
+    soon = Batched(background, run, gather_s=0.01)
+    soon.add(3)
+    soon.add(4)
+    async with asyncio.timeout(10):  # the delay passes: the batch runs without a join
+        while len(batches) < 2:  # noqa: ASYNC110 - the background task appends
+            await asyncio.sleep(0.01)
     await background.stop()
 
-    assert batches == [[0, 1, 2], [3]]
-    assert background.idle
+    assert batches == [[0, 1, 2], [3, 4]]
+
+
+async def test_a_delayed_batch_keeps_its_place_in_a_queue_that_fills_meanwhile() -> None:
+    """Other jobs may not take the slot a gathering batch will need: if they did, the batch
+    would be dropped when its delay ends, and the batcher would wait for it for ever."""
+    background = Background("test", limit=2)
+    background.start()
+    release = asyncio.Event()
+    seen: list[list[int]] = []
+
+    async def blocker() -> None:
+        await release.wait()
+
+    async def run(items: list[int]) -> None:
+        seen.append(items)
+
+    batched = Batched(background, run, gather_s=30)
+    batched.add(1)
+    assert background.submit(blocker)  # it runs, and blocks the worker
+    await asyncio.sleep(0)
+    assert background.submit(blocker)  # it waits: the queue holds it and the batch's slot
+    assert not background.submit(blocker)  # no room left: refused, the batch keeps its place
+    release.set()
+    await background.join()
+    batched.add(2)
+    await background.join()
+    await background.stop()
+
+    assert seen == [[1], [2]]
