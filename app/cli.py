@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import os
 import signal
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,10 +60,16 @@ def _parser() -> argparse.ArgumentParser:
 
     settle = commands.add_parser(
         "settle",
-        help="settle queued gifts until stopped (COINS_SETTLER=process; coins serve starts it)",
+        help="settle queued gifts until stopped (COINS_SETTLER=process: coins serve starts it)",
     )
     settle.add_argument(
-        "--poll-ms", type=int, default=20, help="how often to look for queued gifts (1-1000)"
+        "--poll-ms", type=int, default=20, help="how often to look for queued gifts (1-60000)"
+    )
+    settle.add_argument(
+        "--nice",
+        type=int,
+        default=10,
+        help="lower this process's CPU priority by this much (0-19): requests come first",
     )
     settle.add_argument(
         "--parent-pid",
@@ -167,10 +175,14 @@ def worker_metrics(workers: int) -> Iterator[None]:
 
 
 @contextmanager
-def settle_process(settings: Settings, *, restart_s: float = 1.0) -> Iterator[None]:
+def settle_process(
+    settings: Settings, *, restart_s: float = 1.0, max_restart_s: float = 30.0
+) -> Iterator[None]:
     """With ``COINS_SETTLER=process``, one ``coins settle`` beside the workers for as long as
     they serve, started again if it stops: gifts queue up meanwhile (exact reads count the
-    queue, payouts wait for settled diamonds), so its death delays credits, it loses none."""
+    queue, payouts wait for settled diamonds), so its death delays credits, it loses none.
+    A child that fails quickly (a database down at start) is restarted after twice the
+    wait of the last, up to ``max_restart_s``; one that ran a minute starts the count over."""
     if settings.settler != "process":
         yield
         return
@@ -180,23 +192,35 @@ def settle_process(settings: Settings, *, restart_s: float = 1.0) -> Iterator[No
     stopping = threading.Event()
     lock = threading.Lock()
     children: list[subprocess.Popen[bytes]] = []
+    command = [sys.executable, "-m", "app.cli", "settle", "--parent-pid", str(os.getpid())]
 
     def supervise() -> None:
+        wait_s = restart_s
         while True:
             with lock:
                 if stopping.is_set():
                     return
-                # The child watches for its parent: uvicorn ends a SIGTERM'd server by
-                # raising the signal again, and the ``finally`` below never runs then.
-                child = subprocess.Popen(  # noqa: S603 - this interpreter, this package
-                    [sys.executable, "-m", "app.cli", "settle", "--parent-pid", str(os.getpid())]
-                )
-                children[:] = [child]
-            code = child.wait()
+                started = time.monotonic()
+                try:
+                    # Its own session: a Ctrl+C or a signal to the server's process group
+                    # is for the server, which stops it in turn. It also watches for its
+                    # parent (``--parent-pid``): uvicorn ends a SIGTERM'd server by raising
+                    # the signal again, and the ``finally`` below never runs then.
+                    child = subprocess.Popen(command, start_new_session=True)  # noqa: S603
+                except OSError as error:
+                    log.error("settler.not_started", reason=str(error), retry_in_s=wait_s)
+                    child = None
+                else:
+                    children[:] = [child]
+            code = child.wait() if child is not None else None
             if stopping.is_set():
                 return
-            log.error("settler.stopped", exit_code=code, restart_in_s=restart_s)
-            stopping.wait(restart_s)
+            if time.monotonic() - started > 60:
+                wait_s = restart_s
+            if child is not None:
+                log.error("settler.stopped", exit_code=code, restart_in_s=wait_s)
+            stopping.wait(wait_s)
+            wait_s = min(wait_s * 2, max_restart_s)
 
     supervisor = threading.Thread(target=supervise, name="settle-supervisor", daemon=True)
     supervisor.start()
@@ -215,44 +239,57 @@ def settle_process(settings: Settings, *, restart_s: float = 1.0) -> Iterator[No
 
 
 async def _settle(args: argparse.Namespace, settings: Settings) -> int:
-    """Settles until SIGTERM or SIGINT, then settles what is left and exits."""
+    """Settles until SIGTERM or SIGINT (or its ``--parent-pid`` is gone), then settles what
+    is left and exits."""
     import structlog
 
     from app.core.database import close_pool, current_engine, open_pool
     from app.core.logging import configure_logging
     from app.gifts.settlement import Settler
 
-    if not 1 <= args.poll_ms <= 1000:
-        print("coins: --poll-ms is 1 to 1000", file=sys.stderr)
+    if not 1 <= args.poll_ms <= 60_000:
+        print("coins: --poll-ms is 1 to 60000", file=sys.stderr)
+        return 2
+    if not 0 <= args.nice <= 19:
+        print("coins: --nice is 0 to 19", file=sys.stderr)
         return 2
     configure_logging(settings)
     log = structlog.get_logger(__name__)
-    engine = current_engine()
-    await open_pool(engine, 2)
+    os.nice(args.nice)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for number in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(number, stop.set)
-    # Nobody wakes this settler: it looks every ``poll_ms``, so a gift is credited within
-    # that plus one batch (exact reads count what is still queued meanwhile).
-    settler = Settler(gather_s=0.0, idle_s=args.poll_ms / 1000)
-    settler.start()
-    log.info("settler.started", poll_ms=args.poll_ms)
-    orphaned = None
-    if args.parent_pid is not None:
-        orphaned = asyncio.create_task(_until_orphaned(args.parent_pid, stop))
+    engine = current_engine()
     try:
+        await open_pool(engine, 2)
+    except Exception as error:  # the database is down or full: the supervisor retries
+        log.error("settler.database_unavailable", reason=f"{type(error).__name__}: {error}")
+        return 1
+    watching: asyncio.Task[None] | None = None
+    try:
+        if args.parent_pid is not None:
+            watching = asyncio.create_task(_until_orphaned(args.parent_pid, stop))
+        # Nobody wakes this settler: it looks every ``poll_ms``, so a gift is credited
+        # within that plus one batch (exact reads count what is still queued meanwhile).
+        settler = Settler(gather_s=0.0, idle_s=args.poll_ms / 1000)
+        settler.start()
+        log.info("settler.started", poll_ms=args.poll_ms, nice=args.nice)
         await stop.wait()
         await settler.stop()
     finally:
-        if orphaned is not None:
-            orphaned.cancel()
+        if watching is not None:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
         await close_pool(engine)
     log.info("settler.stopped_cleanly")
     return 0
 
 
 async def _until_orphaned(parent_pid: int, stop: asyncio.Event) -> None:
+    """Stop once ``parent_pid`` is no longer the parent: the server that started this
+    settler died without stopping it (a SIGKILL, or uvicorn's re-raised SIGTERM)."""
     while os.getppid() == parent_pid:  # noqa: ASYNC110 - no event says a parent died
         await asyncio.sleep(0.5)
     stop.set()

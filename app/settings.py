@@ -17,14 +17,14 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from limits import RateLimitItem, parse_many
 
 from app.core.money import Rate, minor_unit_exponent
 
 ENVIRONMENTS = ("development", "test", "production")
-SETTLERS = ("app", "process")
+SETTLERS = ("app", "process", "external")
 DEVELOPMENT_JWT_SECRET = "development-only-secret-change-me-0123456789"  # noqa: S105
 DEFAULT_SQLITE_PATH = "var/coins.sqlite3"
 DEVELOPMENT_SECRET_FILE = "jwt-secret"  # noqa: S105 (a file name)
@@ -403,8 +403,8 @@ class FraudSettings:
     # 7. Auto-approval skips a creator gifted within this many days by a buyer with a
     #    refunded or disputed purchase (refunded within the same days).
     refund_lookback_days: int = setting("COINS_FRAUD_REFUND_LOOKBACK_DAYS", 90)
-    # The gift rules run this long after a gift's answer at most, on every gift that came
-    # meanwhile: one statement per batch instead of one per gift on the serving event loop.
+    # A batch of the gift rules gathers this long after its first gift (0: each gift at
+    # once): one statement per batch instead of one per gift on the serving event loop.
     gift_batch_ms: int = setting("COINS_FRAUD_GIFT_BATCH_MS", 100)
 
 
@@ -557,9 +557,10 @@ class Settings:
     feed: FeedSettings = field(default_factory=FeedSettings)
     http: HTTPSettings = field(default_factory=HTTPSettings)
     # Who settles queued gifts (``app.gifts.settlement``): ``app``, each app process in its
-    # own event loop; ``process``, one ``coins settle`` process (``coins serve`` starts it),
-    # which keeps the batches' CPU off the loops that answer requests.
-    settler: str = setting("COINS_SETTLER", "app")
+    # own event loop; ``process``, one ``coins settle`` process that ``coins serve`` starts,
+    # which keeps the batches' CPU off the loops that answer requests; ``external``, a
+    # ``coins settle`` the operator runs (one container of several, a service of its own).
+    settler: Literal["app", "process", "external"] = setting("COINS_SETTLER", "app")
 
     def __post_init__(self) -> None:
         if self.env not in ENVIRONMENTS:

@@ -47,12 +47,12 @@ async def test_coins_settle_credits_what_is_queued_and_settles_the_rest_when_sto
     assert await GiftCredit.count() == 4  # nobody settles in this process
     assert (await user_balances([host.id]))[host.id][Currency.DIAMOND] == 0
 
-    # Polling once a second: gifts sent just after a look wait for the next one.
+    # It looks at once, then every 30 s: gifts sent after the first look wait for the next.
     settler = await asyncio.create_subprocess_exec(
         COINS,
         "settle",
         "--poll-ms",
-        "1000",
+        "30000",
         env=_env(db),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
@@ -61,7 +61,6 @@ async def test_coins_settle_credits_what_is_queued_and_settles_the_rest_when_sto
     try:
         await _drained()
         settled = (await user_balances([host.id]))[host.id][Currency.DIAMOND]
-        await asyncio.sleep(0.1)
         await send(viewer, stream, gift)
         await send(viewer, stream, gift)
         left = await GiftCredit.count()
@@ -84,16 +83,22 @@ async def test_coins_settle_credits_what_is_queued_and_settles_the_rest_when_sto
 def test_the_settler_setting_takes_app_or_process() -> None:
     assert Settings.from_env({}).settler == "app"
     assert Settings.from_env({"COINS_SETTLER": "process"}).settler == "process"
-    with pytest.raises(SettingsError, match="COINS_SETTLER must be one of app, process"):
+    assert Settings.from_env({"COINS_SETTLER": "external"}).settler == "external"
+    with pytest.raises(SettingsError, match="COINS_SETTLER must be one of app, process, ext"):
         Settings.from_env({"COINS_SETTLER": "cron"})
 
 
-def test_coins_settle_refuses_a_poll_out_of_range() -> None:
-    done = subprocess.run(
-        [COINS, "settle", "--poll-ms", "0"], capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 2
-    assert "--poll-ms is 1 to 1000" in done.stderr
+def test_coins_settle_refuses_options_out_of_range() -> None:
+    for option, value, refusal in (
+        ("--poll-ms", "0", "--poll-ms is 1 to 60000"),
+        ("--poll-ms", "60001", "--poll-ms is 1 to 60000"),
+        ("--nice", "20", "--nice is 0 to 19"),
+    ):
+        done = subprocess.run(
+            [COINS, "settle", option, value], capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 2
+        assert refusal in done.stderr
 
 
 # Starting and restarting a process does not depend on the database: SQLite only.
@@ -116,8 +121,16 @@ async def test_coins_serve_runs_one_settler_and_starts_it_again_when_it_dies(
         await send(viewer, stream, gift)
         await _drained()
 
+        # Paused, nobody settles: the app's workers do not (their idle look is every
+        # 0.25 s), and there is one settler, not two.
+        os.kill(first, signal.SIGSTOP)
+        await send(viewer, stream, gift)
+        await asyncio.sleep(1)
+        paused_with = await GiftCredit.count()
+
         os.kill(first, signal.SIGKILL)
         second = await _settler_of(server.pid, other_than=first)
+        await _drained()
         await send(viewer, stream, gift)
         await _drained()
     finally:
@@ -125,8 +138,8 @@ async def test_coins_serve_runs_one_settler_and_starts_it_again_when_it_dies(
         async with asyncio.timeout(30):
             await server.wait()
 
-    assert second != first
-    assert (await user_balances([host.id]))[host.id][Currency.DIAMOND] == 2
+    assert paused_with == 1
+    assert (await user_balances([host.id]))[host.id][Currency.DIAMOND] == 3
     async with asyncio.timeout(10):  # it notices its parent is gone within half a second
         while _alive(second):  # noqa: ASYNC110 - another process's state
             await asyncio.sleep(0.1)
