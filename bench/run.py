@@ -339,6 +339,8 @@ class AppServer:
                     "-m",
                     "app.cli",
                     "settle",
+                    "--parent-pid",  # gone with this run, however it ends
+                    str(os.getpid()),
                     env=self.env,
                     cwd=ROOT,
                     stdout=log,
@@ -375,12 +377,20 @@ class AppServer:
                 if status == 200:
                     if self.workers > 1:
                         await asyncio.sleep(2)  # the other workers finish starting
+                    self.check_settler()
                     return True
             except OSError:
                 pass
             await asyncio.sleep(0.2)
         await self.stop()
         return False
+
+    def check_settler(self) -> None:
+        """A settler that stopped would leave every scenario after it unsettled."""
+        if self.settler is not None and self.settler.returncode is not None:
+            raise BenchFailed(
+                f"coins settle stopped (exit {self.settler.returncode}); see {self.log_path}"
+            )
 
     async def stop(self) -> None:
         for process in (self.process, self.settler):
@@ -696,6 +706,7 @@ class Bench:
         path = report.SCENARIOS[name][1]
         code = KEY_CODES.get(name, "xx")
         started = time.monotonic()
+        server.check_settler()
         await self.settle_database()
         viewers, creators = self.fixture.viewer_ids, self.fixture.creator_ids
         before = await checks.state(self.admin, viewers, creators)
@@ -885,6 +896,7 @@ class Bench:
         """The ordinary loop, alone or beside a flood; the money checked after."""
         kind = report.FLOOD_SCENARIOS[name][1]
         started = time.monotonic()
+        server.check_settler()
         await self.settle_database()
         viewers, creators = self.fixture.viewer_ids, self.fixture.creator_ids
         before = await checks.state(self.admin, viewers, creators)
@@ -979,7 +991,11 @@ class Bench:
         parts = urlsplit(self.config.url)
         async with CountingProxy(parts.hostname or "127.0.0.1", parts.port or 5432) as proxy:
             proxied = via_proxy(self.config.url, proxy.port)
-            server = AppServer(app_environment(self.config, proxied), 1, "probe.log")
+            # The settler in the app process, woken by its gifts: its batches count in the
+            # sends' statements, as before; a ``coins settle`` would add its looks at an
+            # empty queue, 50 a second, to whatever a window holds.
+            probe_env = app_environment(self.config, proxied) | {"COINS_SETTLER": "app"}
+            server = AppServer(probe_env, 1, "probe.log")
             await server.start()
             try:
                 for name in self.gift_scenarios:
