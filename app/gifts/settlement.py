@@ -54,6 +54,9 @@ _CLAIM = (
 )
 
 
+_LOOK = "SELECT EXISTS (SELECT 1 FROM gift_credit) AS queued"
+
+
 def event_digest(events: Sequence[tuple[int, int]]) -> str:
     """SHA-256 of ``id:diamonds`` of each (event id, diamonds), in id order."""
     material = "|".join(f"{event_id}:{diamonds}" for event_id, diamonds in sorted(events))
@@ -81,7 +84,7 @@ async def settle(limit: int = BATCH_SIZE) -> int:
     """Settle up to ``limit`` queued gifts in one transaction; returns how many."""
     # A look at an empty queue costs one read, not a write transaction: ``coins settle``
     # looks 50 times a second, and on SQLite a write transaction locks out every writer.
-    if not await GiftCredit.exists():
+    if not (await GiftCredit.raw(_LOOK))[0]["queued"]:
         return 0
 
     async def work() -> int:
@@ -113,25 +116,56 @@ async def settle(limit: int = BATCH_SIZE) -> int:
             return ledger.Plan(legs, f"{len(claimed)} gift(s)", None)
 
         outcome = await ledger.run_operation(OPERATION_KIND, user_id=None, build=build)
-        now = utcnow()
-        await GiftSettlement.insert(
-            *(
-                GiftSettlement(
-                    transfer_id=posted.id,
-                    host_id=host,
-                    event_ids=json.dumps(sorted(e for e, _ in by_host[host])),
-                    diamonds=posted.amount,
-                    digest=leg.detail,
-                    settled_at=now,
-                )
+        await _record_settlements(
+            [
+                (posted.id, host, sorted(e for e, _ in by_host[host]), posted.amount, leg.detail)
                 for host, leg, posted in zip(hosts, legs, outcome.transfers, strict=True)
-            )
+            ]
         )
         await streams.add_gift_totals(totals)
         await _advance_goals(claimed)
         return len(claimed)
 
     return await in_transaction(work)
+
+
+# One array per column on PostgreSQL, as the ledger's transfers: one statement text for
+# every batch size, no Table object per row.
+_INSERT_SETTLEMENTS = (
+    "INSERT INTO gift_settlement (transfer_id, host_id, event_ids, diamonds, digest, "
+    "settled_at) SELECT transfer_id, host_id, event_ids, diamonds, digest, {}::timestamptz "
+    "FROM unnest({}::bigint[], {}::bigint[], {}::text[], {}::bigint[], {}::text[]) "
+    "AS t(transfer_id, host_id, event_ids, diamonds, digest)"
+)
+
+
+async def _record_settlements(rows: Sequence[tuple[int, int, list[int], int, str]]) -> None:
+    """(transfer id, host id, event ids, diamonds, digest) of each host's part of a batch."""
+    now = utcnow()
+    if is_sqlite():
+        await GiftSettlement.insert(
+            *(
+                GiftSettlement(
+                    transfer_id=transfer_id,
+                    host_id=host_id,
+                    event_ids=json.dumps(event_ids),
+                    diamonds=diamonds,
+                    digest=digest,
+                    settled_at=now,
+                )
+                for transfer_id, host_id, event_ids, diamonds, digest in rows
+            )
+        )
+        return
+    await GiftSettlement.raw(
+        _INSERT_SETTLEMENTS,
+        now,
+        [row[0] for row in rows],
+        [row[1] for row in rows],
+        [json.dumps(row[2]) for row in rows],
+        [row[3] for row in rows],
+        [row[4] for row in rows],
+    )
 
 
 async def _advance_goals(claimed: Sequence[Mapping[str, int]]) -> None:

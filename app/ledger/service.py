@@ -308,28 +308,64 @@ async def _post(operation: OpenOperation, legs: Sequence[Leg]) -> list[PostedTra
             )
         )
     await _write_accounts(accounts)
-    rows = await Transfer.insert(
-        *(
-            Transfer(
-                operation_id=record.operation_id,
-                kind=record.kind.value,
-                debit_account_id=record.debit_account_id,
-                credit_account_id=record.credit_account_id,
-                amount=record.amount,
-                debit_balance_after=record.debit_balance_after,
-                credit_balance_after=record.credit_balance_after,
-                description=record.description,
-                created_at=now,
-                hash=new_hash,
-                detail=record.detail,
-            )
-            for record, new_hash in zip(posted, hashes, strict=True)
-        )
-    ).returning(Transfer.id)
+    rows = await _insert_transfers(posted, hashes, now)
     ids = sorted(row["id"] for row in rows)  # one statement: ids ascend in insertion order
     return [
         replace(record, id=transfer_id) for record, transfer_id in zip(posted, ids, strict=True)
     ]
+
+
+# On PostgreSQL the transfers go in as one array per column: the statement's text is the
+# same whatever their number (asyncpg prepares it once, not once per batch size), and no
+# Table object or placeholder is built per row (a settlement batch posts one per creator).
+_INSERT_TRANSFERS = (
+    "INSERT INTO ledger_transfer (operation_id, kind, debit_account_id, credit_account_id, "
+    "amount, debit_balance_after, credit_balance_after, description, created_at, hash, detail) "
+    "SELECT operation_id, kind, debit_account_id, credit_account_id, amount, "
+    "debit_balance_after, credit_balance_after, description, {}::timestamptz, hash, detail "
+    "FROM unnest({}::bigint[], {}::text[], {}::bigint[], {}::bigint[], {}::bigint[], "
+    "{}::bigint[], {}::bigint[], {}::text[], {}::text[], {}::text[]) AS t(operation_id, kind, "
+    "debit_account_id, credit_account_id, amount, debit_balance_after, credit_balance_after, "
+    "description, hash, detail) RETURNING id"
+)
+
+
+async def _insert_transfers(
+    posted: Sequence[PostedTransfer], hashes: Sequence[str], now: datetime
+) -> list[dict[str, Any]]:
+    if is_sqlite():
+        return await Transfer.insert(
+            *(
+                Transfer(
+                    operation_id=record.operation_id,
+                    kind=record.kind.value,
+                    debit_account_id=record.debit_account_id,
+                    credit_account_id=record.credit_account_id,
+                    amount=record.amount,
+                    debit_balance_after=record.debit_balance_after,
+                    credit_balance_after=record.credit_balance_after,
+                    description=record.description,
+                    created_at=now,
+                    hash=new_hash,
+                    detail=record.detail,
+                )
+                for record, new_hash in zip(posted, hashes, strict=True)
+            )
+        ).returning(Transfer.id)
+    return await Transfer.raw(
+        _INSERT_TRANSFERS,
+        now,
+        [r.operation_id for r in posted],
+        [r.kind.value for r in posted],
+        [r.debit_account_id for r in posted],
+        [r.credit_account_id for r in posted],
+        [r.amount for r in posted],
+        [r.debit_balance_after for r in posted],
+        [r.credit_balance_after for r in posted],
+        [r.description for r in posted],
+        list(hashes),
+        [r.detail for r in posted],
+    )
 
 
 @dataclass(slots=True)
@@ -349,12 +385,16 @@ async def _lock_accounts(account_ids: set[int]) -> dict[int, _Locked]:
     SQLite's ``BEGIN IMMEDIATE`` already gives this transaction the only write lock.
     """
     ordered = sorted(account_ids)
-    lock = "" if is_sqlite() else " ORDER BY id FOR UPDATE"
-    rows = await Account.raw(
-        "SELECT id, currency, may_go_negative, balance, head_hash FROM ledger_account "  # noqa: S608 (only "{}" placeholders are formatted in)
-        f"WHERE id IN ({', '.join('{}' for _ in ordered)}){lock}",
-        *ordered,
-    )
+    columns = "SELECT id, currency, may_go_negative, balance, head_hash FROM ledger_account "
+    if is_sqlite():
+        rows = await Account.raw(
+            f"{columns}WHERE id IN ({', '.join('{}' for _ in ordered)})",
+            *ordered,
+        )
+    else:  # one array: the same statement for any number of accounts
+        rows = await Account.raw(
+            f"{columns}WHERE id = ANY({{}}::bigint[]) ORDER BY id FOR UPDATE", ordered
+        )
     found = {
         row["id"]: _Locked(
             row["currency"],
@@ -374,16 +414,30 @@ async def _lock_accounts(account_ids: set[int]) -> dict[int, _Locked]:
 async def _write_accounts(accounts: dict[int, _Locked]) -> None:
     """One UPDATE for every account: its new balance and head, where the balance is still
     the one this transaction locked (it always is; a mismatch is a bug, never a retry)."""
-    values = ", ".join(
-        "(CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS VARCHAR(64)))"
-        for _ in accounts
-    )
-    args: list[object] = []
-    for account_id, account in sorted(accounts.items()):
-        args += [account_id, account.locked_balance, account.balance, account.head_hash]
+    ordered = sorted(accounts.items())
+    if is_sqlite():
+        values = ", ".join(
+            "(CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS VARCHAR(64)))"
+            for _ in accounts
+        )
+        args: list[object] = []
+        for account_id, account in ordered:
+            args += [account_id, account.locked_balance, account.balance, account.head_hash]
+        source = f"(VALUES {values}) AS v"  # SQLite and PostgreSQL name them column1...
+    else:  # one array per column: the same statement for any number of accounts
+        source = (
+            "unnest({}::bigint[], {}::bigint[], {}::bigint[], {}::text[]) "
+            "AS v (column1, column2, column3, column4)"
+        )
+        args = [
+            [account_id for account_id, _ in ordered],
+            [account.locked_balance for _, account in ordered],
+            [account.balance for _, account in ordered],
+            [account.head_hash for _, account in ordered],
+        ]
     rows = await Account.raw(
         "UPDATE ledger_account SET balance = v.column3, head_hash = v.column4 "  # noqa: S608 (only "{}" placeholders are formatted in)
-        f"FROM (VALUES {values}) AS v "
+        f"FROM {source} "
         "WHERE ledger_account.id = v.column1 AND ledger_account.balance = v.column2 "
         "RETURNING ledger_account.id",
         *args,
