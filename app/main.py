@@ -3,6 +3,8 @@ operators watch (``/healthz``, ``/readyz``, ``/metrics``, traces)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -76,6 +78,9 @@ def create_app(settings: Settings | None = None, *, traced: bool | None = None) 
         settler = Settler() if settings.settler == "app" else None
         if settler is not None:
             settler.start()
+        watching = asyncio.get_running_loop().create_task(
+            metrics.watch_settlement(), name="settlement-gauges"
+        )
         after_response = Background("after-response")
         after_response.start()
         app.state.after_response = after_response
@@ -89,6 +94,9 @@ def create_app(settings: Settings | None = None, *, traced: bool | None = None) 
         finally:
             gc.unfreeze()
             unsubscribe()
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
             # Each step runs even when one before it fails (a database gone away must not
             # keep the pool open and the process from exiting).
             try:
@@ -104,6 +112,7 @@ def create_app(settings: Settings | None = None, *, traced: bool | None = None) 
                 await close_pool(engine)
                 if metrics.runtime.engine is engine:
                     metrics.runtime.engine = metrics.runtime.feed = None
+                    metrics.runtime.settlement = None
 
     graphiql = not settings.is_production
     registered = persisted.manifest if settings.http.persisted_queries_only else None

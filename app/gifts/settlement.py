@@ -235,6 +235,16 @@ async def withdraw(event_id: int, host_id: int) -> bool:
     return True
 
 
+async def backlog() -> tuple[int, float]:
+    """How many gifts wait to be settled, and how long the oldest has waited (seconds):
+    a settler that stopped, or cannot keep up, shows here first."""
+    oldest = await GiftCredit.select(GiftCredit.created_at).order_by(GiftCredit.id).first()
+    if oldest is None:
+        return 0, 0.0
+    waited = (utcnow() - as_utc(oldest["created_at"])).total_seconds()
+    return await GiftCredit.count(), max(0.0, waited)
+
+
 # Exact reads -----------------------------------------------------------------------------
 
 

@@ -9,7 +9,8 @@
 - Business: the after-commit events (``GiftSent``, ``CoinsSold``, ``PayoutRequested``,
   ``PayoutStatusChanged``) are counted by the handlers ``subscribe`` registers, so a
   rolled-back or replayed operation is never counted.
-- Live state: ``RuntimeCollector`` reads the database pool and the live feed when scraped.
+- Live state: ``RuntimeCollector`` reads the database pool and the live feed when scraped,
+  and the settlement queue as ``watch_settlement`` last sampled it.
 
 Access: ``COINS_METRICS_TOKEN`` set, a scrape must send it as a bearer token (401 without);
 unset, ``/metrics`` is open in development and test and not served in production (404).
@@ -17,12 +18,14 @@ unset, ``/metrics`` is open in development and test and not served in production
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import os
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import structlog
 from litestar import Request, get
 from litestar.exceptions import NotAuthorizedException
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
@@ -41,6 +44,7 @@ from prometheus_client.registry import Collector
 
 from app.core import metrics
 from app.core.events import bus
+from app.gifts import settlement
 from app.gifts.service import GiftSent
 from app.payouts.codes import PayoutStatus
 from app.payouts.service import PayoutRequested, PayoutStatusChanged
@@ -100,6 +104,8 @@ class RuntimeCollector(Collector):
     def __init__(self) -> None:
         self.engine: Engine | None = None
         self.feed: Any = None
+        # (gifts queued, seconds the oldest has waited), sampled by ``watch_settlement``.
+        self.settlement: tuple[int, float] | None = None
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         pool = self.engine.pool if isinstance(self.engine, PostgresEngine) else None
@@ -121,6 +127,19 @@ class RuntimeCollector(Collector):
                 "Tasks waiting for a pool connection (all are lent out).",
                 _waiting(pool),
             )
+        if self.settlement is not None:
+            queued, oldest_s = self.settlement
+            yield GaugeMetricFamily(
+                "coins_settlement_queued_gifts",
+                "Gifts sent and not yet credited to their creators (all processes).",
+                queued,
+            )
+            yield GaugeMetricFamily(
+                "coins_settlement_oldest_seconds",
+                "How long the oldest queued gift has waited (0 when none): it grows while no "
+                "settler runs, or while it cannot keep up.",
+                oldest_s,
+            )
         feed = self.feed
         if feed is not None and hasattr(feed, "subscriber_total"):
             yield GaugeMetricFamily(
@@ -133,6 +152,20 @@ class RuntimeCollector(Collector):
                 "Live-feed events lost by subscribers that did not keep up (since start).",
                 feed.dropped_events(),
             )
+
+
+async def watch_settlement(every_s: float = 5.0) -> None:
+    """Sample the settlement queue for the gauges (a scrape cannot wait for the database):
+    with ``COINS_SETTLER=process`` the settler is another process, and this is where an
+    operator sees it stopped or falling behind."""
+    log = structlog.get_logger(__name__)
+    while True:
+        try:
+            runtime.settlement = await settlement.backlog()
+        except Exception as error:  # an outage: the gauges go stale, the app goes on
+            runtime.settlement = None
+            log.warning("metrics.settlement_unread", reason=f"{type(error).__name__}: {error}")
+        await asyncio.sleep(every_s)
 
 
 def _waiting(pool: Any) -> int:

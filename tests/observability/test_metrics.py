@@ -9,14 +9,17 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from litestar.testing import AsyncTestClient
 from piccolo.engine.postgres import PostgresEngine
 
+from app.core.clock import set_clock
 from app.core.ids import encode_id
 from app.core.money import Money
 from app.core.transactions import RetryTransaction, TransactionConflict, in_transaction
+from app.gifts.settlement import backlog
 from app.main import create_app
 from app.observability.metrics import RuntimeCollector, _OperationNames
 from app.payouts import service as payouts
@@ -26,7 +29,7 @@ from app.settings import FeedSettings, ObservabilitySettings, Settings
 from app.streams.feed import InProcessFeed
 from app.users.tokens import issue_token
 from tests.conftest import Database
-from tests.factories import give_diamonds, make_gift, make_stream, make_user
+from tests.factories import give_diamonds, make_gift, make_stream, make_user, send, settled
 from tests.graphql.helpers import gql, gql_response
 from tests.observability.scrape import TOKEN, scrape
 
@@ -354,6 +357,43 @@ async def test_the_feed_gauges_count_this_process_subscribers() -> None:
 
 async def test_the_app_exposes_its_feed_gauges(client: AsyncTestClient) -> None:
     assert "coins_feed_subscribers" in (await scrape(client)).names()
+
+
+async def test_the_settlement_gauges_show_the_queue_and_how_long_its_oldest_gift_waited(
+    db: Database,
+) -> None:
+    start = datetime(2026, 11, 26, 12, tzinfo=UTC)
+    set_clock(lambda: start)
+    try:
+        stream, viewer, rose = await make_stream(), await make_user(coins=10), await make_gift()
+        await send(viewer, stream, rose)
+        set_clock(lambda: start + timedelta(seconds=30))
+        await send(viewer, stream, rose)
+        set_clock(lambda: start + timedelta(seconds=90))
+        collector = RuntimeCollector()
+        collector.settlement = await backlog()  # nobody settles in this process
+        waiting = gauges(collector)
+        await settled()
+        collector.settlement = await backlog()
+        done = gauges(collector)
+    finally:
+        set_clock(None)
+
+    assert waiting["coins_settlement_queued_gifts"] == 2
+    assert waiting["coins_settlement_oldest_seconds"] == 90
+    assert (done["coins_settlement_queued_gifts"], done["coins_settlement_oldest_seconds"]) == (
+        0,
+        0,
+    )
+
+
+async def test_the_app_samples_the_settlement_queue_for_its_gauges(
+    client: AsyncTestClient,
+) -> None:
+    wanted = {"coins_settlement_queued_gifts", "coins_settlement_oldest_seconds"}
+    async with asyncio.timeout(10):  # sampled as the app starts, then every 5 s
+        while not wanted <= (await scrape(client)).names():
+            await asyncio.sleep(0.05)
 
 
 def gauges(collector: RuntimeCollector) -> dict[str, float]:
