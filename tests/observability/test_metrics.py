@@ -392,7 +392,7 @@ async def test_the_app_samples_the_settlement_queue_for_its_gauges(
 ) -> None:
     wanted = {"coins_settlement_queued_gifts", "coins_settlement_oldest_seconds"}
     async with asyncio.timeout(10):  # sampled as the app starts, then every 5 s
-        while not wanted <= (await scrape(client)).names():
+        while not wanted <= (await scrape(client)).names():  # noqa: ASYNC110 - a scrape
             await asyncio.sleep(0.05)
 
 
