@@ -80,6 +80,23 @@ def is_sqlite(engine: Engine | None = None) -> bool:
     return isinstance(engine or current_engine(), SQLiteEngine)
 
 
+def rows_source(columns: Sequence[tuple[str, Sequence[object]]]) -> tuple[str, list[object]]:
+    """A derived table ``v`` of rows given column by column, as (SQL type, values), with
+    columns ``v.column1``... for a bulk UPDATE ... FROM; and its arguments.
+
+    On PostgreSQL one array per column: the statement's text is the same for any number
+    of rows (asyncpg prepares it once) and no placeholder is built per value. SQLite has
+    no arrays: a VALUES list, whose columns it names the same way."""
+    if is_sqlite():
+        row = ", ".join(f"CAST({{}} AS {sql_type})" for sql_type, _ in columns)
+        count = len(columns[0][1])
+        args = [values[n] for n in range(count) for _, values in columns]
+        return f"(VALUES {', '.join(f'({row})' for _ in range(count))}) AS v", args
+    arrays = ", ".join(f"{{}}::{sql_type}[]" for sql_type, _ in columns)
+    names = ", ".join(f"column{n}" for n in range(1, len(columns) + 1))
+    return f"unnest({arrays}) AS v ({names})", [list(values) for _, values in columns]
+
+
 async def _keep_session(connection: asyncpg.Connection) -> None:
     """What a released connection needs beyond asyncpg's own rollback of an open transaction:
     nothing. The app never changes session state (no SET, LISTEN, advisory locks or cursors

@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from app.core.clock import as_utc, utcnow
-from app.core.database import is_sqlite, is_unique_violation
+from app.core.database import is_sqlite, is_unique_violation, rows_source
 from app.core.errors import DomainError, ErrorCode
 from app.core.transactions import RetryTransaction, in_transaction, resolve_by_key
 from app.ledger.chain import transfer_hash
@@ -415,26 +415,14 @@ async def _write_accounts(accounts: dict[int, _Locked]) -> None:
     """One UPDATE for every account: its new balance and head, where the balance is still
     the one this transaction locked (it always is; a mismatch is a bug, never a retry)."""
     ordered = sorted(accounts.items())
-    if is_sqlite():
-        values = ", ".join(
-            "(CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS VARCHAR(64)))"
-            for _ in accounts
-        )
-        args: list[object] = []
-        for account_id, account in ordered:
-            args += [account_id, account.locked_balance, account.balance, account.head_hash]
-        source = f"(VALUES {values}) AS v"  # SQLite and PostgreSQL name them column1...
-    else:  # one array per column: the same statement for any number of accounts
-        source = (
-            "unnest({}::bigint[], {}::bigint[], {}::bigint[], {}::text[]) "
-            "AS v (column1, column2, column3, column4)"
-        )
-        args = [
-            [account_id for account_id, _ in ordered],
-            [account.locked_balance for _, account in ordered],
-            [account.balance for _, account in ordered],
-            [account.head_hash for _, account in ordered],
+    source, args = rows_source(
+        [
+            ("BIGINT", [account_id for account_id, _ in ordered]),
+            ("BIGINT", [account.locked_balance for _, account in ordered]),
+            ("BIGINT", [account.balance for _, account in ordered]),
+            ("TEXT", [account.head_hash for _, account in ordered]),
         ]
+    )
     rows = await Account.raw(
         "UPDATE ledger_account SET balance = v.column3, head_hash = v.column4 "  # noqa: S608 (only "{}" placeholders are formatted in)
         f"FROM {source} "

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from app.core.clock import as_utc, utcnow
-from app.core.database import is_sqlite, is_unique_violation
+from app.core.database import is_unique_violation, rows_source
 from app.core.errors import DomainError, ErrorCode
 from app.core.transactions import in_transaction
 from app.streams.tables import LiveStream, StreamGifter
@@ -272,21 +272,13 @@ async def add_gift_totals(totals: Mapping[int, tuple[int, int]]) -> None:
     if not totals:
         return
     ordered = sorted(totals.items())
-    if is_sqlite():
-        values = ", ".join(
-            "(CAST({} AS BIGINT), CAST({} AS BIGINT), CAST({} AS BIGINT))" for _ in totals
-        )
-        args: list[object] = []
-        for stream_id, (coins, quantity) in ordered:
-            args += [stream_id, coins, quantity]
-        source = f"(VALUES {values}) AS v"  # SQLite and PostgreSQL name them column1...
-    else:  # one array per column: the same statement for any number of streams
-        source = "unnest({}::bigint[], {}::bigint[], {}::bigint[]) AS v (column1, column2, column3)"
-        args = [
-            [stream_id for stream_id, _ in ordered],
-            [coins for _, (coins, _) in ordered],
-            [quantity for _, (_, quantity) in ordered],
+    source, args = rows_source(
+        [
+            ("BIGINT", [stream_id for stream_id, _ in ordered]),
+            ("BIGINT", [coins for _, (coins, _) in ordered]),
+            ("BIGINT", [quantity for _, (_, quantity) in ordered]),
         ]
+    )
     await LiveStream.raw(
         "UPDATE live_stream SET coins_received = coins_received + v.column2, "  # noqa: S608 (only "{}" placeholders are formatted in)
         f"gift_count = gift_count + v.column3 FROM {source} "
